@@ -1,0 +1,3 @@
+from openmwaa.cli.main import main
+
+raise SystemExit(main())

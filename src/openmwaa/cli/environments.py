@@ -1,0 +1,139 @@
+"""``openmwaa env ...``: environment commands, sent to the running service through its own API.
+
+They go through the API (signed with the bootstrap admin's key from the data directory, or the
+usual AWS_* variables) rather than opening the database, because the running service owns the
+Airflow processes: a change made behind its back would not reach them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from openmwaa.auth.bootstrap import read_bootstrap_credentials
+from openmwaa.settings import Settings
+
+TERMINAL = {"AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("env", help="list, create, describe, delete and follow environments")
+    parser.add_argument("--endpoint-url", help="the openmwaa endpoint (default from settings)")
+    cmds = parser.add_subparsers(dest="env_command", metavar="ACTION", required=True)
+
+    cmds.add_parser("list", help="list environments").set_defaults(run=_list)
+
+    create = cmds.add_parser("create", help="create an environment (returns at once; see `watch`)")
+    create.add_argument("name")
+    create.add_argument("--airflow-version", help="e.g. 3.3.1 or 2.11.2 (default: newest)")
+    create.add_argument("--bucket", default="openmwaa-default", help="source bucket (a directory in the buckets root)")
+    create.add_argument("--dags-path", default="dags", help="DAG folder inside the bucket")
+    create.add_argument("--requirements-path", help="requirements.txt inside the bucket")
+    create.add_argument("--watch", action="store_true", help="follow the status until it settles")
+    create.set_defaults(run=_create)
+
+    describe = cmds.add_parser("describe", help="show an environment as GetEnvironment returns it")
+    describe.add_argument("name")
+    describe.set_defaults(run=_describe)
+
+    delete = cmds.add_parser("delete", help="delete an environment")
+    delete.add_argument("name")
+    delete.add_argument("--watch", action="store_true", help="wait until it is gone")
+    delete.set_defaults(run=_delete)
+
+    watch = cmds.add_parser("watch", help="follow an environment's status until it settles")
+    watch.add_argument("name")
+    watch.set_defaults(run=_watch)
+
+
+def client(settings: Settings, args: argparse.Namespace) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    kwargs: dict[str, Any] = {}
+    if not os.environ.get("AWS_ACCESS_KEY_ID"):
+        creds = read_bootstrap_credentials(settings)
+        if creds is not None:
+            kwargs = {"aws_access_key_id": creds.access_key_id, "aws_secret_access_key": creds.secret_access_key}
+    return session.create_client(
+        "mwaa",
+        region_name=settings.region,
+        endpoint_url=getattr(args, "endpoint_url", None) or settings.endpoint_url,
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 2}),
+        **kwargs,
+    )
+
+
+def _print(data: Any) -> None:
+    def default(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    data = {k: v for k, v in data.items() if k != "ResponseMetadata"}
+    print(json.dumps(data, indent=2, default=default))
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    mwaa = client(settings, args)
+    for page in mwaa.get_paginator("list_environments").paginate():
+        for name in page["Environments"]:
+            status = mwaa.get_environment(Name=name)["Environment"]["Status"]
+            print(f"{name}\t{status}")
+    return 0
+
+
+def _create(settings: Settings, args: argparse.Namespace) -> int:
+    mwaa = client(settings, args)
+    params: dict[str, Any] = {
+        "Name": args.name,
+        "ExecutionRoleArn": f"arn:aws:iam::{settings.account_id}:role/openmwaa-execution-role",
+        "SourceBucketArn": f"arn:aws:s3:::{args.bucket}",
+        "DagS3Path": args.dags_path,
+        "NetworkConfiguration": {"SubnetIds": ["subnet-openmwaa-a", "subnet-openmwaa-b"], "SecurityGroupIds": ["sg-openmwaa"]},
+    }
+    if args.airflow_version:
+        params["AirflowVersion"] = args.airflow_version
+    if args.requirements_path:
+        params["RequirementsS3Path"] = args.requirements_path
+    print(mwaa.create_environment(**params)["Arn"])
+    return _follow(mwaa, args.name) if args.watch else 0
+
+
+def _describe(settings: Settings, args: argparse.Namespace) -> int:
+    _print(client(settings, args).get_environment(Name=args.name)["Environment"])
+    return 0
+
+
+def _delete(settings: Settings, args: argparse.Namespace) -> int:
+    mwaa = client(settings, args)
+    mwaa.delete_environment(Name=args.name)
+    return _follow(mwaa, args.name) if args.watch else 0
+
+
+def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    return _follow(client(settings, args), args.name)
+
+
+def _follow(mwaa: Any, name: str) -> int:
+    last = ""
+    started = time.monotonic()
+    while True:
+        try:
+            env = mwaa.get_environment(Name=name)["Environment"]
+        except mwaa.exceptions.ResourceNotFoundException:
+            print(f"[{time.monotonic() - started:6.1f}s] {name}: deleted")
+            return 0
+        if env["Status"] != last:
+            last = env["Status"]
+            print(f"[{time.monotonic() - started:6.1f}s] {name}: {last}", flush=True)
+            if last in TERMINAL:
+                error = env.get("LastUpdate", {}).get("Error")
+                if error and last != "AVAILABLE":
+                    print(f"  {error.get('ErrorCode')}: {error.get('ErrorMessage')}", file=sys.stderr)
+                return 0 if last == "AVAILABLE" else 1
+        time.sleep(1)

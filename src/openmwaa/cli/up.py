@@ -1,0 +1,166 @@
+"""``openmwaa up``: the service, in the foreground, with a ready environment."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from openmwaa.app import Services, build_services
+from openmwaa.auth.bootstrap import BootstrapCredentials, ensure_bootstrap_admin
+from openmwaa.errors import ResourceNotFoundError, ValidationError
+from openmwaa.server import Server
+from openmwaa.settings import Settings
+
+DEFAULT_BUCKET = "openmwaa-default"
+TERMINAL_STATUSES = ("AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "up",
+        help="start openmwaa and a ready environment in the foreground",
+        description=(
+            "Start the MWAA API endpoint on HOST:PORT with its state in the data directory, create the "
+            "environment MyAirflowEnvironment from the bundled example DAGs (unless it exists or "
+            "--no-default-environment), and run until Ctrl-C or SIGTERM, which stop every Airflow process."
+        ),
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1; OPENMWAA_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8750; OPENMWAA_PORT)")
+    parser.add_argument(
+        "--no-default-environment",
+        dest="default_environment",
+        action="store_false",
+        default=None,
+        help="do not create MyAirflowEnvironment (OPENMWAA_DEFAULT_ENVIRONMENT=false)",
+    )
+    parser.add_argument("--airflow-version", help="AirflowVersion of the default environment (default: newest)")
+    parser.set_defaults(run=run)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        out["data_dir"] = Path(args.data_dir).expanduser()
+    for name in ("host", "port", "default_environment"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="openmwaa: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpcore", "uvicorn", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    services = build_services(settings)
+    credentials = ensure_bootstrap_admin(settings)
+    server = Server(settings, services)
+    version = getattr(args, "airflow_version", None)
+
+    def on_ready() -> None:
+        print_banner(settings, credentials, sys.stdout)
+        if settings.default_environment:
+            create_default_environment(settings, services, version, sys.stdout, should_stop=lambda: False)
+
+    return server.run(on_ready=on_ready)
+
+
+def print_banner(settings: Settings, credentials: BootstrapCredentials, out: TextIO) -> None:
+    data = settings.data_dir.resolve()
+    out.write(
+        f"""
+openmwaa is listening on {settings.endpoint_url}  (data: {data})
+
+Point boto3 and the AWS CLI at it:
+  export AWS_ENDPOINT_URL={settings.endpoint_url}
+  export AWS_DISABLE_HOST_PREFIX_INJECTION=true
+  export AWS_DEFAULT_REGION={settings.region}
+  export AWS_ACCESS_KEY_ID={credentials.access_key_id}
+  export AWS_SECRET_ACCESS_KEY=<in {credentials.credentials_file}>
+or use the profile written there:
+  export AWS_SHARED_CREDENTIALS_FILE={credentials.credentials_file} AWS_CONFIG_FILE={credentials.config_file}
+  export AWS_PROFILE=openmwaa
+
+"""
+    )
+    out.flush()
+
+
+def create_default_environment(
+    settings: Settings,
+    services: Services,
+    airflow_version: str | None,
+    out: TextIO,
+    *,
+    should_stop: Any,
+) -> str:
+    """Create (or find) MyAirflowEnvironment and report its status until it settles."""
+    name = settings.default_environment_name
+    bucket = settings.buckets_dir / DEFAULT_BUCKET
+    dags = bucket / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    examples = resources.files("openmwaa.examples").joinpath("dags")
+    for item in examples.iterdir():
+        target = dags / item.name
+        if item.name.endswith(".py") and not target.exists():
+            with resources.as_file(item) as source:
+                shutil.copyfile(source, target)
+    service = services.environments
+    try:
+        record = service.get(name)
+        out.write(f"Environment {name} exists ({record.status}).\n")
+    except ResourceNotFoundError:
+        params: dict[str, Any] = {
+            "Name": name,
+            "ExecutionRoleArn": f"arn:aws:iam::{settings.account_id}:role/openmwaa-execution-role",
+            "SourceBucketArn": f"arn:aws:s3:::{DEFAULT_BUCKET}",
+            "DagS3Path": "dags",
+            "NetworkConfiguration": {
+                "SubnetIds": ["subnet-openmwaa-a", "subnet-openmwaa-b"],
+                "SecurityGroupIds": ["sg-openmwaa"],
+            },
+        }
+        if airflow_version:
+            params["AirflowVersion"] = airflow_version
+        try:
+            service.create(params)
+        except ValidationError as exc:
+            out.write(f"Could not create {name}: {exc.message}\n")
+            return "CREATE_FAILED"
+        out.write(f"Creating environment {name} (DAGs in {dags}) ...\n")
+    out.flush()
+    return follow_status(services, name, out, should_stop=should_stop)
+
+
+def follow_status(services: Services, name: str, out: TextIO, *, should_stop: Any) -> str:
+    started = time.monotonic()
+    last = ""
+    while not should_stop():
+        try:
+            record = services.environments.get(name)
+        except ResourceNotFoundError:
+            out.write(f"Environment {name} no longer exists.\n")
+            return "DELETED"
+        if record.status != last:
+            elapsed = time.monotonic() - started
+            out.write(f"  [{elapsed:5.1f}s] {name}: {record.status}\n")
+            last = record.status
+            if record.status in TERMINAL_STATUSES:
+                error = (record.last_update or {}).get("Error")
+                if error and record.status != "AVAILABLE":
+                    out.write(f"  {error.get('ErrorCode')}: {error.get('ErrorMessage')}\n")
+                if record.status == "AVAILABLE":
+                    out.write(f"Environment {name} is AVAILABLE. Press Ctrl-C to stop openmwaa.\n")
+                out.flush()
+                return record.status
+            out.flush()
+        time.sleep(0.5)
+    return last

@@ -1,0 +1,1 @@
+"""Example content bundled with openmwaa (the default environment's DAG folder)."""

@@ -1,0 +1,104 @@
+"""The ASGI edge: turns an HTTP request into a RequestContext and a Response back into bytes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from openmwaa.errors import PayloadTooLargeError, ValidationError
+from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.response import Response
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def strip_absolute_form(raw_target: str) -> str:
+    """``http://host:port/path`` (a client using us as its proxy) -> ``/path``."""
+    lowered = raw_target[:8].lower()
+    if lowered.startswith(("http://", "https://")):
+        rest = raw_target.split("://", 1)[1]
+        slash = rest.find("/")
+        return rest[slash:] if slash >= 0 else "/"
+    return raw_target
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"Request body exceeds the {limit} byte limit.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def context_from_scope(scope: Scope, *, clock: Callable[[], float] = time.time) -> RequestContext:
+    raw = scope.get("raw_path") or scope["path"].encode()
+    try:
+        raw_path = strip_absolute_form(raw.decode("ascii").split("?", 1)[0])
+        raw_query = scope.get("query_string", b"").decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("The request target must be ASCII (percent-encode it).") from exc
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    client = scope.get("client") or ("", 0)
+    return RequestContext(
+        request_id=str(uuid.uuid4()),
+        method=scope["method"],
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=headers,
+        client_ip=str(client[0]),
+        scheme=scope.get("scheme", "http"),
+        received_at=clock(),
+    )
+
+
+class ApiApp:
+    """The ASGI application of the API endpoint (MWAA + STS)."""
+
+    def __init__(
+        self,
+        handle: Callable[[RequestContext], Awaitable[Response]],
+        on_bad_request: Callable[[Exception, RequestContext | None], Response],
+        *,
+        lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        self._handle = handle
+        self._on_bad_request = on_bad_request
+        self._lifespan = lifespan
+        self._max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            if self._lifespan is not None:
+                await self._lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        ctx: RequestContext | None = None
+        try:
+            ctx = context_from_scope(scope)
+            ctx.body = await read_body(receive, self._max_body)
+        except (ValidationError, PayloadTooLargeError) as exc:
+            response = self._on_bad_request(exc, ctx)
+        else:
+            response = await self._handle(ctx)
+        headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+        if ctx is not None:
+            headers.append((b"x-amzn-requestid", ctx.request_id.encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})

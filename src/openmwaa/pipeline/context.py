@@ -1,0 +1,51 @@
+"""The typed request context that fills in as a request moves through the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from openmwaa.auth.principal import Principal
+
+
+@dataclass
+class RequestContext:
+    """One API request. Handlers read what earlier handlers filled in and add their part."""
+
+    request_id: str
+    method: str
+    #: The path exactly as received (still percent-encoded, no query string).
+    raw_path: str
+    #: The query string exactly as received (no leading ``?``).
+    raw_query: str
+    #: Header names lower-cased, values as received, in order (duplicates kept).
+    headers: list[tuple[str, str]]
+    client_ip: str
+    scheme: str
+    #: Wall-clock time the request arrived (epoch seconds).
+    received_at: float
+    body: bytes = b""
+    #: ``airflow`` (MWAA) or ``sts``; set by routing.
+    service: str | None = None
+    #: The botocore operation name, e.g. ``CreateEnvironment``; set by routing.
+    operation: str | None = None
+    #: Validated operation input keyed by model member names; set by routing.
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Set by authentication.
+    principal: Principal | None = None
+    #: IAM action and resource(s) decided on; set by authorization (for the audit trail).
+    action: str | None = None
+    resource: str | None = None
+    decision: str | None = None
+    deciding_statement: str | None = None
+    #: Filled in at the end.
+    status: int = 0
+    error_code: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key == lname:
+                return value
+        return None

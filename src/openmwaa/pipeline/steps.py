@@ -1,0 +1,125 @@
+"""The pipeline's steps, in the order ``app.create_app`` declares them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from openmwaa.errors import UnknownOperationError
+from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.interfaces import Authenticator, Authorizer, OperationHandler, ServiceHandler
+from openmwaa.pipeline.response import Response
+from openmwaa.wire.model import MwaaWire
+
+STS_SERVICE = "sts"
+MWAA_SERVICE = "airflow"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An MWAA operation as the pipeline sees it."""
+
+    handler: OperationHandler
+    #: The IAM resource the operation is authorized on, from its input; None when the handler
+    #: authorizes itself (InvokeRestApi and CreateWebLoginToken choose among role ARNs).
+    resource: Callable[[Mapping[str, Any]], str] | None
+
+
+def _is_sts(ctx: RequestContext) -> bool:
+    content_type = (ctx.header("content-type") or "").lower()
+    return ctx.raw_path == "/" and ctx.method == "POST" and content_type.startswith(
+        "application/x-www-form-urlencoded"
+    )
+
+
+class RouteRequest:
+    """Which service and operation: MWAA routes on method + path; STS is a form POST to ``/``."""
+
+    def __init__(self, wire: MwaaWire) -> None:
+        self._wire = wire
+        self._path_params: dict[str, dict[str, str]] = {}
+
+    async def __call__(self, ctx: RequestContext) -> Response | None:
+        if _is_sts(ctx):
+            ctx.service = STS_SERVICE
+            return None
+        ctx.service = MWAA_SERVICE
+        match = self._wire.route(ctx.method, ctx.raw_path)
+        ctx.operation = match.operation
+        ctx.params = dict(match.path_params)  # replaced by the full input once authenticated
+        return None
+
+
+class Authenticate:
+    """SigV4: nothing past this step runs for a request that is not validly signed."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    async def __call__(self, ctx: RequestContext) -> Response | None:
+        ctx.principal = self._authenticator.authenticate(ctx)
+        return None
+
+
+class ParseInput:
+    """Validate the whole input against the model (after authentication, so strangers learn nothing)."""
+
+    def __init__(self, wire: MwaaWire) -> None:
+        self._wire = wire
+
+    async def __call__(self, ctx: RequestContext) -> Response | None:
+        if ctx.service != MWAA_SERVICE or ctx.operation is None:
+            return None
+        ctx.params = self._wire.parse_input(
+            ctx.operation, ctx.params, ctx.raw_query, ctx.body, ctx.header("content-type")
+        )
+        return None
+
+
+class Authorize:
+    """IAM: ``airflow:<Operation>`` on the operation's resource."""
+
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        operations: Mapping[str, Operation],
+        condition_context: Callable[[RequestContext], Mapping[str, Any]],
+    ) -> None:
+        self._authorizer = authorizer
+        self._operations = operations
+        self._condition_context = condition_context
+
+    async def __call__(self, ctx: RequestContext) -> Response | None:
+        if ctx.service != MWAA_SERVICE or ctx.operation is None:
+            return None
+        operation = self._operations.get(ctx.operation)
+        if operation is None:
+            raise UnknownOperationError(f"Operation {ctx.operation} is not implemented.")
+        ctx.action = f"airflow:{ctx.operation}"
+        if operation.resource is None:
+            return None
+        ctx.resource = operation.resource(ctx.params)
+        self._authorizer.authorize(ctx, ctx.action, ctx.resource, self._condition_context(ctx))
+        return None
+
+
+class Dispatch:
+    """Run the operation (or the STS service) and serialize its output."""
+
+    def __init__(
+        self, wire: MwaaWire, operations: Mapping[str, Operation], sts: ServiceHandler | None
+    ) -> None:
+        self._wire = wire
+        self._operations = operations
+        self._sts = sts
+
+    async def __call__(self, ctx: RequestContext) -> Response | None:
+        if ctx.service == STS_SERVICE:
+            if self._sts is None:
+                raise UnknownOperationError("STS is not available on this endpoint.")
+            return await self._sts(ctx)
+        assert ctx.operation is not None
+        output = await self._operations[ctx.operation].handler(ctx)
+        body = self._wire.serialize_output(ctx.operation, output)
+        return Response.json(body)

@@ -1,0 +1,61 @@
+"""Run the API endpoint with uvicorn in the foreground, with the services started and stopped around it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import uvicorn
+
+from openmwaa.app import Services, create_app
+from openmwaa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    """uvicorn owns the signals (Ctrl-C, SIGTERM); when it returns, every environment is stopped."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self._settings = settings
+        self._services = services
+        config = uvicorn.Config(
+            create_app(settings, services),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server.started)
+
+    def run(self, on_ready: Callable[[], None] | None = None) -> int:
+        self._services.start()
+        try:
+            if on_ready is not None:
+                threading.Thread(target=self._when_ready, args=(on_ready,), daemon=True).start()
+            self._server.run()
+        finally:
+            log.info("stopping environments")
+            self._services.shutdown()
+        return 0 if self._server.started else 1
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+    def _when_ready(self, on_ready: Callable[[], None]) -> None:
+        deadline = time.monotonic() + 30
+        while not self._server.started and time.monotonic() < deadline and not self._server.should_exit:
+            time.sleep(0.05)
+        if self._server.started:
+            try:
+                on_ready()
+            except Exception:
+                log.exception("start-up task failed")

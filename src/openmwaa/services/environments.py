@@ -1,0 +1,362 @@
+"""Environment lifecycle: what CreateEnvironment, UpdateEnvironment, DeleteEnvironment and friends mean.
+
+The service owns the record in the store and tells the supervisor what should run. The
+supervisor reports back through :meth:`EnvironmentService.on_event`; every status change is a
+compare-and-set on the record, so a late event can never resurrect a deleted environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from openmwaa.errors import ResourceNotFoundError, ValidationError
+from openmwaa.runtime.airflow_config import RESERVED_CONFIGURATION_KEYS
+from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
+from openmwaa.services import sources
+from openmwaa.settings import Settings
+from openmwaa.store.environments import (
+    EnvironmentExistsError,
+    EnvironmentKey,
+    EnvironmentRecord,
+    EnvironmentRepository,
+)
+from openmwaa.supervisor import EnvironmentEvent, EnvironmentSecrets, EnvironmentSpec
+
+log = logging.getLogger(__name__)
+
+#: What CreateEnvironment fills in when the caller leaves a member out (MWAA's defaults).
+CREATE_DEFAULTS: Mapping[str, Any] = {
+    "AirflowVersion": DEFAULT_VERSION,
+    "EnvironmentClass": "mw1.small",
+    "MaxWorkers": 10,
+    "MinWorkers": 1,
+    "Schedulers": 2,
+    "MinWebservers": 2,
+    "MaxWebservers": 2,
+    "WebserverAccessMode": "PRIVATE_ONLY",
+    "EndpointManagement": "SERVICE",
+    "WeeklyMaintenanceWindowStart": "SUN:03:30",
+    "AirflowConfigurationOptions": {},
+}
+#: Input members that are not configuration.
+_NOT_CONFIG = frozenset({"Name", "Tags"})
+UPDATABLE_FROM = frozenset({"AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE"})
+MAX_TAGS = 50
+
+
+class EnvironmentSupervisor(Protocol):
+    """What the service needs of the supervisor (see ``openmwaa.supervisor.Supervisor``)."""
+
+    def create(self, spec: EnvironmentSpec) -> None: ...
+    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None: ...
+    def resume(self, spec: EnvironmentSpec) -> None: ...
+    def delete(self, key: str, home: Any, database_url: str | None) -> None: ...
+
+
+class EnvironmentService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        repository: EnvironmentRepository,
+        supervisor: EnvironmentSupervisor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._repo = repository
+        self._supervisor = supervisor
+        self._clock = clock
+
+    # Identifiers ---------------------------------------------------------------------------
+
+    def key(self, name: str) -> EnvironmentKey:
+        return EnvironmentKey(self._settings.account_id, self._settings.region, name)
+
+    def arn(self, name: str) -> str:
+        s = self._settings
+        return f"arn:aws:airflow:{s.region}:{s.account_id}:environment/{name}"
+
+    # Reads ---------------------------------------------------------------------------------
+
+    def get(self, name: str) -> EnvironmentRecord:
+        record = self._repo.get(self.key(name))
+        if record is None:
+            raise ResourceNotFoundError(f"Environment {name} does not exist.")
+        return record
+
+    def get_by_arn(self, arn: str) -> EnvironmentRecord:
+        record = self._repo.get_by_arn(arn)
+        if record is None or record.key.account_id != self._settings.account_id:
+            raise ResourceNotFoundError(f"Resource {arn} does not exist.")
+        return record
+
+    def list_names(self, *, max_results: int | None, next_token: str | None) -> tuple[list[str], str | None]:
+        limit = max_results or 25
+        after = _decode_token(next_token) if next_token else None
+        s = self._settings
+        page = self._repo.list_page(s.account_id, s.region, after=after, limit=limit + 1)
+        names = [r.name for r in page[:limit]]
+        token = _encode_token(names[-1]) if len(page) > limit else None
+        return names, token
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    def create(self, params: Mapping[str, Any]) -> str:
+        name = str(params["Name"])
+        config = {**CREATE_DEFAULTS, **{k: v for k, v in params.items() if k not in _NOT_CONFIG}}
+        self._check_config(config, previous=None)
+        now = self._clock()
+        record = EnvironmentRecord(
+            key=self.key(name),
+            arn=self.arn(name),
+            status="CREATING",
+            created_at=now,
+            config=config,
+            previous_config=None,
+            last_update={"Status": "PENDING", "CreatedAt": now, "Source": "CREATE"},
+            tags=dict(params.get("Tags") or {}),
+            secrets=_secrets_to_mapping(EnvironmentSecrets.generate()),
+        )
+        self._check_tag_count(record.tags)
+        try:
+            self._repo.insert(record)
+        except EnvironmentExistsError as exc:
+            raise ValidationError(f"Environment {name} already exists.") from exc
+        self._supervisor.create(self.spec(record))
+        return record.arn
+
+    def update(self, params: Mapping[str, Any]) -> str:
+        name = str(params["Name"])
+        record = self.get(name)
+        if record.status not in UPDATABLE_FROM:
+            raise ValidationError(
+                f"Environment {name} is {record.status}; it can be updated when it is "
+                f"{', '.join(sorted(UPDATABLE_FROM))}."
+            )
+        changes = {k: v for k, v in params.items() if k not in _NOT_CONFIG}
+        if "NetworkConfiguration" in changes:
+            # UpdateNetworkConfigurationInput carries only SecurityGroupIds; keep the subnets.
+            network = dict(record.config.get("NetworkConfiguration") or {})
+            network.update(changes["NetworkConfiguration"])
+            changes["NetworkConfiguration"] = network
+        config = {**record.config, **changes}
+        self._check_config(config, previous=record.config)
+        now = self._clock()
+        updated = self._repo.change(
+            record.key,
+            expect={record.status},
+            status="UPDATING",
+            config=config,
+            previous_config=record.config,
+            last_update={"Status": "PENDING", "CreatedAt": now, "Source": "UPDATE"},
+        )
+        if updated is None:
+            raise ValidationError(f"Environment {name} changed status while updating; try again.")
+        previous = _replace_config(updated, record.config)
+        self._supervisor.update(self.spec(updated), self.spec(previous))
+        return updated.arn
+
+    def delete(self, name: str) -> None:
+        record = self.get(name)
+        if record.status == "DELETING":
+            return
+        updated = self._repo.change(record.key, expect={record.status}, status="DELETING")
+        if updated is None:
+            raise ValidationError(f"Environment {name} changed status while deleting; try again.")
+        spec = self.spec(updated)
+        self._supervisor.delete(str(record.key), spec.home, spec.database_url)
+
+    def resume_all(self) -> None:
+        """After a restart: bring every environment back to where it was."""
+        for record in self._repo.list_all():
+            if record.key.account_id != self._settings.account_id:
+                continue
+            spec = self.spec(record)
+            if record.status == "CREATING":
+                self._supervisor.create(spec)
+            elif record.status == "UPDATING" and record.previous_config is not None:
+                self._supervisor.update(spec, self.spec(_replace_config(record, record.previous_config)))
+            elif record.status in ("AVAILABLE", "UNAVAILABLE", "UPDATE_FAILED", "UPDATING"):
+                self._supervisor.resume(spec)
+            elif record.status == "DELETING":
+                self._supervisor.delete(str(record.key), spec.home, spec.database_url)
+
+    # Tags ----------------------------------------------------------------------------------
+
+    def tag(self, arn: str, tags: Mapping[str, str]) -> None:
+        record = self.get_by_arn(arn)
+        merged = {**record.tags, **tags}
+        self._check_tag_count(merged)
+        self._repo.change(record.key, tags=merged)
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        record = self.get_by_arn(arn)
+        self._repo.change(record.key, tags={k: v for k, v in record.tags.items() if k not in set(keys)})
+
+    # Supervisor events ---------------------------------------------------------------------
+
+    def on_event(self, event: EnvironmentEvent) -> None:
+        key = EnvironmentKey.parse(event.key)
+        now = self._clock()
+        if event.kind == "progress":
+            log.info("environment %s: %s", key.name, event.message)
+            return
+        log.info("environment %s: %s %s", key.name, event.kind, event.message)
+        error = {"ErrorCode": event.error_code or "INTERNAL_ERROR", "ErrorMessage": event.message[:2000]}
+        if event.kind == "available":
+            record = self._repo.get(key)
+            if record is None:
+                return
+            last = dict(record.last_update or {})
+            if record.status in ("CREATING", "UPDATING"):
+                last.update({"Status": "SUCCESS"})
+                last.pop("Error", None)
+            self._repo.change(
+                key,
+                expect={"CREATING", "UPDATING", "UNAVAILABLE", "AVAILABLE", "UPDATE_FAILED"},
+                status="AVAILABLE" if record.status != "UPDATE_FAILED" else "UPDATE_FAILED",
+                previous_config=None,
+                last_update=last,
+            )
+        elif event.kind == "create_failed":
+            self._repo.change(
+                key,
+                expect={"CREATING"},
+                status="CREATE_FAILED",
+                last_update={"Status": "FAILED", "CreatedAt": now, "Source": "CREATE", "Error": error},
+            )
+        elif event.kind == "update_failed":
+            record = self._repo.get(key)
+            if record is None or record.previous_config is None:
+                return
+            self._repo.change(
+                key,
+                expect={"UPDATING"},
+                status="UPDATE_FAILED",
+                config=record.previous_config,
+                previous_config=None,
+                last_update={"Status": "FAILED", "CreatedAt": now, "Source": "UPDATE", "Error": error},
+            )
+        elif event.kind == "unavailable":
+            record = self._repo.get(key)
+            if record is None:
+                return
+            last = {**(record.last_update or {}), "Error": error}
+            self._repo.change(key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last)
+        elif event.kind == "deleted":
+            self._repo.delete(key)
+        elif event.kind == "delete_failed":
+            log.error("environment %s could not be deleted: %s", key.name, event.message)
+
+    # Specs ---------------------------------------------------------------------------------
+
+    def spec(self, record: EnvironmentRecord) -> EnvironmentSpec:
+        """What the supervisor must run for ``record``'s configuration."""
+        config = record.config
+        bucket = sources.bucket_dir(self._settings.buckets_dir, str(config["SourceBucketArn"]))
+
+        def optional(member: str) -> Any:
+            key = config.get(member)
+            return sources.object_path(bucket, str(key), member=member) if key else None
+
+        home = self._settings.environments_dir / record.key.account_id / record.key.region / record.name
+        return EnvironmentSpec(
+            key=str(record.key),
+            name=record.name,
+            airflow_version=str(config["AirflowVersion"]),
+            home=home,
+            dags_dir=sources.object_path(bucket, str(config["DagS3Path"]), member="DagS3Path"),
+            plugins_zip=optional("PluginsS3Path"),
+            requirements_file=optional("RequirementsS3Path"),
+            startup_script=optional("StartupScriptS3Path"),
+            airflow_config=dict(config.get("AirflowConfigurationOptions") or {}),
+            secrets=EnvironmentSecrets(**record.secrets),
+            database_url=self._airflow_database_url(record.key),
+        )
+
+    def _airflow_database_url(self, key: EnvironmentKey) -> str | None:
+        server = self._settings.airflow_database_url
+        if not server:
+            return None
+        digest = hashlib.sha256(str(key).encode()).hexdigest()[:10]
+        database = f"openmwaa_{key.name.lower().replace('-', '_')[:40]}_{digest}"
+        base = server.rsplit("/", 1)[0] if server.count("/") > 2 else server.rstrip("/")
+        return f"{base}/{database}"
+
+    # Checks the model cannot express -------------------------------------------------------
+
+    def _check_config(self, config: Mapping[str, Any], *, previous: Mapping[str, Any] | None) -> None:
+        version = str(config["AirflowVersion"])
+        if version not in SUPPORTED_VERSIONS:
+            raise ValidationError(
+                f"AirflowVersion {version} is not supported. Supported versions: {', '.join(SUPPORTED_VERSIONS)}"
+            )
+        if previous is not None and previous.get("AirflowVersion") != version:
+            old = str(previous["AirflowVersion"])
+            if major(old) != major(version) or _version_tuple(version) < _version_tuple(old):
+                raise ValidationError(
+                    f"AirflowVersion cannot change from {old} to {version}: only upgrades within "
+                    f"Airflow {major(old)} are supported."
+                )
+        options = config.get("AirflowConfigurationOptions") or {}
+        reserved = sorted(k for k in options if k.lower() in RESERVED_CONFIGURATION_KEYS)
+        if reserved:
+            raise ValidationError(
+                f"AirflowConfigurationOptions {', '.join(reserved)}: these options are managed by "
+                "openmwaa and cannot be set."
+            )
+        for low, high in (("MinWorkers", "MaxWorkers"), ("MinWebservers", "MaxWebservers")):
+            if int(config.get(low) or 0) > int(config.get(high) or 0):
+                raise ValidationError(f"{low} ({config.get(low)}) must not exceed {high} ({config.get(high)}).")
+        arn = str(config["SourceBucketArn"])
+        bucket = sources.bucket_dir(self._settings.buckets_dir, arn)
+        sources.require_bucket(bucket, arn)
+        dags = sources.object_path(bucket, str(config["DagS3Path"]), member="DagS3Path")
+        dags.mkdir(parents=True, exist_ok=True)
+        for member in ("PluginsS3Path", "RequirementsS3Path", "StartupScriptS3Path"):
+            key = config.get(member)
+            if key:
+                sources.require_object(sources.object_path(bucket, str(key), member=member), member=member, key=key)
+
+    @staticmethod
+    def _check_tag_count(tags: Mapping[str, str]) -> None:
+        if len(tags) > MAX_TAGS:
+            raise ValidationError(f"Tags: an environment can have at most {MAX_TAGS} tags (got {len(tags)}).")
+
+
+def _replace_config(record: EnvironmentRecord, config: Mapping[str, Any]) -> EnvironmentRecord:
+    from dataclasses import replace
+
+    return replace(record, config=config)
+
+
+def _secrets_to_mapping(secrets: EnvironmentSecrets) -> dict[str, str]:
+    from dataclasses import asdict
+
+    return {k: str(v) for k, v in asdict(secrets).items()}
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def _encode_token(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after = value["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise ValidationError("NextToken is not a token this service issued.") from exc
+    if not isinstance(after, str):
+        raise ValidationError("NextToken is not a token this service issued.")
+    return after

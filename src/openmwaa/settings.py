@@ -1,0 +1,135 @@
+"""One typed settings object, read once (from ``OPENMWAA_*`` variables and CLI flags) and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openmwaa.errors import ValidationError
+
+ENV_PREFIX = "OPENMWAA_"
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z0-9-]{1,32}$")
+
+
+def default_cache_dir() -> Path:
+    """Where Airflow runtimes are cached, shared by every data directory on the machine."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "openmwaa" / "runtimes"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything openmwaa can be told. Build with :meth:`from_environ`; never read os.environ elsewhere."""
+
+    data_dir: Path = Path(".openmwaa")
+    host: str = "127.0.0.1"
+    port: int = 8750
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    #: Cache of installed Airflow runtimes (one virtual environment per Airflow version).
+    runtime_dir: Path = field(default_factory=default_cache_dir)
+    #: S3 buckets map to directories below this one: ``arn:aws:s3:::b`` -> ``<buckets_root>/b``.
+    buckets_root: Path | None = None
+    #: openmwaa's own state; default ``sqlite:///<data_dir>/openmwaa.db``.
+    database_url: str | None = None
+    #: A PostgreSQL server for the environments' metadata databases; default one SQLite file each.
+    airflow_database_url: str | None = field(default=None, repr=False)
+    default_environment: bool = True
+    default_environment_name: str = "MyAirflowEnvironment"
+    #: Seconds an environment may take from CREATING to AVAILABLE before CREATE_FAILED.
+    environment_start_timeout: float = 600.0
+    #: Allowed clock skew for SigV4, seconds.
+    clock_skew: float = 300.0
+    #: InvokeRestApi: upstream timeout (s), throttle (requests/s per environment and account; 0 = off).
+    rest_api_timeout: float = 10.0
+    rest_api_rate: float = 10.0
+    #: IAM identities file (YAML or JSON); default ``<data_dir>/iam.yaml``.
+    iam_file: Path | None = None
+    bootstrap_access_key_id: str | None = None
+    bootstrap_secret_access_key: str | None = field(default=None, repr=False)
+    #: CIDR -> VPC id map for ``aws:SourceVpc``, e.g. ``{"127.0.0.0/8": "vpc-local"}``.
+    vpc_cidrs: Mapping[str, str] = field(default_factory=dict)
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT_ID.match(self.account_id):
+            raise ValidationError(f"account id must be 12 digits, got {self.account_id!r}")
+        if not _REGION.match(self.region):
+            raise ValidationError(f"region {self.region!r} is not a valid region name")
+        if not 0 <= self.port <= 65535:
+            raise ValidationError(f"port {self.port} is out of range")
+
+    # Derived locations -------------------------------------------------------------------
+
+    @property
+    def state_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'openmwaa.db'}"
+
+    @property
+    def buckets_dir(self) -> Path:
+        return (self.buckets_root or self.data_dir / "buckets").resolve()
+
+    @property
+    def environments_dir(self) -> Path:
+        return (self.data_dir / "environments").resolve()
+
+    @property
+    def iam_path(self) -> Path:
+        return (self.iam_file or self.data_dir / "iam.yaml").resolve()
+
+    @property
+    def endpoint_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # Construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from ``OPENMWAA_<FIELD>`` variables, then explicit overrides (CLI flags) on top."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse_field(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse_field(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if "Path" in type_name:
+            return Path(raw).expanduser()
+        if type_name.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("Mapping"):
+            return _parse_mapping(raw)
+    except ValueError as exc:
+        raise ValidationError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value") from exc
+    return raw
+
+
+def _parse_mapping(raw: str) -> dict[str, str]:
+    """``a=b,c=d`` -> ``{"a": "b", "c": "d"}``."""
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(item)
+        out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,1 @@
+"""openmwaa.store: SQLAlchemy models and repositories (SQLite by default, PostgreSQL in production)."""

@@ -1,0 +1,174 @@
+"""Environment records and their repository."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from openmwaa.store.models import EnvironmentRow
+
+
+class EnvironmentExistsError(Exception):
+    """An environment of that name already exists in the account and region."""
+
+
+@dataclass(frozen=True)
+class EnvironmentKey:
+    account_id: str
+    region: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.region}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> EnvironmentKey:
+        account_id, region, name = text.split("/", 2)
+        return cls(account_id, region, name)
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    key: EnvironmentKey
+    arn: str
+    status: str
+    created_at: float
+    config: Mapping[str, Any]
+    previous_config: Mapping[str, Any] | None
+    last_update: Mapping[str, Any] | None
+    tags: Mapping[str, str]
+    secrets: Mapping[str, str] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+
+_JSON_COLUMNS = ("config", "previous_config", "last_update", "tags", "secrets")
+
+
+def _to_record(row: EnvironmentRow) -> EnvironmentRecord:
+    return EnvironmentRecord(
+        key=EnvironmentKey(row.account_id, row.region, row.name),
+        arn=row.arn,
+        status=row.status,
+        created_at=row.created_at,
+        config=json.loads(row.config),
+        previous_config=json.loads(row.previous_config) if row.previous_config else None,
+        last_update=json.loads(row.last_update) if row.last_update else None,
+        tags=json.loads(row.tags),
+        secrets=json.loads(row.secrets),
+    )
+
+
+def _encode(changes: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column, value in changes.items():
+        if column in _JSON_COLUMNS:
+            out[column] = None if value is None else json.dumps(value, sort_keys=True)
+        else:
+            out[column] = value
+    return out
+
+
+class EnvironmentRepository:
+    """All reads and writes of environments. Each method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def insert(self, record: EnvironmentRecord) -> None:
+        row = EnvironmentRow(
+            account_id=record.key.account_id,
+            region=record.key.region,
+            name=record.key.name,
+            arn=record.arn,
+            status=record.status,
+            created_at=record.created_at,
+            **_encode(
+                {
+                    "config": record.config,
+                    "previous_config": record.previous_config,
+                    "last_update": record.last_update,
+                    "tags": record.tags,
+                    "secrets": record.secrets,
+                }
+            ),
+        )
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(row)
+        except IntegrityError as exc:
+            raise EnvironmentExistsError(str(record.key)) from exc
+
+    def get(self, key: EnvironmentKey) -> EnvironmentRecord | None:
+        with Session(self._engine) as session:
+            row = session.scalars(self._select(key)).one_or_none()
+            return _to_record(row) if row else None
+
+    def get_by_arn(self, arn: str) -> EnvironmentRecord | None:
+        with Session(self._engine) as session:
+            row = session.scalars(select(EnvironmentRow).where(EnvironmentRow.arn == arn)).one_or_none()
+            return _to_record(row) if row else None
+
+    def list_page(
+        self, account_id: str, region: str, *, after: str | None, limit: int
+    ) -> list[EnvironmentRecord]:
+        """Up to ``limit`` environments ordered by name, strictly after ``after``."""
+        query = (
+            select(EnvironmentRow)
+            .where(EnvironmentRow.account_id == account_id, EnvironmentRow.region == region)
+            .order_by(EnvironmentRow.name)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(EnvironmentRow.name > after)
+        with Session(self._engine) as session:
+            return [_to_record(r) for r in session.scalars(query)]
+
+    def list_all(self) -> list[EnvironmentRecord]:
+        with Session(self._engine) as session:
+            return [_to_record(r) for r in session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.id))]
+
+    def change(
+        self, key: EnvironmentKey, *, expect: Collection[str] | None = None, **changes: Any
+    ) -> EnvironmentRecord | None:
+        """Apply ``changes`` atomically if the status is one of ``expect``; the new record, or None."""
+        statement = update(EnvironmentRow).where(
+            EnvironmentRow.account_id == key.account_id,
+            EnvironmentRow.region == key.region,
+            EnvironmentRow.name == key.name,
+        )
+        if expect is not None:
+            statement = statement.where(EnvironmentRow.status.in_(list(expect)))
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(statement.values(**_encode(changes)))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                return None
+            row = session.scalars(self._select(key)).one()
+            return _to_record(row)
+
+    def delete(self, key: EnvironmentKey) -> bool:
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(
+                delete(EnvironmentRow).where(
+                    EnvironmentRow.account_id == key.account_id,
+                    EnvironmentRow.region == key.region,
+                    EnvironmentRow.name == key.name,
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _select(key: EnvironmentKey) -> Any:
+        return select(EnvironmentRow).where(
+            EnvironmentRow.account_id == key.account_id,
+            EnvironmentRow.region == key.region,
+            EnvironmentRow.name == key.name,
+        )
