@@ -53,8 +53,12 @@ class Settings:
     iam_file: Path | None = None
     bootstrap_access_key_id: str | None = None
     bootstrap_secret_access_key: str | None = field(default=None, repr=False)
-    #: CIDR -> VPC id map for ``aws:SourceVpc``, e.g. ``{"127.0.0.0/8": "vpc-local"}``.
-    vpc_cidrs: Mapping[str, str] = field(default_factory=dict)
+    #: CIDR -> VPC id map for ``aws:SourceVpc``; loopback is the environments' own VPC by default.
+    vpc_cidrs: Mapping[str, str] = field(
+        default_factory=lambda: {"127.0.0.0/8": "vpc-openmwaa", "::1/128": "vpc-openmwaa"}
+    )
+    #: The VPC every environment's web server is in (PRIVATE_ONLY accepts calls only from there).
+    environment_vpc_id: str = "vpc-openmwaa"
     log_level: str = "info"
 
     def __post_init__(self) -> None:

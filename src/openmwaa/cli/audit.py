@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--principal", help="only calls by this principal ARN")
     parser.add_argument("--action", help="only this action, e.g. airflow:InvokeRestApi")
-    parser.add_argument("--decision", choices=["Allow", "ExplicitDeny", "ImplicitDeny"], help="only this decision")
+    parser.add_argument(
+        "--decision", choices=["Allow", "ExplicitDeny", "ImplicitDeny"], help="only this decision"
+    )
     parser.add_argument("--since", type=float, help="only calls in the last N seconds")
     parser.add_argument("--json", action="store_true", help="print JSON lines (for export)")
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new calls as they happen")
@@ -36,7 +38,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     last_id: int | None = None
     while True:
         for row_id, entry in log.query(
-            since=since, after_id=last_id, principal=args.principal, action=args.action, decision=args.decision
+            since=since,
+            after_id=last_id,
+            principal=args.principal,
+            action=args.action,
+            decision=args.decision,
         ):
             print(format_entry(entry, as_json=args.json), flush=True)
             last_id = row_id

@@ -8,6 +8,7 @@ Airflow processes: a change made behind its back would not reach them.
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import sys
@@ -15,7 +16,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-from openmwaa.auth.bootstrap import read_bootstrap_credentials
 from openmwaa.settings import Settings
 
 TERMINAL = {"AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
@@ -31,7 +31,9 @@ def register(sub: Any) -> None:
     create = cmds.add_parser("create", help="create an environment (returns at once; see `watch`)")
     create.add_argument("name")
     create.add_argument("--airflow-version", help="e.g. 3.3.1 or 2.11.2 (default: newest)")
-    create.add_argument("--bucket", default="openmwaa-default", help="source bucket (a directory in the buckets root)")
+    create.add_argument(
+        "--bucket", default="openmwaa-default", help="source bucket (a directory in the buckets root)"
+    )
     create.add_argument("--dags-path", default="dags", help="DAG folder inside the bucket")
     create.add_argument("--requirements-path", help="requirements.txt inside the bucket")
     create.add_argument("--watch", action="store_true", help="follow the status until it settles")
@@ -58,9 +60,7 @@ def client(settings: Settings, args: argparse.Namespace) -> Any:
     session = botocore.session.get_session()
     kwargs: dict[str, Any] = {}
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
-        creds = read_bootstrap_credentials(settings)
-        if creds is not None:
-            kwargs = {"aws_access_key_id": creds.access_key_id, "aws_secret_access_key": creds.secret_access_key}
+        kwargs = _bootstrap_credentials(settings)
     return session.create_client(
         "mwaa",
         region_name=settings.region,
@@ -68,6 +68,19 @@ def client(settings: Settings, args: argparse.Namespace) -> Any:
         config=Config(inject_host_prefix=False, retries={"max_attempts": 2}),
         **kwargs,
     )
+
+
+def _bootstrap_credentials(settings: Settings) -> dict[str, Any]:
+    """The admin key ``openmwaa up`` wrote to the data directory, if any."""
+    parser = configparser.ConfigParser()
+    parser.read(settings.data_dir / "credentials")
+    if not parser.has_section("openmwaa"):
+        return {}
+    section = parser["openmwaa"]
+    return {
+        "aws_access_key_id": section.get("aws_access_key_id"),
+        "aws_secret_access_key": section.get("aws_secret_access_key"),
+    }
 
 
 def _print(data: Any) -> None:
@@ -94,7 +107,10 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
         "ExecutionRoleArn": f"arn:aws:iam::{settings.account_id}:role/openmwaa-execution-role",
         "SourceBucketArn": f"arn:aws:s3:::{args.bucket}",
         "DagS3Path": args.dags_path,
-        "NetworkConfiguration": {"SubnetIds": ["subnet-openmwaa-a", "subnet-openmwaa-b"], "SecurityGroupIds": ["sg-openmwaa"]},
+        "NetworkConfiguration": {
+            "SubnetIds": ["subnet-openmwaa-a", "subnet-openmwaa-b"],
+            "SecurityGroupIds": ["sg-openmwaa"],
+        },
     }
     if args.airflow_version:
         params["AirflowVersion"] = args.airflow_version

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from openmwaa.app import Services, build_services
-from openmwaa.auth.bootstrap import BootstrapCredentials, ensure_bootstrap_admin
+from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 from openmwaa.server import Server
 from openmwaa.settings import Settings
@@ -40,7 +40,9 @@ def register(sub: Any) -> None:
         default=None,
         help="do not create MyAirflowEnvironment (OPENMWAA_DEFAULT_ENVIRONMENT=false)",
     )
-    parser.add_argument("--airflow-version", help="AirflowVersion of the default environment (default: newest)")
+    parser.add_argument(
+        "--airflow-version", help="AirflowVersion of the default environment (default: newest)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,19 +63,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     services = build_services(settings)
-    credentials = ensure_bootstrap_admin(settings)
+    access_key_id, _secret = ensure_bootstrap_admin(settings)
     server = Server(settings, services)
     version = getattr(args, "airflow_version", None)
 
     def on_ready() -> None:
-        print_banner(settings, credentials, sys.stdout)
+        print_banner(settings, access_key_id, sys.stdout)
         if settings.default_environment:
             create_default_environment(settings, services, version, sys.stdout, should_stop=lambda: False)
 
     return server.run(on_ready=on_ready)
 
 
-def print_banner(settings: Settings, credentials: BootstrapCredentials, out: TextIO) -> None:
+def print_banner(settings: Settings, access_key_id: str, out: TextIO) -> None:
     data = settings.data_dir.resolve()
     out.write(
         f"""
@@ -83,11 +85,9 @@ Point boto3 and the AWS CLI at it:
   export AWS_ENDPOINT_URL={settings.endpoint_url}
   export AWS_DISABLE_HOST_PREFIX_INJECTION=true
   export AWS_DEFAULT_REGION={settings.region}
-  export AWS_ACCESS_KEY_ID={credentials.access_key_id}
-  export AWS_SECRET_ACCESS_KEY=<in {credentials.credentials_file}>
-or use the profile written there:
-  export AWS_SHARED_CREDENTIALS_FILE={credentials.credentials_file} AWS_CONFIG_FILE={credentials.config_file}
-  export AWS_PROFILE=openmwaa
+  export AWS_SHARED_CREDENTIALS_FILE={data / "credentials"} AWS_PROFILE=openmwaa
+(the bootstrap admin's key {access_key_id}; its secret is in that file. {data / "config"} holds
+the same settings as an AWS config file: export AWS_CONFIG_FILE={data / "config"} to use it.)
 
 """
     )

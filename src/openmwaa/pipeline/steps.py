@@ -28,8 +28,10 @@ class Operation:
 
 def _is_sts(ctx: RequestContext) -> bool:
     content_type = (ctx.header("content-type") or "").lower()
-    return ctx.raw_path == "/" and ctx.method == "POST" and content_type.startswith(
-        "application/x-www-form-urlencoded"
+    return (
+        ctx.raw_path == "/"
+        and ctx.method == "POST"
+        and content_type.startswith("application/x-www-form-urlencoded")
     )
 
 

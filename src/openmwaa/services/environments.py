@@ -249,7 +249,9 @@ class EnvironmentService:
             if record is None:
                 return
             last = {**(record.last_update or {}), "Error": error}
-            self._repo.change(key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last)
+            self._repo.change(
+                key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last
+            )
         elif event.kind == "deleted":
             self._repo.delete(key)
         elif event.kind == "delete_failed":
@@ -296,7 +298,8 @@ class EnvironmentService:
         version = str(config["AirflowVersion"])
         if version not in SUPPORTED_VERSIONS:
             raise ValidationError(
-                f"AirflowVersion {version} is not supported. Supported versions: {', '.join(SUPPORTED_VERSIONS)}"
+                f"AirflowVersion {version} is not supported. "
+                f"Supported versions: {', '.join(SUPPORTED_VERSIONS)}"
             )
         if previous is not None and previous.get("AirflowVersion") != version:
             old = str(previous["AirflowVersion"])
@@ -314,7 +317,9 @@ class EnvironmentService:
             )
         for low, high in (("MinWorkers", "MaxWorkers"), ("MinWebservers", "MaxWebservers")):
             if int(config.get(low) or 0) > int(config.get(high) or 0):
-                raise ValidationError(f"{low} ({config.get(low)}) must not exceed {high} ({config.get(high)}).")
+                raise ValidationError(
+                    f"{low} ({config.get(low)}) must not exceed {high} ({config.get(high)})."
+                )
         arn = str(config["SourceBucketArn"])
         bucket = sources.bucket_dir(self._settings.buckets_dir, arn)
         sources.require_bucket(bucket, arn)
@@ -323,7 +328,9 @@ class EnvironmentService:
         for member in ("PluginsS3Path", "RequirementsS3Path", "StartupScriptS3Path"):
             key = config.get(member)
             if key:
-                sources.require_object(sources.object_path(bucket, str(key), member=member), member=member, key=key)
+                sources.require_object(
+                    sources.object_path(bucket, str(key), member=member), member=member, key=key
+                )
 
     @staticmethod
     def _check_tag_count(tags: Mapping[str, str]) -> None:

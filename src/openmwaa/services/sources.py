@@ -15,7 +15,9 @@ _S3_ARN_PREFIX = "arn:aws:s3:::"
 
 def bucket_dir(buckets_root: Path, bucket_arn: str) -> Path:
     if not bucket_arn.startswith(_S3_ARN_PREFIX):
-        raise ValidationError(f"SourceBucketArn {bucket_arn!r} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)")
+        raise ValidationError(
+            f"SourceBucketArn {bucket_arn!r} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)"
+        )
     bucket = bucket_arn[len(_S3_ARN_PREFIX) :]
     if not bucket or "/" in bucket or bucket in (".", ".."):
         raise ValidationError(f"SourceBucketArn {bucket_arn!r} does not name a bucket")

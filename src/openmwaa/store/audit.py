@@ -86,17 +86,20 @@ class AuditLog:
             statement = statement.where(AuditRow.decision == decision)
         with Session(self._engine) as session:
             for row in session.scalars(statement):
-                yield row.id, AuditEntry(
-                    time=row.time,
-                    request_id=row.request_id,
-                    principal_arn=row.principal_arn,
-                    source_ip=row.source_ip,
-                    action=row.action,
-                    resource=row.resource,
-                    decision=row.decision,
-                    deciding_statement=row.deciding_statement,
-                    status=row.status,
-                    error_code=row.error_code,
+                yield (
+                    row.id,
+                    AuditEntry(
+                        time=row.time,
+                        request_id=row.request_id,
+                        principal_arn=row.principal_arn,
+                        source_ip=row.source_ip,
+                        action=row.action,
+                        resource=row.resource,
+                        decision=row.decision,
+                        deciding_statement=row.deciding_statement,
+                        status=row.status,
+                        error_code=row.error_code,
+                    ),
                 )
 
     def _run(self) -> None:

@@ -134,7 +134,9 @@ class EnvironmentRepository:
 
     def list_all(self) -> list[EnvironmentRecord]:
         with Session(self._engine) as session:
-            return [_to_record(r) for r in session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.id))]
+            return [
+                _to_record(r) for r in session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.id))
+            ]
 
     def change(
         self, key: EnvironmentKey, *, expect: Collection[str] | None = None, **changes: Any

@@ -1,0 +1,48 @@
+"""InvokeRestApi: authorized on the environment's role ARNs (the handler picks the role)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from anyio.to_thread import run_sync
+
+from openmwaa.errors import AccessDeniedError
+from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.interfaces import Authorizer
+from openmwaa.pipeline.steps import Operation
+from openmwaa.services.environments import EnvironmentService
+from openmwaa.services.invoke import RestApiInvoker, role_arns
+
+PRIVATE_ONLY = "PRIVATE_ONLY"
+
+
+def operations(
+    service: EnvironmentService,
+    invoker: RestApiInvoker,
+    authorizer: Authorizer,
+    condition_context: Callable[[RequestContext], Mapping[str, Any]],
+    *,
+    region: str,
+    account_id: str,
+    environment_vpc: str,
+) -> dict[str, Operation]:
+    async def invoke(ctx: RequestContext) -> Mapping[str, Any]:
+        assert ctx.principal is not None
+        name = str(ctx.params["Name"])
+        record = await run_sync(service.get, name)
+        context = condition_context(ctx)
+        allowed = authorizer.allowed_resources(
+            ctx, "airflow:InvokeRestApi", role_arns(region, account_id, name), context
+        )
+        mode = record.config.get("WebserverAccessMode", PRIVATE_ONLY)
+        if mode == PRIVATE_ONLY and context.get("aws:SourceVpc") != environment_vpc:
+            raise AccessDeniedError(
+                f"Environment {name} has a private web server: InvokeRestApi is only accepted from "
+                f"inside its VPC ({environment_vpc})."
+            )
+        return await invoker.invoke(
+            record=record, principal=ctx.principal, allowed_role_arns=allowed, params=ctx.params
+        )
+
+    return {"InvokeRestApi": Operation(invoke, None)}

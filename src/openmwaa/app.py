@@ -1,0 +1,248 @@
+"""``create_app(settings)``: every part of openmwaa built and wired, and the request pipeline, in order."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from openmwaa.api import environments as environments_api
+from openmwaa.api import restapi as restapi_api
+from openmwaa.api import tags as tags_api
+from openmwaa.auth.credentials import SecretBox
+from openmwaa.auth.identities import IdentityStore
+from openmwaa.auth.principal import Principal
+from openmwaa.auth.sessions import SessionStore
+from openmwaa.auth.sigv4 import verify_request
+from openmwaa.auth.sts import StsService, make_sts_handler
+from openmwaa.auth.sts_wire import error_response as sts_error_response
+from openmwaa.errors import OpenMwaaError
+from openmwaa.pipeline.asgi import ApiApp
+from openmwaa.pipeline.chain import Pipeline
+from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.response import Response
+from openmwaa.pipeline.steps import (
+    MWAA_SERVICE,
+    STS_SERVICE,
+    Authenticate,
+    Authorize,
+    Dispatch,
+    ParseInput,
+    RouteRequest,
+)
+from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
+from openmwaa.services.environments import EnvironmentService
+from openmwaa.services.invoke import RestApiInvoker
+from openmwaa.services.throttle import RateLimiter
+from openmwaa.settings import Settings
+from openmwaa.store.audit import AuditEntry, AuditLog
+from openmwaa.store.db import open_engine
+from openmwaa.store.environments import EnvironmentRepository
+from openmwaa.supervisor import EnvironmentEvent, Supervisor
+from openmwaa.wire.error_response import serialize_error
+from openmwaa.wire.model import MwaaWire
+
+access_log = logging.getLogger("openmwaa.access")
+
+
+@dataclass
+class Services:
+    """The long-lived parts behind the API; the CLI uses the same ones."""
+
+    settings: Settings
+    engine: Engine
+    repository: EnvironmentRepository
+    supervisor: Supervisor
+    environments: EnvironmentService
+    identities: IdentityStore
+    audit: AuditLog
+    wire: MwaaWire
+    clock: Callable[[], float]
+
+    def start(self) -> None:
+        self.audit.start()
+        self.environments.resume_all()
+
+    def shutdown(self) -> None:
+        self.supervisor.shutdown()
+        self.audit.stop()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, *, clock: Callable[[], float] = time.time) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = open_engine(settings.state_database_url)
+    repository = EnvironmentRepository(engine)
+    events: list[Callable[[EnvironmentEvent], None]] = []
+    supervisor = Supervisor(
+        runtimes=RuntimeManager(settings.runtime_dir),
+        on_event=lambda event: events[0](event),  # noqa: PLW0108 (bound after construction)
+        start_timeout=settings.environment_start_timeout,
+    )
+    environments = EnvironmentService(
+        settings=settings, repository=repository, supervisor=supervisor, clock=clock
+    )
+    events.append(environments.on_event)
+    box = SecretBox.open(settings.data_dir)
+    identities = IdentityStore(
+        settings.iam_path,
+        account_id=settings.account_id,
+        box=box,
+        sessions=SessionStore(settings.data_dir / "sessions.json", box=box),
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        repository=repository,
+        supervisor=supervisor,
+        environments=environments,
+        identities=identities,
+        audit=AuditLog(engine),
+        wire=MwaaWire.load(),
+        clock=clock,
+    )
+
+
+class SigV4Authenticator:
+    def __init__(self, settings: Settings, identities: IdentityStore, clock: Callable[[], float]) -> None:
+        self._settings = settings
+        self._identities = identities
+        self._clock = clock
+
+    def authenticate(self, ctx: RequestContext) -> Principal:
+        return verify_request(
+            ctx,
+            service=ctx.service or MWAA_SERVICE,
+            region=self._settings.region,
+            credentials=self._identities,
+            now=self._clock(),
+            clock_skew=self._settings.clock_skew,
+        )
+
+
+def create_app(settings: Settings, services: Services) -> ApiApp:
+    """The API endpoint: MWAA (rest-json) and STS (query) on one port, one pipeline."""
+    wire = services.wire
+    vpcs = VpcMap(settings.vpc_cidrs)
+    authorizer = IamAuthorizer(services.identities.policies_for)
+    environments = services.environments
+
+    def conditions(ctx: RequestContext) -> Mapping[str, Any]:
+        return _operation_conditions(ctx, vpcs, environments)
+
+    invoker = RestApiInvoker(
+        environments=environments,
+        endpoints=services.supervisor,
+        client=httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+        timeout=settings.rest_api_timeout,
+        limiter=RateLimiter(settings.rest_api_rate),
+    )
+    operations = {
+        **environments_api.operations(environments, account_id=settings.account_id),
+        **tags_api.operations(environments),
+        **restapi_api.operations(
+            environments,
+            invoker,
+            authorizer,
+            conditions,
+            region=settings.region,
+            account_id=settings.account_id,
+            environment_vpc=settings.environment_vpc_id,
+        ),
+    }
+    sts = make_sts_handler(
+        StsService(services.identities, services.identities.sessions, account_id=settings.account_id),
+        authorize=authorizer.check,
+        clock=services.clock,
+    )
+
+    def mwaa_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
+        status, headers, body = serialize_error(error, ctx.request_id)
+        return Response(status, body, headers)
+
+    pipeline = Pipeline(
+        (
+            RouteRequest(wire),
+            Authenticate(SigV4Authenticator(settings, services.identities, services.clock)),
+            ParseInput(wire),
+            Authorize(authorizer, operations, conditions),
+            Dispatch(wire, operations, sts),
+        ),
+        serializers={
+            MWAA_SERVICE: mwaa_error,
+            STS_SERVICE: lambda e, ctx: sts_error_response(e, ctx.request_id),
+        },
+        default_serializer=mwaa_error,
+        finishers=(_log_access, _audit_to(services.audit)),
+    )
+
+    def on_bad_request(error: Exception, ctx: RequestContext | None) -> Response:
+        assert isinstance(error, OpenMwaaError)
+        return mwaa_error(error, ctx or RequestContext("-", "", "", "", [], "", "http", 0.0))
+
+    return ApiApp(pipeline.handle, on_bad_request)
+
+
+def _operation_conditions(
+    ctx: RequestContext, vpcs: VpcMap, environments: EnvironmentService
+) -> Mapping[str, Any]:
+    """Condition keys, with the tag keys of the operations that carry tags."""
+    params = ctx.params
+    resource_tags: Mapping[str, str] | None = None
+    request_tags: Mapping[str, str] | None = None
+    tag_keys: list[str] | None = None
+    if ctx.operation in ("CreateEnvironment", "TagResource"):
+        request_tags = params.get("Tags") or {}
+        tag_keys = list(request_tags)
+    elif ctx.operation == "UntagResource":
+        tag_keys = list(params.get("tagKeys") or [])
+    arn = params.get("ResourceArn")
+    name = params.get("Name")
+    try:
+        if isinstance(arn, str):
+            resource_tags = environments.get_by_arn(arn).tags
+        elif isinstance(name, str) and ctx.operation != "CreateEnvironment":
+            resource_tags = environments.get(name).tags
+    except OpenMwaaError:
+        resource_tags = None
+    return condition_context(
+        ctx, vpcs, resource_tags=resource_tags, request_tags=request_tags, tag_keys=tag_keys
+    )
+
+
+def _log_access(ctx: RequestContext) -> None:
+    access_log.info(
+        "%s %s %s %s %s %s",
+        ctx.request_id,
+        ctx.principal.arn if ctx.principal else "-",
+        ctx.operation or ctx.service or "-",
+        ctx.status,
+        ctx.error_code or "",
+        ctx.client_ip,
+    )
+
+
+def _audit_to(audit: AuditLog) -> Callable[[RequestContext], None]:
+    def record(ctx: RequestContext) -> None:
+        audit.append(
+            AuditEntry(
+                time=ctx.received_at,
+                request_id=ctx.request_id,
+                principal_arn=ctx.principal.arn if ctx.principal else None,
+                source_ip=ctx.client_ip,
+                action=ctx.action or (f"airflow:{ctx.operation}" if ctx.operation else None),
+                resource=ctx.resource,
+                decision=ctx.decision,
+                deciding_statement=ctx.deciding_statement,
+                status=ctx.status,
+                error_code=ctx.error_code,
+            )
+        )
+
+    return record

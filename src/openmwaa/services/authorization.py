@@ -1,0 +1,140 @@
+"""IAM authorization of API calls: the caller's policies, the request's condition keys, the pure engine."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from openmwaa.auth.principal import Principal
+from openmwaa.errors import AccessDeniedError
+from openmwaa.iam import AuthzRequest, Decision, Policy, PolicyIndex, denial_message, evaluate_indexed
+from openmwaa.pipeline.context import RequestContext
+
+PolicySource = Callable[[Principal], Sequence[Policy]]
+
+
+class VpcMap:
+    """``aws:SourceVpc``: which VPC a source address is in, from configured CIDRs (most specific wins)."""
+
+    def __init__(self, cidrs: Mapping[str, str]) -> None:
+        networks = [(ipaddress.ip_network(cidr, strict=False), vpc) for cidr, vpc in cidrs.items()]
+        self._networks = sorted(networks, key=lambda item: item[0].prefixlen, reverse=True)
+
+    def vpc_of(self, address: str) -> str | None:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        for network, vpc in self._networks:
+            if ip.version == network.version and ip in network:
+                return vpc
+        return None
+
+
+def condition_context(
+    ctx: RequestContext,
+    vpcs: VpcMap,
+    *,
+    resource_tags: Mapping[str, str] | None = None,
+    request_tags: Mapping[str, str] | None = None,
+    tag_keys: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The global condition keys of a request (see the IAM issue's list)."""
+    principal = ctx.principal
+    when = datetime.fromtimestamp(ctx.received_at, tz=timezone.utc)
+    context: dict[str, Any] = {
+        "aws:SourceIp": ctx.client_ip,
+        "aws:CurrentTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(ctx.received_at)),
+        "aws:SecureTransport": "true" if ctx.scheme == "https" else "false",
+    }
+    vpc = vpcs.vpc_of(ctx.client_ip)
+    if vpc is not None:
+        context["aws:SourceVpc"] = vpc
+    if principal is not None:
+        context["aws:PrincipalArn"] = principal.arn
+        context["aws:PrincipalAccount"] = principal.account_id
+        context["aws:userid"] = principal.user_id
+        if principal.kind == "user":
+            context["aws:username"] = principal.name
+    for key, value in (resource_tags or {}).items():
+        context[f"aws:ResourceTag/{key}"] = value
+    for key, value in (request_tags or {}).items():
+        context[f"aws:RequestTag/{key}"] = value
+    if tag_keys is not None:
+        context["aws:TagKeys"] = list(tag_keys)
+    return context
+
+
+class IamAuthorizer:
+    """Decides with the caller's identity policies; indexes them once per policy set."""
+
+    def __init__(self, policies_for: PolicySource, *, cache_size: int = 4096) -> None:
+        self._policies_for = policies_for
+        self._cache: dict[tuple[int, ...], PolicyIndex] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def index_for(self, principal: Principal) -> PolicyIndex:
+        policies = self._policies_for(principal)
+        key = tuple(id(p) for p in policies)
+        index = self._cache.get(key)
+        if index is None:
+            index = PolicyIndex.build(policies)
+            with self._lock:
+                if len(self._cache) >= self._cache_size:
+                    self._cache.clear()
+                self._cache[key] = index
+        return index
+
+    def decide(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+    ) -> Decision:
+        return evaluate_indexed(
+            self.index_for(principal), AuthzRequest(action, resource, principal.arn, context)
+        )
+
+    def check(self, principal: Principal, action: str, resource: str) -> None:
+        """For callers with no request at hand (STS AssumeRole): the principal's keys only."""
+        context = {"aws:PrincipalArn": principal.arn, "aws:PrincipalAccount": principal.account_id}
+        decision = self.decide(principal, action, resource, context)
+        if not decision.allowed:
+            raise AccessDeniedError(denial_message(principal.arn, action, resource, decision))
+
+    def authorize(self, ctx: RequestContext, action: str, resource: str, context: Mapping[str, Any]) -> None:
+        principal = _require_principal(ctx)
+        decision = self.decide(principal, action, resource, context)
+        _record(ctx, action, resource, decision)
+        if not decision.allowed:
+            raise AccessDeniedError(denial_message(principal.arn, action, resource, decision))
+
+    def allowed_resources(
+        self, ctx: RequestContext, action: str, resources: Sequence[str], context: Mapping[str, Any]
+    ) -> list[str]:
+        principal = _require_principal(ctx)
+        allowed = []
+        for resource in resources:
+            decision = self.decide(principal, action, resource, context)
+            if decision.allowed:
+                allowed.append(resource)
+                if ctx.decision != "Allow":
+                    _record(ctx, action, resource, decision)
+            elif ctx.decision is None:
+                _record(ctx, action, resource, decision)
+        return allowed
+
+
+def _require_principal(ctx: RequestContext) -> Principal:
+    if ctx.principal is None:
+        raise AccessDeniedError("The request was not authenticated.")
+    return ctx.principal
+
+
+def _record(ctx: RequestContext, action: str, resource: str, decision: Decision) -> None:
+    ctx.action = action
+    ctx.resource = resource
+    ctx.decision = decision.effect
+    ctx.deciding_statement = str(decision.statements[0]) if decision.statements else None

@@ -1,0 +1,207 @@
+"""InvokeRestApi: an Airflow REST API call made as the Airflow role IAM grants the caller.
+
+Which role: the caller may use every role ARN on which IAM allows ``airflow:InvokeRestApi``; the
+call runs as the most privileged of them (Admin > Op > User > Viewer > Public). MWAA leaves the
+choice undocumented; taking the most privileged allowed role is the natural reading of a policy
+that grants several.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from openmwaa.auth.principal import Principal
+from openmwaa.errors import (
+    AccessDeniedError,
+    RestApiClientError,
+    RestApiServerError,
+    ThrottlingError,
+    ValidationError,
+)
+from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, airflow_username, mint_airflow_token
+from openmwaa.runtime.versions import major
+from openmwaa.services.environments import EnvironmentService
+from openmwaa.services.throttle import RateLimiter
+from openmwaa.store.environments import EnvironmentRecord
+
+NO_ROLE_MESSAGE = "No Airflow role granted in IAM."
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+#: A version-less REST path: segments of URL path characters, no dot segments, no query or fragment.
+_PATH = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer"})
+
+
+class AirflowEndpoints(Protocol):
+    def endpoint(self, key: str) -> str | None: ...
+
+
+def role_arns(region: str, account_id: str, environment: str) -> list[str]:
+    """The five role ARNs of an environment, most privileged first."""
+    return [f"arn:aws:airflow:{region}:{account_id}:role/{environment}/{role}" for role in AIRFLOW_ROLES]
+
+
+def most_privileged_role(allowed_arns: Sequence[str]) -> str | None:
+    roles = {arn.rsplit("/", 1)[-1] for arn in allowed_arns}
+    return next((role for role in AIRFLOW_ROLES if role in roles), None)
+
+
+def check_path(path: str) -> str:
+    """The path below ``/api/vN``; anything that could leave the API root is refused."""
+    decoded = path.replace("%2e", ".").replace("%2E", ".")
+    segments = decoded.split("/")
+    if not _PATH.match(path) or any(s in (".", "..") for s in segments) or "//" in path:
+        raise ValidationError(
+            f"Path {path!r} is not a valid Airflow REST API path: give a version-less path such as /dags"
+        )
+    return path
+
+
+def encode_query(query: Any) -> str:
+    """QueryParameters (a JSON object) -> a query string: booleans as true/false, lists repeated."""
+    if query is None:
+        return ""
+    if not isinstance(query, Mapping):
+        raise ValidationError("QueryParameters must be a JSON object of parameter names to values")
+    pairs: list[tuple[str, str]] = []
+    for key, value in query.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                pairs.append((key, "true" if item else "false"))
+            elif isinstance(item, (int, float, str)):
+                pairs.append((key, str(item)))
+            else:
+                raise ValidationError(
+                    f"QueryParameters.{key}: values must be strings, numbers, booleans or lists"
+                )
+    return urlencode(pairs)
+
+
+class RestApiInvoker:
+    def __init__(
+        self,
+        *,
+        environments: EnvironmentService,
+        endpoints: AirflowEndpoints,
+        client: httpx.AsyncClient,
+        timeout: float,
+        limiter: RateLimiter,
+        token_ttl: float = 60.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._environments = environments
+        self._endpoints = endpoints
+        self._client = client
+        self._timeout = timeout
+        self._limiter = limiter
+        self._token_ttl = token_ttl
+        self._clock = clock
+
+    def admit(self, record: EnvironmentRecord, principal: Principal) -> str:
+        """Check the environment can take the call and the caller is within its rate; its base URL."""
+        if record.status != "AVAILABLE":
+            raise ValidationError(
+                f"Environment {record.name} is {record.status}; InvokeRestApi needs it to be AVAILABLE."
+            )
+        base = self._endpoints.endpoint(str(record.key))
+        if base is None:
+            raise ValidationError(
+                f"Environment {record.name} has no running web server right now; try again shortly."
+            )
+        if not self._limiter.try_acquire((str(record.key), principal.account_id)):
+            raise ThrottlingError()
+        return base
+
+    async def invoke(
+        self,
+        *,
+        record: EnvironmentRecord,
+        principal: Principal,
+        allowed_role_arns: Sequence[str],
+        params: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        role = most_privileged_role(allowed_role_arns)
+        if role is None:
+            raise AccessDeniedError(NO_ROLE_MESSAGE)
+        path = check_path(str(params["Path"]))
+        query = encode_query(params.get("QueryParameters"))
+        base = self.admit(record, principal)
+        airflow_major = major(str(record.config["AirflowVersion"]))
+        token = mint_airflow_token(
+            major=airflow_major,
+            jwt_secret=record.secrets["jwt_secret"],
+            token_secret=record.secrets["token_secret"],
+            username=airflow_username(principal.identity),
+            role=role,
+            ttl=self._token_ttl,
+            now=self._clock() if self._clock else None,
+        )
+        url = f"{base}/api/v{1 if airflow_major == 2 else 2}{quote(path, safe='/%:@!$&()*+,;=-._~')}"
+        if query:
+            url = f"{url}?{query}"
+        headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
+        content: bytes | None = None
+        if "Body" in params and params["Body"] is not None:
+            content = json.dumps(params["Body"]).encode()
+            headers["content-type"] = "application/json"
+        return await self._send(str(params["Method"]), url, headers, content)
+
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> dict[str, Any]:
+        try:
+            async with self._client.stream(
+                method, url, headers=headers, content=content, timeout=self._timeout
+            ) as response:
+                body = await _read_bounded(response)
+        except httpx.TimeoutException as exc:
+            raise RestApiServerError(
+                f"The Airflow REST API did not answer within {self._timeout:g} seconds; "
+                "the call was terminated.",
+                504,
+                {"title": "Gateway Timeout", "detail": "InvokeRestApi timed out", "status": 504},
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise RestApiServerError(
+                "The environment's Airflow web server could not be reached.",
+                502,
+                {"title": "Bad Gateway", "detail": type(exc).__name__, "status": 502},
+            ) from exc
+        status = response.status_code
+        payload = _decode(body)
+        if status < 400:
+            return {"RestApiStatusCode": status, "RestApiResponse": payload}
+        if status < 500:
+            raise RestApiClientError(f"Airflow answered {status}.", status, payload)
+        raise RestApiServerError(f"Airflow answered {status}.", status, payload)
+
+
+async def _read_bounded(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise RestApiServerError(
+                "Airflow's response exceeds InvokeRestApi's 6 MB limit; request less (e.g. limit/offset).",
+                502,
+                {"title": "Response too large", "status": 502},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", errors="replace")

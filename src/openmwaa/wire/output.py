@@ -1,0 +1,103 @@
+"""Write operation results as rest-json, and keep sensitive members out of logs.
+
+A result is a mapping keyed by model member names. ``None`` members are dropped, timestamps
+(``datetime``, naive meaning UTC, or epoch seconds) become epoch-second JSON numbers, and an
+empty result is ``{}``: botocore crashes on a literal ``null`` body. A key the model does not
+define is a bug in the handler and raises ``ValueError`` (the pipeline answers 500) rather
+than leaking an unreviewed field onto the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from openmwaa.wire.shapes import Shape
+
+#: What a sensitive value is replaced with in logs.
+REDACTED = "***"
+
+
+def _epoch_seconds(value: Any) -> int | float:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        seconds = value.timestamp()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value
+    else:
+        raise ValueError(f"not a timestamp: {type(value).__name__}")
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
+def to_wire(shape: Shape, value: Any) -> Any:
+    """``value`` as the JSON that botocore's rest-json parser expects for ``shape``."""
+    if shape.document:
+        return value
+    if shape.type == "structure":
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{shape.name} must be a mapping, not {type(value).__name__}")
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            member = shape.members.get(name)
+            if member is None:
+                raise ValueError(f"{name!r} is not a member of {shape.name}")
+            if item is not None:
+                out[member.wire_name] = to_wire(member.shape, item)
+        return out
+    if shape.type == "list":
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{shape.name} must be a list, not {type(value).__name__}")
+        return [to_wire(shape.member, item) for item in value]
+    if shape.type == "map":
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{shape.name} must be a mapping, not {type(value).__name__}")
+        return {str(k): to_wire(shape.value, v) for k, v in value.items()}
+    if shape.type == "timestamp":
+        return _epoch_seconds(value)
+    if shape.type == "blob":
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def serialize_structure(shape: Shape | None, result: Mapping[str, Any]) -> bytes:
+    body = to_wire(shape, result) if shape is not None else {}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def redact_value(shape: Shape, value: Any) -> Any:
+    """A copy of ``value`` with every sensitive part replaced by :data:`REDACTED`."""
+    if shape.sensitive:
+        return REDACTED
+    if shape.document or value is None:
+        return value
+    if shape.type == "structure" and isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            member = shape.members.get(name)
+            # Unknown keys are not ours to judge: keep them out rather than risk a secret.
+            out[name] = REDACTED if member is None else redact_value(member.shape, item)
+        return out
+    if shape.type == "list" and isinstance(value, list):
+        return [redact_value(shape.member, item) for item in value]
+    if shape.type == "map" and isinstance(value, Mapping):
+        return {k: redact_value(shape.value, v) for k, v in value.items()}
+    return value
+
+
+def is_sensitive_path(shape: Shape, member_path: str) -> bool:
+    """Whether the member at dotted ``member_path`` (model names, lists/maps stepped through) is sensitive."""
+    current = shape
+    for name in member_path.split(".") if member_path else []:
+        while current.type in ("list", "map") and not current.sensitive:
+            current = current.member if current.type == "list" else current.value
+        if current.sensitive:
+            return True
+        member = current.members.get(name)
+        if member is None:
+            raise KeyError(f"{name!r} is not a member of {current.name}")
+        current = member.shape
+    return current.sensitive

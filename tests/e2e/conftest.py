@@ -1,0 +1,164 @@
+"""A real openmwaa server (a child process running ``openmwaa up``) and real AWS clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ACCESS_KEY = "AKIAOPENMWAATEST0001"
+SECRET_KEY = "openmwaa-test-secret-key-0000000000000000"
+REGION = "us-east-1"
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "src" / "openmwaa" / "examples" / "dags"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class OpenMwaaServer:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def buckets(self) -> Path:
+        return self.data_dir / "buckets"
+
+    def client_env(self) -> dict[str, str]:
+        """What a user exports to point unchanged boto3 / aws code at openmwaa."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENMWAA_"))}
+        env.update(
+            AWS_ENDPOINT_URL=self.endpoint_url,
+            AWS_DISABLE_HOST_PREFIX_INJECTION="true",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_CONFIG_FILE=str(self.data_dir / "no-aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.data_dir / "no-aws-credentials"),
+        )
+        return env
+
+    def client(self, service: str = "mwaa", **kwargs: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=kwargs.pop("aws_access_key_id", ACCESS_KEY),
+            aws_secret_access_key=kwargs.pop("aws_secret_access_key", SECRET_KEY),
+            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+            **kwargs,
+        )
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def make_bucket(self, name: str, *, with_example_dags: bool = True) -> Path:
+        bucket = self.buckets / name
+        (bucket / "dags").mkdir(parents=True, exist_ok=True)
+        if with_example_dags:
+            for dag in EXAMPLE_DAGS.glob("*.py"):
+                shutil.copy(dag, bucket / "dags" / dag.name)
+        return bucket
+
+
+def start_server(
+    data_dir: Path, *, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> OpenMwaaServer:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENMWAA_")}
+    env.update(
+        OPENMWAA_DATA_DIR=str(data_dir),
+        OPENMWAA_PORT=str(port),
+        OPENMWAA_DEFAULT_ENVIRONMENT="false",
+        OPENMWAA_BOOTSTRAP_ACCESS_KEY_ID=ACCESS_KEY,
+        OPENMWAA_BOOTSTRAP_SECRET_ACCESS_KEY=SECRET_KEY,
+    )
+    if os.environ.get("OPENMWAA_RUNTIME_DIR"):
+        env["OPENMWAA_RUNTIME_DIR"] = os.environ["OPENMWAA_RUNTIME_DIR"]
+    env.update(extra_env or {})
+    log_path = data_dir / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openmwaa", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = OpenMwaaServer(data_dir, port, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"openmwaa exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"openmwaa did not listen on {port}:\n{server.log_tail()}")
+
+
+def stop_server(server: OpenMwaaServer, timeout: float = 60) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return int(server.process.returncode)
+
+
+def processes_using(path: Path) -> list[int]:
+    """PIDs whose command line or environment mentions ``path`` (leftover Airflow processes)."""
+    needle = str(path).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes() or needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
+    srv = start_server(tmp_path_factory.mktemp("openmwaa"))
+    yield srv
+    stop_server(srv)
+
+
+def wait_for_status(mwaa: Any, name: str, wanted: set[str], timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    env: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        env = mwaa.get_environment(Name=name)["Environment"]
+        if env["Status"] in wanted:
+            return env
+        time.sleep(1)
+    raise AssertionError(f"{name} stayed {env.get('Status')} (wanted {wanted}): {env.get('LastUpdate')}")

@@ -1,0 +1,282 @@
+"""openmwaa_airflow inside real Airflow: only openmwaa's tokens get in, Airflow's RBAC decides the rest.
+
+Each runtime is a virtualenv with plain ``apache-airflow`` installed, named by an environment
+variable (``OPENMWAA_TEST_AIRFLOW3`` / ``OPENMWAA_TEST_AIRFLOW2``). The test migrates a fresh SQLite
+database in a temporary AIRFLOW_HOME and starts only the API server (Airflow 3 ``api-server``,
+Airflow 2 ``webserver``) on loopback with the plugin on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
+
+pytestmark = pytest.mark.e2e
+
+PLUGIN_DIR = Path(__file__).resolve().parents[2] / "src" / "openmwaa" / "airflow_plugin"
+START_TIMEOUT = 180.0
+
+
+@dataclass
+class Runtime:
+    major: int
+    base_url: str
+    jwt_secret: str = field(repr=False)
+    token_secret: str = field(repr=False)
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api/v{2 if self.major == 3 else 1}"
+
+    def token(self, identity: str, role: str, **kwargs: Any) -> str:
+        return mint_airflow_token(
+            major=self.major,
+            jwt_secret=self.jwt_secret,
+            token_secret=self.token_secret,
+            username=airflow_username(identity),
+            role=role,
+            **kwargs,
+        )
+
+    def call(self, method: str, path: str, token: str | None, body: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.request(method, self.api + path, headers=headers, json=body, timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    # The server runs in its own session; signal the whole group so gunicorn/uvicorn workers go too.
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"Airflow exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"Airflow not healthy after {START_TIMEOUT:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module", params=[3, 2], ids=["airflow3", "airflow2"])
+def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    major: int = request.param
+    env_var = f"OPENMWAA_TEST_AIRFLOW{major}"
+    venv = os.environ.get(env_var)
+    if not venv:
+        pytest.skip(f"set {env_var} to a virtualenv with apache-airflow {major}.x to run this test")
+    airflow = Path(venv) / "bin" / "airflow"
+    if not airflow.exists():
+        pytest.fail(f"{env_var}={venv} has no bin/airflow")
+
+    home = tmp_path_factory.mktemp(f"airflow{major}")
+    (home / "dags").mkdir()
+    port = _free_port()
+    jwt_secret, token_secret = secrets.token_urlsafe(64), secrets.token_urlsafe(64)
+    env = {
+        "PATH": f"{Path(venv) / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(home),
+        "AIRFLOW_HOME": str(home),
+        "PYTHONPATH": str(PLUGIN_DIR),
+        "OPENMWAA_TOKEN_SECRET": token_secret,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    if major == 3:
+        env |= {
+            "AIRFLOW__CORE__AUTH_MANAGER": "openmwaa_airflow.auth_manager.OpenMwaaAuthManager",
+            "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
+            # Must be ignored: nobody becomes Admin without an openmwaa token.
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "intruder:admin",
+        }
+        serve = [str(airflow), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+    else:
+        env |= {
+            "AIRFLOW__API__AUTH_BACKENDS": "openmwaa_airflow.auth_backend",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": secrets.token_hex(32),
+            "AIRFLOW__WEBSERVER__WORKERS": "1",
+        }
+        serve = [str(airflow), "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        health = f"http://127.0.0.1:{port}/health"
+
+    log = home / "server.log"
+    migrate = subprocess.run(
+        [str(airflow), "db", "migrate"], env=env, cwd=home, capture_output=True, timeout=600, check=False
+    )
+    if migrate.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{migrate.stderr.decode()[-4000:]}")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            serve, env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_healthy(proc, health, log)
+        yield Runtime(major, f"http://127.0.0.1:{port}", jwt_secret, token_secret)
+    finally:
+        _stop(proc)
+    if major == 3:
+        assert not (home / "simple_auth_manager_passwords.json.generated").exists()
+
+
+def _forged(rt: Runtime, role: str = "Admin") -> str:
+    return mint_airflow_token(
+        major=rt.major,
+        jwt_secret=secrets.token_urlsafe(64),
+        token_secret=secrets.token_urlsafe(64),
+        username="user/mallory",
+        role=role,
+    )
+
+
+def _variable() -> dict[str, str]:
+    return {"key": f"k_{uuid.uuid4().hex[:12]}", "value": "v"}
+
+
+# -- authentication -------------------------------------------------------------------------
+
+
+def test_no_token_is_unauthenticated(runtime: Runtime) -> None:
+    # Airflow 2's FAB treats an anonymous caller as its "Public" role (no permissions): 403.
+    assert runtime.call("GET", "/dags", None).status_code == (401 if runtime.major == 3 else 403)
+    response = httpx.get(
+        runtime.api + "/dags", headers={"Authorization": "Basic YWRtaW46YWRtaW4="}, timeout=30
+    )
+    assert response.status_code in (401, 403)
+
+
+def test_token_signed_with_another_secret_is_refused(runtime: Runtime) -> None:
+    response = runtime.call("GET", "/dags", _forged(runtime))
+    # Airflow 3 answers an invalid (as opposed to missing or expired) JWT with 403 itself.
+    assert response.status_code == (403 if runtime.major == 3 else 401)
+
+
+def test_token_for_the_other_runtime_is_refused(runtime: Runtime) -> None:
+    # Right secret, wrong shape: a token minted for the other major version with this one's key.
+    other = 2 if runtime.major == 3 else 3
+    token = mint_airflow_token(
+        major=other,
+        jwt_secret=runtime.jwt_secret if runtime.major == 3 else runtime.token_secret,
+        token_secret=runtime.token_secret if runtime.major == 2 else runtime.jwt_secret,
+        username="user/mallory",
+        role="Admin",
+    )
+    assert runtime.call("GET", "/dags", token).status_code in (401, 403)
+
+
+def test_expired_token_is_refused(runtime: Runtime) -> None:
+    token = runtime.token("user/late", "Admin", now=time.time() - 600)
+    assert runtime.call("GET", "/dags", token).status_code == 401
+
+
+def test_unknown_role_is_refused(runtime: Runtime) -> None:
+    secret = runtime.jwt_secret if runtime.major == 3 else runtime.token_secret
+    now = int(time.time())
+    claims = {
+        "sub": "user/odd",
+        "role": "SUPERUSER",
+        "aud": "apache-airflow" if runtime.major == 3 else "openmwaa-airflow",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, secret, algorithm="HS512" if runtime.major == 3 else "HS256")
+    assert runtime.call("GET", "/dags", token).status_code in (401, 403)
+
+
+# -- authorization by Airflow's default roles ------------------------------------------------
+
+
+def test_admin_reads_dags_and_writes_variables(runtime: Runtime) -> None:
+    token = runtime.token("assumed-role/Admin/ci-runner", "Admin")
+    assert runtime.call("GET", "/dags", token).status_code == 200
+    assert runtime.call("POST", "/variables", token, _variable()).status_code in (200, 201)
+
+
+def test_viewer_reads_but_cannot_write(runtime: Runtime) -> None:
+    token = runtime.token("user/reader", "Viewer")
+    assert runtime.call("GET", "/dags", token).status_code == 200
+    assert runtime.call("POST", "/variables", token, _variable()).status_code == 403
+    assert runtime.call("POST", "/dags/any_dag/dagRuns", token, {"logical_date": None}).status_code == 403
+    # FAB's Viewer may not read the audit log either (Admin only).
+    assert runtime.call("GET", "/eventLogs", token).status_code == 403
+
+
+def test_public_may_do_nothing(runtime: Runtime) -> None:
+    token = runtime.token("user/anyone", "Public")
+    assert runtime.call("GET", "/dags", token).status_code == 403
+    assert runtime.call("GET", "/pools", token).status_code == 403
+
+
+def test_user_runs_dags_but_cannot_touch_variables(runtime: Runtime) -> None:
+    token = runtime.token("user/developer", "User")
+    assert runtime.call("POST", "/variables", token, _variable()).status_code == 403
+    assert runtime.call("GET", "/variables", token).status_code == 403
+    # Authorized to trigger, so Airflow gets as far as finding no such DAG.
+    assert runtime.call("POST", "/dags/no_such_dag/dagRuns", token, {"logical_date": None}).status_code == 404
+
+
+def test_op_writes_variables_and_connections_reads(runtime: Runtime) -> None:
+    token = runtime.token("user/operator", "Op")
+    assert runtime.call("POST", "/variables", token, _variable()).status_code in (200, 201)
+    assert runtime.call("GET", "/connections", token).status_code == 200
+    assert runtime.call("GET", "/connections", runtime.token("user/developer", "User")).status_code == 403
+
+
+def test_role_is_whatever_the_latest_token_says(runtime: Runtime) -> None:
+    identity = "assumed-role/Shifting/session"
+    assert runtime.call("POST", "/variables", runtime.token(identity, "Admin"), _variable()).status_code in (
+        200,
+        201,
+    )
+    viewer = runtime.token(identity, "Viewer")
+    assert runtime.call("POST", "/variables", viewer, _variable()).status_code == 403
+    assert runtime.call("GET", "/dags", viewer).status_code == 200
+
+
+def test_audit_log_names_the_caller(runtime: Runtime) -> None:
+    identity = "assumed-role/Admin/" + "audited-session-" * 4
+    username = airflow_username(identity)
+    token = runtime.token(identity, "Admin")
+    variable = _variable()
+    assert runtime.call("POST", "/variables", token, variable).status_code in (200, 201)
+    response = runtime.call("GET", "/eventLogs?limit=100", token)
+    assert response.status_code == 200, response.text
+    owners = {entry.get("owner") for entry in response.json()["event_logs"]}
+    assert username in owners

@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from openmwaa.store.db import open_engine
+from openmwaa.store.environments import (
+    EnvironmentExistsError,
+    EnvironmentKey,
+    EnvironmentRecord,
+    EnvironmentRepository,
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> EnvironmentRepository:
+    return EnvironmentRepository(open_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+
+
+def record(name: str, status: str = "CREATING") -> EnvironmentRecord:
+    key = EnvironmentKey("123456789012", "us-east-1", name)
+    return EnvironmentRecord(
+        key=key,
+        arn=f"arn:aws:airflow:us-east-1:123456789012:environment/{name}",
+        status=status,
+        created_at=1.5,
+        config={"AirflowVersion": "3.3.1"},
+        previous_config=None,
+        last_update=None,
+        tags={"team": "data"},
+        secrets={"jwt_secret": "x" * 64},
+    )
+
+
+def test_insert_get_roundtrip(repo: EnvironmentRepository) -> None:
+    repo.insert(record("a"))
+    got = repo.get(EnvironmentKey("123456789012", "us-east-1", "a"))
+    assert got == record("a")
+    assert repo.get_by_arn(record("a").arn) == got
+    assert "x" * 64 not in repr(got)
+
+
+def test_duplicate_name_is_refused(repo: EnvironmentRepository) -> None:
+    repo.insert(record("a"))
+    with pytest.raises(EnvironmentExistsError):
+        repo.insert(record("a"))
+
+
+def test_state_survives_a_new_engine(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    EnvironmentRepository(open_engine(url)).insert(record("a"))
+    again = EnvironmentRepository(open_engine(url))
+    assert [r.name for r in again.list_all()] == ["a"]
+    assert (tmp_path / "state.db").stat().st_mode & 0o077 == 0
+
+
+def test_change_is_compare_and_set(repo: EnvironmentRepository) -> None:
+    repo.insert(record("a"))
+    key = record("a").key
+    assert repo.change(key, expect={"AVAILABLE"}, status="DELETING") is None
+    changed = repo.change(key, expect={"CREATING"}, status="AVAILABLE", last_update={"Status": "SUCCESS"})
+    assert changed is not None
+    assert changed.status == "AVAILABLE"
+    assert changed.last_update == {"Status": "SUCCESS"}
+
+
+def test_list_pages_in_name_order(repo: EnvironmentRepository) -> None:
+    for name in ["c", "a", "b"]:
+        repo.insert(record(name))
+    first = repo.list_page("123456789012", "us-east-1", after=None, limit=2)
+    assert [r.name for r in first] == ["a", "b"]
+    rest = repo.list_page("123456789012", "us-east-1", after="b", limit=2)
+    assert [r.name for r in rest] == ["c"]
+    assert repo.list_page("999999999999", "us-east-1", after=None, limit=5) == []
+
+
+def test_delete(repo: EnvironmentRepository) -> None:
+    repo.insert(record("a"))
+    assert repo.delete(record("a").key) is True
+    assert repo.delete(record("a").key) is False
+    assert repo.get(record("a").key) is None

@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from openmwaa.errors import ValidationError
+from openmwaa.settings import Settings
+
+
+def test_environment_variables_are_read_and_typed() -> None:
+    s = Settings.from_environ(
+        {
+            "OPENMWAA_PORT": "9001",
+            "OPENMWAA_DATA_DIR": "/tmp/x",
+            "OPENMWAA_DEFAULT_ENVIRONMENT": "false",
+            "OPENMWAA_REST_API_RATE": "2.5",
+            "OPENMWAA_VPC_CIDRS": "10.0.0.0/8=vpc-a, 127.0.0.0/8=vpc-local",
+        }
+    )
+    assert s.port == 9001
+    assert s.data_dir == Path("/tmp/x")
+    assert s.default_environment is False
+    assert s.rest_api_rate == 2.5
+    assert s.vpc_cidrs == {"10.0.0.0/8": "vpc-a", "127.0.0.0/8": "vpc-local"}
+
+
+def test_overrides_win_over_environment() -> None:
+    s = Settings.from_environ({"OPENMWAA_PORT": "9001"}, port=9002, host=None)
+    assert s.port == 9002
+    assert s.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPENMWAA_PORT", "eighty"),
+        ("OPENMWAA_DEFAULT_ENVIRONMENT", "maybe"),
+        ("OPENMWAA_VPC_CIDRS", "novalue"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings.from_environ({name: value})
+
+
+def test_invalid_account_and_region_are_rejected() -> None:
+    with pytest.raises(ValidationError):
+        Settings(account_id="12")
+    with pytest.raises(ValidationError):
+        Settings(region="US EAST")
+
+
+def test_secrets_are_not_in_repr() -> None:
+    s = Settings(bootstrap_secret_access_key="s3cr3t-value", airflow_database_url="postgresql://u:pw@h/db")
+    assert "s3cr3t-value" not in repr(s)
+    assert "pw@h" not in repr(s)
+
+
+def test_derived_locations(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path)
+    assert s.state_database_url == f"sqlite:///{tmp_path.resolve()}/openmwaa.db"
+    assert s.buckets_dir == tmp_path.resolve() / "buckets"
+    assert s.endpoint_url == "http://127.0.0.1:8750"

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import botocore.parsers
+import pytest
+
+from openmwaa.wire.model import MwaaWire
+from openmwaa.wire.output import REDACTED
+
+CREATED = datetime(2024, 5, 1, 12, 30, 15, 500000, tzinfo=timezone(timedelta(hours=2)))
+
+
+def _botocore_parse(service_model: Any, operation: str, body: bytes) -> dict[str, Any]:
+    parser = botocore.parsers.create_parser("rest-json")
+    response = {"status_code": 200, "headers": {}, "body": body}
+    parsed: dict[str, Any] = parser.parse(response, service_model.operation_model(operation).output_shape)
+    parsed.pop("ResponseMetadata", None)
+    return parsed
+
+
+def test_timestamps_are_epoch_seconds_and_none_is_dropped(wire: MwaaWire, service_model: Any) -> None:
+    result = {
+        "Environment": {
+            "Name": "e",
+            "CreatedAt": CREATED,
+            "KmsKey": None,
+            "LastUpdate": {
+                "Status": "SUCCESS",
+                "CreatedAt": datetime(2024, 1, 1),
+                "Error": None,
+            },  # naive = UTC
+        }
+    }
+    body = wire.serialize_output("GetEnvironment", result)
+    decoded = json.loads(body)
+    assert decoded == {
+        "Environment": {
+            "Name": "e",
+            "CreatedAt": CREATED.timestamp(),
+            "LastUpdate": {"Status": "SUCCESS", "CreatedAt": 1704067200},
+        }
+    }
+    parsed = _botocore_parse(service_model, "GetEnvironment", body)
+    assert parsed["Environment"]["CreatedAt"] == CREATED
+    assert parsed["Environment"]["LastUpdate"]["CreatedAt"] == datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def test_epoch_float_timestamps_pass_through(wire: MwaaWire) -> None:
+    body = wire.serialize_output("GetEnvironment", {"Environment": {"CreatedAt": 1714566615.25}})
+    assert json.loads(body) == {"Environment": {"CreatedAt": 1714566615.25}}
+
+
+def test_rest_api_response_document_keeps_json_types(wire: MwaaWire, service_model: Any) -> None:
+    result = {"RestApiStatusCode": 200, "RestApiResponse": {"is_paused": False, "dags": [], "total": 0}}
+    body = wire.serialize_output("InvokeRestApi", result)
+    assert _botocore_parse(service_model, "InvokeRestApi", body) == result
+
+
+def test_unknown_result_member_is_a_bug(wire: MwaaWire) -> None:
+    with pytest.raises(ValueError, match="'Secret' is not a member of CreateEnvironmentOutput"):
+        wire.serialize_output("CreateEnvironment", {"Arn": "arn", "Secret": "x"})
+    with pytest.raises(ValueError, match="not a timestamp"):
+        wire.serialize_output("GetEnvironment", {"Environment": {"CreatedAt": "yesterday"}})
+
+
+def test_list_environments_output(wire: MwaaWire, service_model: Any) -> None:
+    body = wire.serialize_output("ListEnvironments", {"Environments": [], "NextToken": None})
+    assert body == b'{"Environments":[]}'
+    assert _botocore_parse(service_model, "ListEnvironments", body) == {"Environments": []}
+
+
+@pytest.mark.parametrize(
+    ("operation", "path", "sensitive"),
+    [
+        ("CreateEnvironment", "AirflowConfigurationOptions", True),
+        ("UpdateEnvironment", "AirflowConfigurationOptions", True),
+        ("InvokeRestApi", "Body", True),
+        ("InvokeRestApi", "QueryParameters", False),
+        ("InvokeRestApi", "Path", False),
+        ("CreateEnvironment", "NetworkConfiguration.SubnetIds", False),
+        ("CreateEnvironment", "Tags", False),
+        ("CreateEnvironment", "Name", False),
+    ],
+)
+def test_is_sensitive(wire: MwaaWire, operation: str, path: str, sensitive: bool) -> None:
+    assert wire.is_sensitive(operation, path) is sensitive
+
+
+def test_is_sensitive_rejects_unknown_members(wire: MwaaWire) -> None:
+    with pytest.raises(KeyError):
+        wire.is_sensitive("CreateEnvironment", "NetworkConfiguration.VpcId")
+
+
+def test_redact_input(wire: MwaaWire) -> None:
+    params = {
+        "Name": "e",
+        "AirflowConfigurationOptions": {"secrets.backend_kwargs": '{"token": "s3cr3t"}'},
+        "NetworkConfiguration": {"SubnetIds": ["subnet-a", "subnet-b"]},
+    }
+    redacted = wire.redact("CreateEnvironment", params)
+    assert redacted == {
+        "Name": "e",
+        "AirflowConfigurationOptions": REDACTED,
+        "NetworkConfiguration": {"SubnetIds": ["subnet-a", "subnet-b"]},
+    }
+    assert params["AirflowConfigurationOptions"] != REDACTED  # the original is untouched
+    assert wire.redact(
+        "InvokeRestApi", {"Name": "e", "Path": "/x", "Method": "POST", "Body": {"password": "p"}}
+    ) == {
+        "Name": "e",
+        "Path": "/x",
+        "Method": "POST",
+        "Body": REDACTED,
+    }
+
+
+def test_redact_output(wire: MwaaWire) -> None:
+    redacted = wire.redact_output("CreateCliToken", {"CliToken": "tok", "WebServerHostname": "h"})
+    assert redacted == {"CliToken": REDACTED, "WebServerHostname": "h"}
+    redacted = wire.redact_output(
+        "InvokeRestApi", {"RestApiStatusCode": 200, "RestApiResponse": {"conn": "pw"}}
+    )
+    assert redacted == {"RestApiStatusCode": 200, "RestApiResponse": REDACTED}
+    assert "secret" not in str(wire.redact("CreateEnvironment", {"Unexpected": "secret"}))
+
+
+def test_wrongly_typed_result_is_a_bug(wire: MwaaWire) -> None:
+    with pytest.raises(ValueError, match="EnvironmentList must be a list"):
+        wire.serialize_output("ListEnvironments", {"Environments": "my-env"})
