@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,15 +15,15 @@ from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
-from openmwaa.auth.principal import Principal
+from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.sessions import SessionStore
-from openmwaa.auth.sigv4 import verify_request
 from openmwaa.auth.sts import StsService, make_sts_handler
 from openmwaa.auth.sts_wire import error_response as sts_error_response
 from openmwaa.errors import OpenMwaaError
 from openmwaa.pipeline.asgi import ApiApp
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.finishers import audit_to, log_access
 from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import (
     MWAA_SERVICE,
@@ -41,14 +40,12 @@ from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.settings import Settings
-from openmwaa.store.audit import AuditEntry, AuditLog
+from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentRepository
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.wire.error_response import serialize_error
 from openmwaa.wire.model import MwaaWire
-
-access_log = logging.getLogger("openmwaa.access")
 
 
 @dataclass
@@ -109,23 +106,6 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     )
 
 
-class SigV4Authenticator:
-    def __init__(self, settings: Settings, identities: IdentityStore, clock: Callable[[], float]) -> None:
-        self._settings = settings
-        self._identities = identities
-        self._clock = clock
-
-    def authenticate(self, ctx: RequestContext) -> Principal:
-        return verify_request(
-            ctx,
-            service=ctx.service or MWAA_SERVICE,
-            region=self._settings.region,
-            credentials=self._identities,
-            now=self._clock(),
-            clock_skew=self._settings.clock_skew,
-        )
-
-
 def create_app(settings: Settings, services: Services) -> ApiApp:
     """The API endpoint: MWAA (rest-json) and STS (query) on one port, one pipeline."""
     wire = services.wire
@@ -169,7 +149,14 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     pipeline = Pipeline(
         (
             RouteRequest(wire),
-            Authenticate(SigV4Authenticator(settings, services.identities, services.clock)),
+            Authenticate(
+                SigV4Authenticator(
+                    region=settings.region,
+                    credentials=services.identities,
+                    clock=services.clock,
+                    clock_skew=settings.clock_skew,
+                )
+            ),
             ParseInput(wire),
             Authorize(authorizer, operations, conditions),
             Dispatch(wire, operations, sts),
@@ -179,7 +166,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             STS_SERVICE: lambda e, ctx: sts_error_response(e, ctx.request_id),
         },
         default_serializer=mwaa_error,
-        finishers=(_log_access, _audit_to(services.audit)),
+        finishers=(log_access, audit_to(services.audit)),
     )
 
     def on_bad_request(error: Exception, ctx: RequestContext | None) -> Response:
@@ -214,35 +201,3 @@ def _operation_conditions(
     return condition_context(
         ctx, vpcs, resource_tags=resource_tags, request_tags=request_tags, tag_keys=tag_keys
     )
-
-
-def _log_access(ctx: RequestContext) -> None:
-    access_log.info(
-        "%s %s %s %s %s %s",
-        ctx.request_id,
-        ctx.principal.arn if ctx.principal else "-",
-        ctx.operation or ctx.service or "-",
-        ctx.status,
-        ctx.error_code or "",
-        ctx.client_ip,
-    )
-
-
-def _audit_to(audit: AuditLog) -> Callable[[RequestContext], None]:
-    def record(ctx: RequestContext) -> None:
-        audit.append(
-            AuditEntry(
-                time=ctx.received_at,
-                request_id=ctx.request_id,
-                principal_arn=ctx.principal.arn if ctx.principal else None,
-                source_ip=ctx.client_ip,
-                action=ctx.action or (f"airflow:{ctx.operation}" if ctx.operation else None),
-                resource=ctx.resource,
-                decision=ctx.decision,
-                deciding_statement=ctx.deciding_statement,
-                status=ctx.status,
-                error_code=ctx.error_code,
-            )
-        )
-
-    return record

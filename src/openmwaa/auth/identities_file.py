@@ -103,10 +103,10 @@ def read_raw(path: Path) -> dict[str, Any]:
         raise ValidationError(f"{path}: the identities file is larger than {MAX_FILE_BYTES} bytes")
     try:
         raw = json.loads(data) if path.suffix == ".json" else yaml.safe_load(data)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ValidationError(
-            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
-        ) from exc
+    except ValueError as exc:
+        raise ValidationError(f"{path}: not valid JSON: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{path}: not valid YAML {_yaml_position(exc)}") from exc
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -114,6 +114,15 @@ def read_raw(path: Path) -> dict[str, Any]:
             f"{path}: the identities file must be a mapping with users, roles, managed_policies"
         )
     return raw
+
+
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    """Where the YAML error is, without PyYAML's snippet of the file (which may hold a secret)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "syntax error"
+    if mark is None:
+        return f"({problem})"
+    return f"at line {mark.line + 1}, column {mark.column + 1} ({problem})"
 
 
 def dump_raw(path: Path, raw: Mapping[str, Any]) -> bytes:

@@ -72,6 +72,8 @@ class SessionStore:
         self._path = path
         self._box = box
         self._lock = threading.Lock()
+        #: Encrypted secrets as stored, so a write does not re-encrypt every live session.
+        self._sealed: dict[str, str] = {}
         self._sessions: dict[str, Session] = self._load()
 
     def __repr__(self) -> str:
@@ -97,6 +99,8 @@ class SessionStore:
                 oldest = min(live.values(), key=lambda s: s.issued_at)
                 del live[oldest.access_key_id]
             live[session.access_key_id] = session
+            self._sealed[session.access_key_id] = self._box.encrypt(session.secret_access_key)
+            self._sealed = {k: v for k, v in self._sealed.items() if k in live}
             self._save(live)
             self._sessions = live
         return IssuedSession(session=session, session_token=token)
@@ -134,7 +138,7 @@ class SessionStore:
 
     def _decode(self, entry: Any) -> Session | None:
         try:
-            return Session(
+            session = Session(
                 access_key_id=str(entry["access_key_id"]),
                 secret_access_key=self._box.decrypt(str(entry["secret_encrypted"])),
                 token_sha256=str(entry["token_sha256"]),
@@ -148,12 +152,14 @@ class SessionStore:
             # A damaged entry, or one sealed with another master key: it cannot be used.
             log.warning("skipping an unreadable session in %s", self._path)
             return None
+        self._sealed[session.access_key_id] = str(entry["secret_encrypted"])
+        return session
 
     def _save(self, sessions: dict[str, Session]) -> None:
         entries = [
             {
                 "access_key_id": s.access_key_id,
-                "secret_encrypted": self._box.encrypt(s.secret_access_key),
+                "secret_encrypted": self._sealed[s.access_key_id],
                 "token_sha256": s.token_sha256,
                 "role_name": s.role_name,
                 "session_name": s.session_name,

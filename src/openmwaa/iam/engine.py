@@ -18,6 +18,7 @@ from openmwaa.iam.policy import Policy, PrincipalSpec, Statement
 from openmwaa.iam.request import AuthzRequest, ContextInput, Decision, RequestEnv, StatementRef
 
 PolicySet = Sequence[Policy] | PolicyIndex
+_IMPLICIT_DENY = Decision("ImplicitDeny")
 
 
 def evaluate(policies: PolicySet, request: AuthzRequest) -> Decision:
@@ -68,7 +69,7 @@ def _decide(entries: Iterable[Entry], request: AuthzRequest) -> Decision:
     env = RequestEnv(request.context, request.principal_arn)
     allows: list[StatementRef] = []
     try:
-        for policy_name, statement in entries:
+        for policy_name, statement, prebuilt in entries:
             if not statement.applies_to_action(action, service, name):
                 continue
             try:
@@ -78,7 +79,7 @@ def _decide(entries: Iterable[Entry], request: AuthzRequest) -> Decision:
                     continue
             except UnresolvedVariable:
                 continue
-            ref = StatementRef(policy_name, statement.sid, statement.index)
+            ref = prebuilt or StatementRef(policy_name, statement.sid, statement.index)
             if statement.effect == "Deny":
                 return Decision("ExplicitDeny", (ref,))
             allows.append(ref)
@@ -86,7 +87,7 @@ def _decide(entries: Iterable[Entry], request: AuthzRequest) -> Decision:
         return Decision("ImplicitDeny", errors=(f"evaluation failed: {type(exc).__name__}: {exc}",))
     if allows:
         return Decision("Allow", tuple(allows))
-    return Decision("ImplicitDeny")
+    return _IMPLICIT_DENY
 
 
 def _conditions_hold(statement: Statement, env: RequestEnv) -> bool:
@@ -122,7 +123,7 @@ def evaluate_trust(
             "ImplicitDeny", errors=(f"principal {principal_arn!r} is not in account {principal_account!r}",)
         )
     service, sep, name = action.lower().partition(":")
-    if not sep:
+    if not sep or not service or not name:
         return Decision("ImplicitDeny", errors=(f"malformed action {action!r}",))
     env = RequestEnv(context or {}, principal_arn)
     allows: list[StatementRef] = []

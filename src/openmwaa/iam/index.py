@@ -13,9 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from openmwaa.iam.policy import Policy, Statement
+from openmwaa.iam.request import StatementRef
 
-#: (policy name, statement); position in the tuple is the evaluation order.
-Entry = tuple[str, Statement]
+#: (policy name, statement, its ref when prebuilt); position in a tuple is the evaluation order.
+Entry = tuple[str, Statement, StatementRef | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,8 @@ class PolicyIndex:
             for p in policies
             if p.kind != "identity"
         )
-        ordered = list(iter_entries(policies))
+        # Refs are built once here, not per evaluation.
+        ordered = [(name, st, StatementRef(name, st.sid, st.index)) for name, st, _ in iter_entries(policies)]
         position = {id(entry[1]): n for n, entry in enumerate(ordered)}
         exact: defaultdict[str, list[Entry]] = defaultdict(list)
         per_service: defaultdict[str, list[Entry]] = defaultdict(list)
@@ -78,4 +80,4 @@ class PolicyIndex:
 def iter_entries(policies: Sequence[Policy]) -> Iterable[Entry]:
     for policy in policies:
         for statement in policy.statements:
-            yield policy.name, statement
+            yield policy.name, statement, None

@@ -66,7 +66,9 @@ class RequestEnv:
         """The value of the lower-cased ``key``; ``aws:PrincipalArn`` defaults to the caller."""
         lower = self._lower
         if lower is None:
-            lower = self._lower = {k.lower(): _normalize(v) for k, v in self._context.items()}
+            lower = self._lower = {
+                k.lower(): v if isinstance(v, str) else _normalize(v) for k, v in self._context.items()
+            }
         value = lower.get(key)
         if value is None and key == "aws:principalarn" and self._principal_arn:
             return self._principal_arn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -22,8 +23,13 @@ class VpcMap:
     def __init__(self, cidrs: Mapping[str, str]) -> None:
         networks = [(ipaddress.ip_network(cidr, strict=False), vpc) for cidr, vpc in cidrs.items()]
         self._networks = sorted(networks, key=lambda item: item[0].prefixlen, reverse=True)
+        # Per-request address parsing showed in profiles; callers come from few addresses.
+        self._cached_lookup = functools.lru_cache(maxsize=4096)(self._lookup)
 
     def vpc_of(self, address: str) -> str | None:
+        return self._cached_lookup(address)
+
+    def _lookup(self, address: str) -> str | None:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -44,10 +50,9 @@ def condition_context(
 ) -> dict[str, Any]:
     """The global condition keys of a request (see the IAM issue's list)."""
     principal = ctx.principal
-    when = datetime.fromtimestamp(ctx.received_at, tz=timezone.utc)
     context: dict[str, Any] = {
         "aws:SourceIp": ctx.client_ip,
-        "aws:CurrentTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:CurrentTime": _iso_time(int(ctx.received_at)),
         "aws:EpochTime": str(int(ctx.received_at)),
         "aws:SecureTransport": "true" if ctx.scheme == "https" else "false",
     }
@@ -69,25 +74,32 @@ def condition_context(
     return context
 
 
+@functools.lru_cache(maxsize=8)
+def _iso_time(epoch_second: int) -> str:
+    return datetime.fromtimestamp(epoch_second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class IamAuthorizer:
     """Decides with the caller's identity policies; indexes them once per policy set."""
 
     def __init__(self, policies_for: PolicySource, *, cache_size: int = 4096) -> None:
         self._policies_for = policies_for
-        self._cache: dict[tuple[int, ...], PolicyIndex] = {}
+        # id(policies) -> (policies, index). The entry keeps ``policies`` alive, so its id cannot
+        # be reused by another object while cached; a reloaded identities file brings new objects.
+        self._cache: dict[int, tuple[Sequence[Policy], PolicyIndex]] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def index_for(self, principal: Principal) -> PolicyIndex:
         policies = self._policies_for(principal)
-        key = tuple(id(p) for p in policies)
-        index = self._cache.get(key)
-        if index is None:
-            index = PolicyIndex.build(policies)
-            with self._lock:
-                if len(self._cache) >= self._cache_size:
-                    self._cache.clear()
-                self._cache[key] = index
+        entry = self._cache.get(id(policies))
+        if entry is not None and entry[0] is policies:
+            return entry[1]
+        index = PolicyIndex.build(policies)
+        with self._lock:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[id(policies)] = (policies, index)
         return index
 
     def decide(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import queue
+import logging
 import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from openmwaa.store.models import AuditRow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,40 +31,57 @@ class AuditEntry:
 
 
 class AuditLog:
-    """Appends entries from any thread; a single writer thread batches them into the database."""
+    """Appends entries from any thread; a single writer thread batches them into the database.
 
-    _STOP = object()
+    ``append`` is a lock-free deque append (it is on every request's path); the writer wakes up
+    every ``interval`` seconds, or at once on ``flush``/``stop``, and writes what has piled up.
+    """
 
-    def __init__(self, engine: Engine, *, batch: int = 500) -> None:
+    def __init__(self, engine: Engine, *, interval: float = 0.2, max_pending: int = 200_000) -> None:
         self._engine = engine
-        self._batch = batch
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=100_000)
+        self._interval = interval
+        self._max_pending = max_pending
+        self._pending: deque[AuditEntry] = deque()
+        self._wake = threading.Event()
+        self._flushed = threading.Condition()
+        self._written = 0
+        self._appended = 0
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is None:
+            self._stopping = False
             self._thread = threading.Thread(target=self._run, name="openmwaa-audit", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._queue.put(self._STOP)
+            self._stopping = True
+            self._wake.set()
             self._thread.join(timeout=10)
             self._thread = None
+        self._drain()
 
     def append(self, entry: AuditEntry) -> None:
         if self._thread is None:
             self._write([entry])
-        else:
-            self._queue.put(entry)
+            return
+        if len(self._pending) >= self._max_pending:
+            log.error("audit backlog full: writing synchronously")
+            self._drain()
+        self._pending.append(entry)
+        self._appended += 1
 
     def flush(self) -> None:
         """Block until everything appended so far is written (tests and `openmwaa audit`)."""
-        done = threading.Event()
         if self._thread is None:
+            self._drain()
             return
-        self._queue.put(done)
-        done.wait(timeout=10)
+        target = self._appended
+        with self._flushed:
+            self._wake.set()
+            self._flushed.wait_for(lambda: self._written >= target, timeout=10)
 
     def query(
         self,
@@ -103,30 +123,26 @@ class AuditLog:
                 )
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            pending: list[AuditEntry] = []
-            events: list[threading.Event] = []
-            stop = False
-            while True:
-                if item is self._STOP:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    events.append(item)
-                elif isinstance(item, AuditEntry):
-                    pending.append(item)
-                if stop or len(pending) >= self._batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if pending:
-                self._write(pending)
-            for event in events:
-                event.set()
-            if stop:
-                return
+        while not self._stopping:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        batch: list[AuditEntry] = []
+        while self._pending:
+            try:
+                batch.append(self._pending.popleft())
+            except IndexError:
+                break
+        if batch:
+            try:
+                self._write(batch)
+            except Exception:
+                log.exception("could not write %d audit entries", len(batch))
+        with self._flushed:
+            self._written += len(batch)
+            self._flushed.notify_all()
 
     def _write(self, entries: list[AuditEntry]) -> None:
         with Session(self._engine) as session, session.begin():

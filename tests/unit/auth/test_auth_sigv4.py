@@ -270,7 +270,8 @@ def test_scope_date_must_match_request_date(store: IdentityStore) -> None:
     [
         (
             301,
-            "Signature expired: 20261127T120000Z is now earlier than 20261127T120001Z (20261127T120501Z - 5 min.)",
+            "Signature expired: 20261127T120000Z is now earlier than 20261127T120001Z "
+            "(20261127T120501Z - 5 min.)",
         ),
         (-301, "Signature not yet current: 20261127T120000Z is still later than 20261127T115959Z"),
     ],
@@ -452,3 +453,27 @@ def test_canonical_uri(raw: str, expected: str) -> None:
 def test_canonical_query_sorts_raw_pairs_without_reencoding() -> None:
     assert canonical_query("b=2&a=%2F&a=1&c") == "a=%2F&a=1&b=2&c="
     assert canonical_query("") == ""
+
+
+@pytest.mark.parametrize("bad", ["2026-11-27T12:00:00Z", "20261327T120000Z", "20261127T120000"])
+def test_malformed_amz_date(store: IdentityStore, bad: str) -> None:
+    ctx = hand_signed("GET", "h", "/environments", "", key=BOB_KEY, secret=BOB_SECRET, amz_date=FIXED)
+    with pytest.raises(IncompleteSignatureError, match="X-Amz-Date"):
+        verify(replace_header(ctx, "x-amz-date", bad), store, now=FIXED_EPOCH)
+
+
+def test_duplicate_authorization_header(store: IdentityStore) -> None:
+    ctx = hand_signed("GET", "h", "/environments", "", key=BOB_KEY, secret=BOB_SECRET, amz_date=FIXED)
+    auth = ctx.header("authorization")
+    assert auth is not None
+    ctx = dataclasses.replace(ctx, headers=[*ctx.headers, ("authorization", auth)])
+    with pytest.raises(IncompleteSignatureError, match="more than one"):
+        verify(ctx, store, now=FIXED_EPOCH)
+
+
+def test_signing_keys_are_cached_per_scope() -> None:
+    sigv4.signing_key.cache_clear()
+    first = sigv4.signing_key("secret", "20261127", REGION, "airflow")
+    assert sigv4.signing_key("secret", "20261127", REGION, "airflow") == first
+    assert sigv4.signing_key("secret", "20261128", REGION, "airflow") != first
+    assert sigv4.signing_key.cache_info().hits == 1

@@ -172,3 +172,28 @@ def test_parsed_policy_is_frozen_and_keeps_the_source() -> None:
     assert json.loads(policy.statements[0].source)["Sid"] == "A"
     with pytest.raises(AttributeError):
         policy.name = "other"  # type: ignore[misc]
+
+
+def test_context_values_that_are_not_strings_are_normalized() -> None:
+    policy = _policy(
+        {
+            "Sid": "Tls",
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": True}},
+        },
+        {
+            "Sid": "N",
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"NumericEquals": {"x:n": 3}},
+        },
+    )
+    secure: Any = {"aws:SecureTransport": True}
+    number: Any = {"x:n": 3}
+    assert evaluate([policy], AuthzRequest("a:b", ENV, ALICE, secure)).statements[0].sid == "Tls"
+    assert evaluate([policy], AuthzRequest("a:b", ENV, ALICE, number)).statements[0].sid == "N"
+    insecure: Any = {"aws:SecureTransport": False}
+    assert evaluate([policy], AuthzRequest("a:b", ENV, ALICE, insecure)).effect == "ImplicitDeny"

@@ -1,0 +1,37 @@
+"""The pipeline's authenticator: SigV4 against the identity store, for the service the request was routed to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from openmwaa.auth.credentials import CredentialLookup
+from openmwaa.auth.principal import Principal
+from openmwaa.auth.sigv4 import verify_request
+from openmwaa.pipeline.context import RequestContext
+
+
+class SigV4Authenticator:
+    def __init__(
+        self,
+        *,
+        region: str,
+        credentials: CredentialLookup,
+        clock: Callable[[], float],
+        clock_skew: float,
+        default_service: str = "airflow",
+    ) -> None:
+        self._region = region
+        self._credentials = credentials
+        self._clock = clock
+        self._clock_skew = clock_skew
+        self._default_service = default_service
+
+    def authenticate(self, ctx: RequestContext) -> Principal:
+        return verify_request(
+            ctx,
+            service=ctx.service or self._default_service,
+            region=self._region,
+            credentials=self._credentials,
+            now=self._clock(),
+            clock_skew=self._clock_skew,
+        )

@@ -1,0 +1,371 @@
+"""One environment's web endpoint (``WebServerHostname``): login, logout, console sign-in, CLI, proxy.
+
+Routes (pure ASGI):
+
+``POST /aws_mwaa/login``, ``POST /pluginsv2/aws_mwaa/login`` (form field ``token``)
+    Redeem a web login token; 200 and the session cookie: ``session`` on the Airflow 2 route,
+    ``_token`` on the Airflow 3 one (readable by Airflow 3's UI, which moves it to a bearer header),
+    plus ``openmwaa_session`` (HttpOnly) so a browser stays signed in for page loads. ``GET`` shows
+    a form to paste a token. A bad token answers 403 saying why.
+``GET|POST /aws_mwaa/logout`` (and ``/pluginsv2/...``)
+    End the session and clear the cookies.
+``GET /aws_mwaa/aws-console-sso?login=true#<WebToken>`` (and ``/pluginsv2/...``)
+    A page whose script signs in with the token in the fragment and opens the Airflow UI.
+``POST /aws_mwaa/cli``
+    ``Authorization: Bearer <CliToken>``, body = an allowed Airflow CLI command;
+    ``{"stdout": base64, "stderr": base64}``.
+anything else
+    Proxied to the environment's Airflow for a signed-in session (see ``webserver.proxy``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+from urllib.parse import parse_qs, urlencode
+
+import httpx
+from anyio.to_thread import run_sync
+
+from openmwaa.errors import ThrottlingError
+from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
+from openmwaa.services.cli_commands import CliCommandRefusedError, CliService, airflow_major
+from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
+from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
+from openmwaa.webserver import pages
+from openmwaa.webserver.api_compat import (
+    MAX_TRIGGER_BODY,
+    is_v1_trigger,
+    rewrite_for_airflow3,
+    trigger_body_for_airflow3,
+)
+from openmwaa.webserver.asgi import (
+    BodyTooLargeError,
+    ClientDisconnectedError,
+    Receive,
+    Scope,
+    Send,
+    bearer_token,
+    cookies,
+    header,
+    read_body,
+    respond,
+    respond_html,
+    respond_json,
+)
+from openmwaa.webserver.proxy import Upstream, forward
+from openmwaa.webserver.sessions import SessionStore, WebSession
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE: Final = "session"
+AIRFLOW3_COOKIE: Final = "_token"
+BROWSER_COOKIE: Final = "openmwaa_session"
+OPENMWAA_COOKIES: Final = frozenset({SESSION_COOKIE, AIRFLOW3_COOKIE, BROWSER_COOKIE})
+MAX_FORM_BYTES: Final = 16 * 1024
+#: How long a looked-up environment record is reused (status and secrets change rarely).
+RECORD_CACHE_SECONDS: Final = 2.0
+
+V2_PREFIX: Final = "/aws_mwaa"
+V3_PREFIX: Final = "/pluginsv2/aws_mwaa"
+
+
+class RecordSource(Protocol):
+    def get(self, key: EnvironmentKey) -> EnvironmentRecord | None: ...
+
+
+class AirflowEndpoints(Protocol):
+    def endpoint(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class WebDependencies:
+    """What every environment's web endpoint shares."""
+
+    records: RecordSource
+    tokens: WebTokenService
+    sessions: SessionStore
+    endpoints: AirflowEndpoints
+    cli: CliService | None
+    #: Cookies get ``Secure`` (the endpoint serves HTTPS).
+    secure_cookies: bool
+    clock: Callable[[], float] = time.time
+    #: Lifetime of the Airflow credential minted for each proxied request.
+    airflow_token_ttl: float = 60.0
+    upstream_timeout: httpx.Timeout = httpx.Timeout(30.0, read=300.0)  # noqa: RUF009 (immutable)
+
+
+def _wants_html(scope: Scope) -> bool:
+    return "text/html" in (header(scope, "accept") or "")
+
+
+def _safe_next(value: str | None) -> str | None:
+    """A same-origin path to go to after signing in, or None (never ``//host`` or a scheme)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    if any(ord(c) < 0x20 for c in value):
+        return None
+    return value
+
+
+class EnvironmentWebApp:
+    def __init__(self, key: str, deps: WebDependencies) -> None:
+        self._key = key
+        self._env_key = EnvironmentKey.parse(key)
+        self._deps = deps
+        self._client: httpx.AsyncClient | None = None
+        self._cached: tuple[float, EnvironmentRecord | None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "http":
+            try:
+                await self._http(scope, receive, send)
+            except BodyTooLargeError:
+                await respond_json(send, 413, {"detail": "Request body too large."})
+            except ClientDisconnectedError:
+                return
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # Routing ---------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        for prefix, cookie in ((V2_PREFIX, SESSION_COOKIE), (V3_PREFIX, AIRFLOW3_COOKIE)):
+            if path == f"{prefix}/login":
+                return await self._login(scope, receive, send, prefix=prefix, cookie=cookie)
+            if path == f"{prefix}/logout":
+                return await self._logout(scope, send, prefix=prefix)
+            if path == f"{prefix}/aws-console-sso":
+                return await respond_html(send, 200, pages.console_sso_page(f"{prefix}/login"))
+        if path == f"{V2_PREFIX}/cli":
+            return await self._cli(scope, receive, send)
+        return await self._proxy(scope, receive, send)
+
+    async def _record(self) -> EnvironmentRecord | None:
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > RECORD_CACHE_SECONDS:
+            record = await run_sync(self._deps.records.get, self._env_key)
+            self._cached = (now, record)
+        return self._cached[1]
+
+    async def _deny(
+        self, scope: Scope, send: Send, status: int, message: str, prefix: str = V2_PREFIX
+    ) -> None:
+        if _wants_html(scope):
+            await respond_html(send, status, pages.message_page("Access denied", message, f"{prefix}/login"))
+        else:
+            await respond_json(send, status, {"detail": message})
+
+    # Login and logout ------------------------------------------------------------------
+
+    async def _login(self, scope: Scope, receive: Receive, send: Send, *, prefix: str, cookie: str) -> None:
+        login_path = f"{prefix}/login"
+        if scope["method"] == "GET":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            next_url = _safe_next(query.get("next", [None])[0]) or "/"
+            return await respond_html(send, 200, pages.login_form_page(login_path, next_url))
+        if scope["method"] != "POST":
+            return await respond_json(
+                send, 405, {"detail": "Use POST with form field 'token'."}, headers=[("allow", "GET, POST")]
+            )
+        form = parse_qs(
+            (await read_body(receive, MAX_FORM_BYTES)).decode("utf-8", "replace"), max_num_fields=8
+        )
+        tokens = form.get("token", [])
+        if len(tokens) != 1:
+            return await self._deny(
+                scope, send, 400, "Send exactly one form field 'token' with the web login token.", prefix
+            )
+        record = await self._record()
+        if record is None:
+            return await self._deny(
+                scope, send, 404, f"Environment {self._env_key.name} does not exist.", prefix
+            )
+        try:
+            login = self._deps.tokens.redeem_web_token(tokens[0].strip(), environment_arn=record.arn)
+        except InvalidWebTokenError as exc:
+            log.info("web login refused on %s: %s", record.name, exc.message)
+            return await self._deny(scope, send, 403, exc.message, prefix)
+        except ThrottlingError:
+            return await self._deny(scope, send, 429, "Too many logins right now; try again shortly.", prefix)
+        session, token = self._deps.sessions.start(
+            environment_arn=record.arn, identity=login.identity, role=login.role
+        )
+        log.info("web login on %s: %s as %s", record.name, login.identity, login.role)
+        ttl = int(session.expires_at - self._deps.clock())
+        set_cookies = [
+            ("set-cookie", self._cookie(cookie, token, ttl, http_only=cookie != AIRFLOW3_COOKIE)),
+            ("set-cookie", self._cookie(BROWSER_COOKIE, token, ttl, http_only=True)),
+        ]
+        after_login = _safe_next(form.get("next", [None])[0])
+        await respond_html(send, 200, pages.signed_in_page(after_login), headers=set_cookies)
+
+    def _cookie(self, name: str, value: str, max_age: int, *, http_only: bool) -> str:
+        parts = [f"{name}={value}", "Path=/", f"Max-Age={max(0, max_age)}", "SameSite=Lax"]
+        if http_only:
+            parts.append("HttpOnly")
+        if self._deps.secure_cookies:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+    async def _logout(self, scope: Scope, send: Send, *, prefix: str) -> None:
+        record = await self._record()
+        if record is not None:
+            for token in self._session_tokens(scope):
+                session = self._deps.sessions.resolve(token, environment_arn=record.arn)
+                if session is not None:
+                    self._deps.sessions.end(session.session_id)
+        cleared = [
+            ("set-cookie", self._cookie(name, "", 0, http_only=name != AIRFLOW3_COOKIE))
+            for name in OPENMWAA_COOKIES
+        ]
+        page = pages.message_page("Signed out", "You are signed out of Apache Airflow.", f"{prefix}/login")
+        await respond_html(send, 200, page, headers=cleared)
+
+    def _session_tokens(self, scope: Scope) -> list[str]:
+        jar = cookies(scope)
+        candidates = [
+            bearer_token(scope),
+            jar.get(AIRFLOW3_COOKIE),
+            jar.get(SESSION_COOKIE),
+            jar.get(BROWSER_COOKIE),
+        ]
+        return [c for c in candidates if c]
+
+    def _session(self, scope: Scope, record: EnvironmentRecord) -> WebSession | None:
+        for token in self._session_tokens(scope):
+            session = self._deps.sessions.resolve(token, environment_arn=record.arn)
+            if session is not None:
+                return session
+        return None
+
+    # CLI -------------------------------------------------------------------------------
+
+    async def _cli(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            return await respond_json(send, 405, {"detail": "Use POST."}, headers=[("allow", "POST")])
+        cli = self._deps.cli
+        token = bearer_token(scope)
+        if token is None:
+            return await respond_json(send, 401, {"detail": "Send 'Authorization: Bearer <CliToken>'."})
+        record = await self._record()
+        if record is None:
+            return await respond_json(
+                send, 404, {"detail": f"Environment {self._env_key.name} does not exist."}
+            )
+        try:
+            login = self._deps.tokens.verify_cli_token(token, environment_arn=record.arn)
+        except InvalidWebTokenError as exc:
+            return await respond_json(send, 403, {"detail": exc.message})
+        if cli is None or record.status != "AVAILABLE":
+            return await respond_json(
+                send,
+                503,
+                {"detail": f"Environment {record.name} is {record.status}; the CLI is not available."},
+            )
+        try:
+            text = (await read_body(receive, MAX_FORM_BYTES)).decode("utf-8")
+        except UnicodeDecodeError:
+            return await respond_json(send, 400, {"detail": "The command must be UTF-8 text."})
+        try:
+            result = await cli.run(record, text)
+        except CliCommandRefusedError as exc:
+            return await respond_json(send, 400, {"detail": exc.message})
+        except ThrottlingError as exc:
+            return await respond_json(send, 429, {"detail": exc.message})
+        # Only the command's first words: arguments may carry secrets (variables set k v).
+        log.info(
+            "cli on %s by %s: %s -> %d",
+            record.name,
+            login.identity,
+            " ".join(text.split()[:2]),
+            result.exit_code,
+        )
+        await respond_json(
+            send,
+            200,
+            {
+                "stdout": base64.b64encode(result.stdout).decode(),
+                "stderr": base64.b64encode(result.stderr).decode(),
+            },
+        )
+
+    # Proxy -----------------------------------------------------------------------------
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record = await self._record()
+        if record is None:
+            return await self._deny(scope, send, 404, f"Environment {self._env_key.name} does not exist.")
+        major = airflow_major(record)
+        prefix = V3_PREFIX if major >= 3 else V2_PREFIX
+        session = self._session(scope, record)
+        if session is None:
+            if scope["method"] == "GET" and _wants_html(scope):
+                target = scope["path"] + (
+                    f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+                )
+                location = f"{prefix}/login?{urlencode({'next': target})}"
+                return await respond(
+                    send, 302, b"", content_type="text/plain", headers=[("location", location)]
+                )
+            return await respond_json(
+                send,
+                401,
+                {
+                    "detail": "Not signed in: log in with a web login token (POST it as form field 'token' "
+                    f"to {prefix}/login) and send the session cookie."
+                },
+                headers=[("www-authenticate", "Bearer")],
+            )
+        base = self._deps.endpoints.endpoint(self._key)
+        if base is None:
+            return await self._deny(
+                scope,
+                send,
+                503,
+                f"Environment {record.name} is {record.status}; its Airflow web server is not running.",
+            )
+        bearer = mint_airflow_token(
+            major=major,
+            jwt_secret=record.secrets.get("jwt_secret", ""),
+            token_secret=record.secrets.get("token_secret", ""),
+            username=airflow_username(session.identity),
+            role=session.role,
+            ttl=self._deps.airflow_token_ttl,
+            now=self._deps.clock(),
+        )
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = bytes(raw_path).decode("latin-1")
+        query: bytes = scope.get("query_string", b"")
+        body: bytes | None = None
+        if major >= 3 and (v2_path := rewrite_for_airflow3(path)) is not None:
+            if is_v1_trigger(scope["method"], path):
+                body = trigger_body_for_airflow3(await read_body(receive, MAX_TRIGGER_BODY))
+            path = v2_path
+        upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._deps.upstream_timeout, follow_redirects=False)
+        await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)

@@ -1,0 +1,196 @@
+"""The reverse proxy from an environment's web endpoint to its Airflow, for an authenticated session.
+
+What the caller sent for authentication never reaches Airflow: its ``Authorization`` header and
+openmwaa's own cookies are removed and a freshly minted Airflow credential for the session's
+identity and role is added. Hop-by-hop headers (and any the ``Connection`` header names) are
+dropped both ways, ``X-Forwarded-*`` are set by openmwaa only, and bodies stream in both
+directions, so large downloads and server-sent events pass without buffering. Airflow's own
+``Set-Cookie`` for openmwaa's cookie names is dropped so it cannot overwrite the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from typing import Final
+
+import httpx
+
+from openmwaa.webserver.asgi import Receive, Scope, Send, respond_json
+
+HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Request headers openmwaa sets itself (or that describe the client side of the connection).
+_REPLACED_REQUEST: Final = frozenset(
+    {
+        "authorization",
+        "host",
+        "cookie",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-real-ip",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where to send one request and as whom."""
+
+    base_url: str
+    bearer: str
+    path: str
+    query: bytes
+    #: A body to send instead of the client's (already read and rewritten), or None to stream it.
+    body: bytes | None = None
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
+    tokens: set[str] = set()
+    for key, value in headers:
+        if key.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.decode("latin-1").split(",") if t.strip())
+    return tokens
+
+
+def filter_cookie_header(value: str, drop: Collection[str]) -> str:
+    """A ``Cookie`` header without the named cookies (the rest passed as they came)."""
+    kept = []
+    for part in value.split(";"):
+        name = part.split("=", 1)[0].strip()
+        if name and name not in drop:
+            kept.append(part.strip())
+    return "; ".join(kept)
+
+
+def upstream_request_headers(
+    scope: Scope, bearer: str, drop_cookies: Collection[str], *, replaced_body: bool = False
+) -> list[tuple[str, str]]:
+    raw: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+    named = _connection_tokens(raw)
+    out: list[tuple[str, str]] = []
+    cookie_parts: list[str] = []
+    for key_b, value_b in raw:
+        key = key_b.decode("latin-1").lower()
+        value = value_b.decode("latin-1")
+        if key in HOP_BY_HOP or key in named:
+            continue
+        if key == "cookie":
+            cookie_parts.append(value)
+            continue
+        if key in _REPLACED_REQUEST or (replaced_body and key == "content-length"):
+            continue
+        out.append((key, value))
+    cookie = filter_cookie_header("; ".join(cookie_parts), drop_cookies)
+    if cookie:
+        out.append(("cookie", cookie))
+    client = scope.get("client")
+    host = next((v.decode("latin-1") for k, v in raw if k.lower() == b"host"), None)
+    if client:
+        out.append(("x-forwarded-for", str(client[0])))
+    out.append(("x-forwarded-proto", "https" if scope.get("scheme") == "https" else "http"))
+    if host:
+        out.append(("x-forwarded-host", host))
+    out.append(("authorization", f"Bearer {bearer}"))
+    return out
+
+
+def downstream_headers(
+    response: httpx.Response, drop_cookies: Collection[str], base_url: str, public_origin: str
+) -> list[tuple[bytes, bytes]]:
+    named = {t.strip().lower() for t in response.headers.get("connection", "").split(",") if t.strip()}
+    out: list[tuple[bytes, bytes]] = []
+    for key, value in response.headers.multi_items():
+        lkey = key.lower()
+        if lkey in HOP_BY_HOP or lkey in named:
+            continue
+        if lkey == "set-cookie" and value.split("=", 1)[0].strip() in drop_cookies:
+            continue
+        shown = value
+        if lkey == "location" and value.startswith(base_url):
+            shown = public_origin + value[len(base_url) :]
+        out.append((lkey.encode("latin-1"), shown.encode("latin-1")))
+    return out
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+def public_origin(scope: Scope) -> str:
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
+
+
+async def forward(
+    client: httpx.AsyncClient,
+    upstream: Upstream,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    drop_cookies: Collection[str],
+) -> None:
+    """Send the request to Airflow and stream Airflow's answer back."""
+    replaced = upstream.body is not None
+    headers = upstream_request_headers(scope, upstream.bearer, drop_cookies, replaced_body=replaced)
+    has_body = any(
+        key.lower() in (b"content-length", b"transfer-encoding") for key, _ in scope.get("headers", [])
+    )
+    content: bytes | AsyncIterator[bytes] | None = None
+    if upstream.body is not None:
+        content = upstream.body
+    elif has_body:
+        content = _request_body(receive)
+    url = httpx.URL(upstream.base_url + upstream.path, query=upstream.query)
+    request = client.build_request(scope["method"], url, headers=headers, content=content)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        await respond_json(
+            send,
+            502,
+            {"detail": f"The environment's Airflow web server could not be reached ({type(exc).__name__})."},
+        )
+        return
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": downstream_headers(
+                    response, drop_cookies, upstream.base_url, public_origin(scope)
+                ),
+            }
+        )
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        await response.aclose()
