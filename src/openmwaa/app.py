@@ -13,9 +13,10 @@ from sqlalchemy import Engine
 from openmwaa.api import environments as environments_api
 from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
+from openmwaa.api import tokens as tokens_api
+from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
-from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.sessions import SessionStore
 from openmwaa.auth.sts import StsService, make_sts_handler
 from openmwaa.auth.sts_wire import error_response as sts_error_response
@@ -36,14 +37,19 @@ from openmwaa.pipeline.steps import (
 )
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
+from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
+from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
-from openmwaa.store.environments import EnvironmentRepository
+from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
+from openmwaa.webserver.app import WebDependencies
+from openmwaa.webserver.manager import WebServerConfig, WebServerManager
+from openmwaa.webserver.sessions import SessionStore as WebSessionStore
 from openmwaa.wire.error_response import serialize_error
 from openmwaa.wire.model import MwaaWire
 
@@ -60,6 +66,8 @@ class Services:
     identities: IdentityStore
     audit: AuditLog
     wire: MwaaWire
+    web_tokens: WebTokenService
+    webservers: WebServerManager
     clock: Callable[[], float]
 
     def start(self) -> None:
@@ -67,6 +75,7 @@ class Services:
         self.environments.resume_all()
 
     def shutdown(self) -> None:
+        self.webservers.shutdown()
         self.supervisor.shutdown()
         self.audit.stop()
         self.engine.dispose()
@@ -85,7 +94,6 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     environments = EnvironmentService(
         settings=settings, repository=repository, supervisor=supervisor, clock=clock
     )
-    events.append(environments.on_event)
     box = SecretBox.open(settings.data_dir)
     identities = IdentityStore(
         settings.iam_path,
@@ -93,6 +101,47 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         box=box,
         sessions=SessionStore(settings.data_dir / "sessions.json", box=box),
     )
+    master = load_signing_key(settings.data_dir)
+    web_tokens = WebTokenService(master, clock=clock)
+    webservers = WebServerManager(
+        settings.data_dir,
+        WebServerConfig(
+            host=settings.web_host,
+            port_first=settings.web_port_first,
+            port_last=settings.web_port_last,
+            tls=settings.web_tls,
+            cert_file=settings.web_cert_file,
+            key_file=settings.web_key_file,
+            public_host=settings.web_public_host,
+        ),
+        WebDependencies(
+            records=repository,
+            tokens=web_tokens,
+            sessions=WebSessionStore(
+                derive_key(master, "session"), ttl=settings.web_session_ttl, clock=clock
+            ),
+            endpoints=supervisor,
+            cli=CliService(
+                SupervisorCliRunner(supervisor),
+                max_concurrent=settings.cli_max_concurrent,
+                timeout=settings.cli_timeout,
+            ),
+            secure_cookies=settings.web_tls,
+            clock=clock,
+        ),
+    )
+
+    def on_event(event: EnvironmentEvent) -> None:
+        environments.on_event(event)
+        # The web server endpoint follows the environment: up while AVAILABLE, gone with it.
+        if event.kind == "available":
+            record = repository.get(EnvironmentKey.parse(event.key))
+            if record is not None:
+                webservers.ensure(record)
+        elif event.kind == "deleted":
+            webservers.forget(event.key)
+
+    events.append(on_event)
     return Services(
         settings=settings,
         engine=engine,
@@ -102,6 +151,8 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         identities=identities,
         audit=AuditLog(engine),
         wire=MwaaWire.load(),
+        web_tokens=web_tokens,
+        webservers=webservers,
         clock=clock,
     )
 
@@ -124,7 +175,11 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
         limiter=RateLimiter(settings.rest_api_rate),
     )
     operations = {
-        **environments_api.operations(environments, account_id=settings.account_id),
+        **environments_api.operations(
+            environments,
+            account_id=settings.account_id,
+            webserver_url=lambda record: services.webservers.hostname(str(record.key)),
+        ),
         **tags_api.operations(environments),
         **restapi_api.operations(
             environments,
@@ -134,6 +189,15 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             region=settings.region,
             account_id=settings.account_id,
             environment_vpc=settings.environment_vpc_id,
+        ),
+        **tokens_api.operations(
+            environments,
+            services.web_tokens,
+            services.webservers,
+            authorizer,
+            conditions,
+            region=settings.region,
+            account_id=settings.account_id,
         ),
     }
     sts = make_sts_handler(

@@ -59,6 +59,21 @@ class Settings:
     )
     #: The VPC every environment's web server is in (PRIVATE_ONLY accepts calls only from there).
     environment_vpc_id: str = "vpc-openmwaa"
+    #: Environments' web server endpoints (WebServerHostname): one port each from this range.
+    web_host: str = "127.0.0.1"
+    web_port_first: int = 8760
+    web_port_last: int = 8859
+    #: HTTPS with a local CA (``<data_dir>/tls/ca.pem``) unless a certificate and key are given.
+    web_tls: bool = True
+    web_cert_file: Path | None = None
+    web_key_file: Path | None = None
+    #: The host name WebServerHostname reports (default: web_host).
+    web_public_host: str | None = None
+    #: Web login sessions last this long (MWAA: 12 hours).
+    web_session_ttl: float = 43200.0
+    #: /aws_mwaa/cli: concurrent commands per environment and seconds each may run.
+    cli_max_concurrent: int = 2
+    cli_timeout: float = 60.0
     log_level: str = "info"
 
     def __post_init__(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from anyio.to_thread import run_sync
@@ -71,7 +71,12 @@ def _logging_configuration(given: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def operations(service: EnvironmentService, *, account_id: str) -> dict[str, Operation]:
+def operations(
+    service: EnvironmentService,
+    *,
+    account_id: str,
+    webserver_url: Callable[[EnvironmentRecord], str | None] = lambda _record: None,
+) -> dict[str, Operation]:
     def env_arn(params: Mapping[str, Any]) -> str:
         return service.arn(str(params["Name"]))
 
@@ -80,7 +85,7 @@ def operations(service: EnvironmentService, *, account_id: str) -> dict[str, Ope
 
     async def get(ctx: RequestContext) -> Mapping[str, Any]:
         record = await run_sync(service.get, ctx.params["Name"])
-        return {"Environment": describe(record, account_id=account_id, webserver_url=None)}
+        return {"Environment": describe(record, account_id=account_id, webserver_url=webserver_url(record))}
 
     async def update(ctx: RequestContext) -> Mapping[str, Any]:
         return {"Arn": await run_sync(service.update, ctx.params)}

@@ -43,8 +43,8 @@ class Pipeline:
             response = self._serialize(error, ctx)
         except Exception:
             log.exception("request %s failed", ctx.request_id)
-            error = InternalServerError(f"An internal error occurred (request id {ctx.request_id}).")
-            response = self._serialize(error, ctx)
+            internal = InternalServerError(f"An internal error occurred (request id {ctx.request_id}).")
+            response = self._serialize(internal, ctx)
         ctx.status = response.status
         for finish in self._finishers:
             try:

@@ -203,3 +203,17 @@ class CliService:
             if slots is None:
                 slots = self._slots[key] = threading.BoundedSemaphore(self._max)
             return slots
+
+
+class SupervisedCli(Protocol):
+    def run_cli(self, key: str, argv: Sequence[str], timeout: float) -> tuple[int, bytes, bytes]: ...
+
+
+class SupervisorCliRunner:
+    """The real :class:`CliRunner`: ``airflow`` from the environment's runtime, with its configuration."""
+
+    def __init__(self, supervisor: SupervisedCli) -> None:
+        self._supervisor = supervisor
+
+    def run(self, record: EnvironmentRecord, argv: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+        return self._supervisor.run_cli(str(record.key), argv, timeout)

@@ -96,7 +96,11 @@ class WebDependencies:
     clock: Callable[[], float] = time.time
     #: Lifetime of the Airflow credential minted for each proxied request.
     airflow_token_ttl: float = 60.0
-    upstream_timeout: httpx.Timeout = httpx.Timeout(30.0, read=300.0)  # noqa: RUF009 (immutable)
+    #: Upstream timeouts (s): connecting and writing, and reading (long for streamed logs and events).
+    upstream_timeout: float = 30.0
+    upstream_read_timeout: float = 300.0
+    #: How to reach Airflow (None: the network); tests put an in-process app here.
+    upstream_transport: httpx.AsyncBaseTransport | None = None
 
 
 def _wants_html(scope: Scope) -> bool:
@@ -367,5 +371,8 @@ class EnvironmentWebApp:
             path = v2_path
         upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._deps.upstream_timeout, follow_redirects=False)
+            timeout = httpx.Timeout(self._deps.upstream_timeout, read=self._deps.upstream_read_timeout)
+            self._client = httpx.AsyncClient(
+                timeout=timeout, follow_redirects=False, transport=self._deps.upstream_transport
+            )
         await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)

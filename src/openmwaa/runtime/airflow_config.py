@@ -1,0 +1,273 @@
+"""The configuration of one environment's Airflow processes, as ``AIRFLOW__SECTION__KEY`` variables.
+
+Pure functions: the same inputs give the same variables, so tests pin every rule down and the
+supervisor can tell whether a change needs a restart by comparing two results. Three layers,
+later ones winning:
+
+1. ``TUNED_DEFAULTS``: small settings for a 2-core machine (Airflow's defaults start dozens of
+   processes); the user may override them through AirflowConfigurationOptions.
+2. the user's AirflowConfigurationOptions.
+3. what openmwaa owns (paths, database, secrets, ports, executor, auth): ``RESERVED_CONFIGURATION_KEYS``
+   names them, the API rejects them, and they are applied last anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from openmwaa.runtime.secrets import EnvironmentSecrets
+
+AIRFLOW3_AUTH_MANAGER: Final = "openmwaa_airflow.auth_manager.OpenMwaaAuthManager"
+AIRFLOW2_AUTH_BACKEND: Final = "openmwaa_airflow.auth_backend"
+LOOPBACK: Final = "127.0.0.1"
+
+#: ``section.key`` options openmwaa sets itself; AirflowConfigurationOptions may not name them.
+RESERVED_CONFIGURATION_KEYS: Final = frozenset(
+    {
+        "core.executor",
+        "core.dags_folder",
+        "core.plugins_folder",
+        "core.fernet_key",
+        "core.sql_alchemy_conn",
+        "core.auth_manager",
+        "core.execution_api_server_url",
+        "core.internal_api_url",
+        "core.hostname_callable",
+        "database.sql_alchemy_conn",
+        "database.sql_alchemy_conn_cmd",
+        "database.sql_alchemy_conn_secret",
+        "api_auth.jwt_secret",
+        "api_auth.jwt_private_key_path",
+        "api_auth.jwt_algorithm",
+        "api_auth.jwt_audience",
+        "api_auth.jwt_issuer",
+        "api_auth.trusted_jwks_url",
+        "api.secret_key",
+        "api.host",
+        "api.port",
+        "api.auth_backends",
+        "api.ssl_cert",
+        "api.ssl_key",
+        "webserver.secret_key",
+        "webserver.web_server_host",
+        "webserver.web_server_port",
+        "webserver.web_server_ssl_cert",
+        "webserver.web_server_ssl_key",
+        "webserver.base_url",
+        "webserver.auth_backend",
+        "fab.auth_backends",
+        "logging.base_log_folder",
+        "logging.worker_log_server_port",
+        "logging.trigger_log_server_port",
+        "logging.logging_config_class",
+        "logging.dag_processor_child_process_log_directory",
+        "scheduler.child_process_log_directory",
+        "scheduler.scheduler_health_check_server_port",
+        "scheduler.scheduler_health_check_server_host",
+        "secrets.backend",
+        "secrets.backend_kwargs",
+    }
+)
+
+#: Small settings for a small machine, each overridable by the user.
+TUNED_DEFAULTS: Final[Mapping[int, Mapping[str, str]]] = {
+    3: {
+        "core.parallelism": "4",
+        "core.load_examples": "False",
+        "api.workers": "1",
+        # A DAG file written into the folder shows up within seconds, not minutes.
+        "dag_processor.refresh_interval": "5",
+        "dag_processor.parsing_processes": "1",
+        "logging.colored_console_log": "False",
+        "usage_data_collection.enabled": "False",
+    },
+    2: {
+        "core.parallelism": "4",
+        "core.load_examples": "False",
+        "webserver.workers": "1",
+        "webserver.warn_deployment_exposure": "False",
+        "scheduler.dag_dir_list_interval": "5",
+        "scheduler.parsing_processes": "1",
+        "logging.colored_console_log": "False",
+        "usage_data_collection.enabled": "False",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The TCP ports one environment's processes listen on (unique per environment on a machine)."""
+
+    api: int
+    worker_log: int
+    trigger_log: int
+
+
+def airflow_plugin_dir() -> Path:
+    """``src/openmwaa/airflow_plugin``: holds the ``openmwaa_airflow`` package Airflow imports."""
+    return Path(__file__).resolve().parent.parent / "airflow_plugin"
+
+
+def env_name(option: str) -> str:
+    """``"core.default_task_retries"`` -> ``"AIRFLOW__CORE__DEFAULT_TASK_RETRIES"``."""
+    section, sep, key = option.partition(".")
+    if not sep or not section or not key:
+        raise ValueError(f"configuration option {option!r} is not of the form section.key")
+    return f"AIRFLOW__{section.upper()}__{key.upper()}"
+
+
+def sqlite_url(home: Path) -> str:
+    # Four slashes: an absolute path, which Airflow 3 insists on.
+    return f"sqlite:///{(home / 'airflow.db').resolve()}"
+
+
+def airflow_environment(
+    *,
+    major: int,
+    home: Path,
+    dags_dir: Path,
+    plugins_dir: Path,
+    database_url: str | None,
+    secrets: EnvironmentSecrets,
+    ports: Ports,
+    options: Mapping[str, str],
+    python_path: tuple[Path, ...] = (),
+) -> dict[str, str]:
+    """Every variable openmwaa sets for the environment's Airflow processes.
+
+    ``python_path`` comes after the openmwaa plugin directory on PYTHONPATH (e.g. the
+    environment's requirements). Raises ValueError for a reserved or malformed option.
+    """
+    if major not in TUNED_DEFAULTS:
+        raise ValueError(f"Airflow {major} is not supported")
+    for option in options:
+        if option.lower() in RESERVED_CONFIGURATION_KEYS:
+            raise ValueError(f"configuration option {option} is managed by openmwaa")
+    home = home.resolve()
+    env = {env_name(k): v for k, v in TUNED_DEFAULTS[major].items()}
+    env.update({env_name(k.lower()): str(v) for k, v in options.items()})
+    env.update(
+        _owned(
+            major=major,
+            home=home,
+            dags_dir=dags_dir.resolve(),
+            plugins_dir=plugins_dir.resolve(),
+            database_url=database_url,
+            secrets=secrets,
+            ports=ports,
+        )
+    )
+    env["PYTHONPATH"] = ":".join(str(p) for p in (airflow_plugin_dir(), *python_path))
+    env["OPENMWAA_TOKEN_SECRET"] = secrets.token_secret
+    return env
+
+
+def _owned(
+    *,
+    major: int,
+    home: Path,
+    dags_dir: Path,
+    plugins_dir: Path,
+    database_url: str | None,
+    secrets: EnvironmentSecrets,
+    ports: Ports,
+) -> dict[str, str]:
+    conn = database_url or sqlite_url(home)
+    # Airflow 2 refuses LocalExecutor on SQLite; Airflow 3 has no SequentialExecutor any more.
+    executor = "SequentialExecutor" if major == 2 and conn.startswith("sqlite") else "LocalExecutor"
+    owned = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_dir),
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__FERNET_KEY": secrets.fernet_key,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conn,
+        "AIRFLOW__WEBSERVER__SECRET_KEY": secrets.webserver_secret_key,
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs" / "airflow"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_log),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),
+        # Airflow phones home to Scarf on start-up unless told not to; there is no network here.
+        "SCARF_ANALYTICS": "false",
+    }
+    if major == 3:
+        owned.update(
+            {
+                "AIRFLOW__CORE__AUTH_MANAGER": AIRFLOW3_AUTH_MANAGER,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{LOOPBACK}:{ports.api}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.jwt_secret,
+                "AIRFLOW__API__SECRET_KEY": secrets.webserver_secret_key,
+                "AIRFLOW__API__HOST": LOOPBACK,
+                "AIRFLOW__API__PORT": str(ports.api),
+                "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
+                    home / "logs" / "airflow" / "dag_processor"
+                ),
+            }
+        )
+    else:
+        owned.update(
+            {
+                "AIRFLOW__API__AUTH_BACKENDS": AIRFLOW2_AUTH_BACKEND,
+                "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": LOOPBACK,
+                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(ports.api),
+                "AIRFLOW__WEBSERVER__BASE_URL": f"http://{LOOPBACK}:{ports.api}",
+                "AIRFLOW__SCHEDULER__CHILD_PROCESS_LOG_DIRECTORY": str(
+                    home / "logs" / "airflow" / "scheduler"
+                ),
+            }
+        )
+    return owned
+
+
+#: Variables a startup script may not change: openmwaa's own, and what makes Python find Airflow.
+PROTECTED_VARIABLES: Final = frozenset(
+    {"AIRFLOW_HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "OPENMWAA_TOKEN_SECRET"}
+)
+#: Shell bookkeeping a startup script's ``env`` always shows; never worth passing on.
+_SHELL_NOISE: Final = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "BASH_ENV", "ENV"})
+
+
+def startup_overrides(exports: Mapping[str, str], owned: Mapping[str, str]) -> dict[str, str]:
+    """The startup script's exports that may reach the components (MWAA: it can't touch ours)."""
+    allowed = {}
+    for name, value in exports.items():
+        upper = name.upper()
+        if name in owned or upper in PROTECTED_VARIABLES or name in _SHELL_NOISE:
+            continue
+        if upper.startswith(("OPENMWAA_", "MWAA__")):
+            continue
+        if upper.startswith("AIRFLOW__") and _option_of(upper) in RESERVED_CONFIGURATION_KEYS:
+            continue
+        allowed[name] = value
+    return allowed
+
+
+def component_environment(
+    base: Mapping[str, str],
+    airflow_env: Mapping[str, str],
+    startup_exports: Mapping[str, str],
+    runtime_bin: Path,
+) -> dict[str, str]:
+    """The full environment of a component process.
+
+    ``base`` is openmwaa's own environment, stripped of anything that would configure Airflow
+    or Python behind our back; the startup script's allowed exports come next, ours last.
+    """
+    env = {
+        k: v
+        for k, v in base.items()
+        if not k.startswith(("AIRFLOW_", "AIRFLOW__", "OPENMWAA_")) and k not in PROTECTED_VARIABLES
+    }
+    env.update(startup_overrides(startup_exports, airflow_env))
+    env.update(airflow_env)
+    path = env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["PATH"] = f"{runtime_bin}:{path}"
+    return env
+
+
+def _option_of(variable: str) -> str:
+    """``AIRFLOW__CORE__EXECUTOR`` -> ``core.executor``."""
+    _, section, key = ([*variable.split("__", 2), "", ""])[:3]
+    return f"{section.lower()}.{key.lower()}"

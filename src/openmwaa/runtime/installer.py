@@ -1,0 +1,209 @@
+"""Airflow runtimes: one virtual environment per Airflow version, installed once and shared.
+
+A runtime lives in ``<cache_dir>/airflow-<version>-py<X.Y>``. It is built in a temporary
+directory beside that path and renamed into place only when complete (with a marker file
+written last), so a half-built directory is never taken for an installed runtime. A file
+lock per runtime makes concurrent installs of the same version, from threads or processes,
+wait for one another instead of racing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from openmwaa.runtime.errors import RuntimeInstallError, output_tail
+from openmwaa.runtime.versions import major, version_tuple
+
+#: Written last; its presence is what "installed" means.
+INSTALLED_MARKER: Final = ".openmwaa-installed"
+#: ``pip freeze`` of the runtime, used as constraints for an environment's requirements.txt.
+CONSTRAINTS_FILE: Final = "openmwaa-constraints.txt"
+#: Installed beside Airflow so a PostgreSQL metadata database works.
+EXTRA_PACKAGES: Final = ("psycopg2-binary",)
+INSTALL_TIMEOUT: Final = 1800.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    version: str
+    major: int
+    root: Path
+    python: Path
+    bin_dir: Path
+
+    @property
+    def constraints(self) -> Path:
+        return self.root / CONSTRAINTS_FILE
+
+    def airflow_command(self, *args: str) -> list[str]:
+        """``python -m airflow ...``: works even if the venv's script shebangs are stale."""
+        return [str(self.python), "-m", "airflow", *args]
+
+
+def find_uv() -> str | None:
+    """uv from the ``uv`` package openmwaa depends on, else from PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+class RuntimeManager:
+    def __init__(self, cache_dir: Path, python: str = sys.executable, *, uv: str | None = None) -> None:
+        self._cache_dir = Path(cache_dir)
+        self._python = python
+        self._uv = uv if uv is not None else find_uv()
+        self._python_tag: str | None = None
+
+    @property
+    def cache_dir(self) -> Path:
+        return self._cache_dir
+
+    def python_tag(self) -> str:
+        """``3.11`` for the interpreter runtimes are built with."""
+        if self._python_tag is None:
+            if Path(self._python).resolve() == Path(sys.executable).resolve():
+                self._python_tag = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            else:
+                out = _run(
+                    [self._python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=60
+                )
+                self._python_tag = out.strip()
+        return self._python_tag
+
+    def path_for(self, version: str) -> Path:
+        version_tuple(version)  # refuse anything that is not X.Y.Z before it reaches a path
+        return self._cache_dir / f"airflow-{version}-py{self.python_tag()}"
+
+    def installed(self, version: str) -> Runtime | None:
+        root = self.path_for(version)
+        if not (root / INSTALLED_MARKER).is_file():
+            return None
+        return _runtime_at(version, root)
+
+    def installed_runtimes(self) -> list[Runtime]:
+        """Every complete runtime in the cache (any version)."""
+        found = []
+        for marker in sorted(self._cache_dir.glob(f"airflow-*/{INSTALLED_MARKER}")):
+            version = marker.parent.name.split("-")[1]
+            try:
+                found.append(_runtime_at(version, marker.parent))
+            except ValueError:
+                continue
+        return found
+
+    def ensure(self, version: str, progress: Progress = lambda _msg: None) -> Runtime:
+        """The runtime for ``version``, installing it first if needed (blocking)."""
+        try:
+            version_tuple(version)
+        except ValueError as exc:
+            raise RuntimeInstallError(str(exc)) from exc
+        runtime = self.installed(version)
+        if runtime is not None:
+            return runtime
+        self._cache_dir.mkdir(parents=True, exist_ok=True)
+        root = self.path_for(version)
+        with _file_lock(self._cache_dir / f".{root.name}.lock"):
+            runtime = self.installed(version)  # another process finished while we waited
+            if runtime is not None:
+                return runtime
+            progress(f"Installing Apache Airflow {version} (first use of this version)")
+            self._build(version, root)
+            progress(f"Apache Airflow {version} installed")
+        runtime = self.installed(version)
+        if runtime is None:  # pragma: no cover - the build either renamed the dir or raised
+            raise RuntimeInstallError(f"Apache Airflow {version} did not install into {root}.")
+        return runtime
+
+    # Building ------------------------------------------------------------------------------
+
+    def _build(self, version: str, root: Path) -> None:
+        staging = root.with_name(f".tmp-{root.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            python = self._create_venv(staging)
+            packages = [f"apache-airflow=={version}", *EXTRA_PACKAGES]
+            try:
+                # Compiled now, once: processes must not each compile Airflow at start-up (and
+                # cannot cache it when PYTHONDONTWRITEBYTECODE is set).
+                self._pip(python, "install", *self._compile_flag(), *packages)
+                frozen = self._pip(python, "freeze")
+            except RuntimeInstallError as exc:
+                raise RuntimeInstallError(
+                    f"Could not install apache-airflow=={version} with Python {self.python_tag()}: "
+                    f"{exc.message}"
+                ) from exc
+            # Pin only what is installed from an index; editable or local lines cannot be constraints.
+            lines = [ln for ln in frozen.splitlines() if "==" in ln and not ln.startswith("-")]
+            (staging / CONSTRAINTS_FILE).write_text("\n".join(lines) + "\n")
+            (staging / INSTALLED_MARKER).write_text(version + "\n")
+            if root.exists():  # left over from an interrupted older layout: never complete
+                shutil.rmtree(root)
+            os.rename(staging, root)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _create_venv(self, target: Path) -> Path:
+        if self._uv:
+            _run([self._uv, "venv", "--quiet", "--relocatable", "-p", self._python, str(target)])
+        else:
+            _run([self._python, "-m", "venv", str(target)])
+        return target / "bin" / "python"
+
+    def _compile_flag(self) -> tuple[str, ...]:
+        return ("--compile-bytecode",) if self._uv else ()
+
+    def _pip(self, python: Path, *args: str) -> str:
+        if self._uv:
+            return _run([self._uv, "pip", *args, "--python", str(python)], timeout=INSTALL_TIMEOUT)
+        return _run([str(python), "-m", "pip", "--disable-pip-version-check", *args], timeout=INSTALL_TIMEOUT)
+
+
+def _runtime_at(version: str, root: Path) -> Runtime:
+    return Runtime(
+        version=version,
+        major=major(version),
+        root=root,
+        python=root / "bin" / "python",
+        bin_dir=root / "bin",
+    )
+
+
+def _run(argv: list[str], timeout: float = 600.0) -> str:
+    """Run a tool; its stdout, or RuntimeInstallError with the tail of what it said."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeInstallError(f"{Path(argv[0]).name} took longer than {timeout:.0f} s.") from exc
+    except OSError as exc:
+        raise RuntimeInstallError(f"Could not run {argv[0]}: {exc.strerror}") from exc
+    if done.returncode != 0:
+        raise RuntimeInstallError(output_tail(done.stderr or done.stdout) or f"exit code {done.returncode}")
+    return done.stdout.decode("utf-8", errors="replace")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    # flock locks belong to the open file description, so two threads of one process exclude
+    # each other as well as two processes do.
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,113 @@
+"""Getting an environment ready to start: runtime, database, requirements, plugins, startup script.
+
+Each step raises an :class:`~openmwaa.runtime.errors.EnvironmentSetupError` that tells the
+user what went wrong; nothing here starts a long-lived process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openmwaa.runtime import plugins, requirements
+from openmwaa.runtime.airflow_config import Ports, airflow_environment, component_environment
+from openmwaa.runtime.errors import DatabaseSetupError, EnvironmentSetupError
+from openmwaa.runtime.installer import Runtime, RuntimeManager
+from openmwaa.runtime.startup_script import run_startup_script
+from openmwaa.supervisor import postgres
+from openmwaa.supervisor.process import log_tail
+from openmwaa.supervisor.spec import EnvironmentSpec
+
+MIGRATE_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class PreparedEnvironment:
+    spec: EnvironmentSpec
+    runtime: Runtime
+    ports: Ports
+    #: The complete environment of every component process.
+    env: Mapping[str, str] = field(repr=False)
+    site_dir: Path | None
+    plugins_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.api}"
+
+
+def environment_dirs(home: Path) -> dict[str, Path]:
+    return {"logs": home / "logs", "run": home / "run"}
+
+
+def prepare_environment(
+    spec: EnvironmentSpec,
+    runtimes: RuntimeManager,
+    ports: Ports,
+    progress: Callable[[str], None],
+    *,
+    base_environ: Mapping[str, str] | None = None,
+) -> PreparedEnvironment:
+    home = spec.home
+    for path in (home, *environment_dirs(home).values()):
+        path.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)  # secrets live in the environment of processes and in airflow.db
+    runtime = runtimes.ensure(spec.airflow_version, progress)
+    if spec.database_url and postgres.is_postgres(spec.database_url):
+        postgres.ensure_database(runtime.python, spec.database_url)
+    site_dir = None
+    if spec.requirements_file is not None:
+        site_dir = requirements.install_requirements(runtime, spec.requirements_file, home, progress)
+    plugins_dir = plugins.install_plugins(home, spec.plugins_zip)
+    try:
+        airflow_env = airflow_environment(
+            major=runtime.major,
+            home=home,
+            dags_dir=spec.dags_dir,
+            plugins_dir=plugins_dir,
+            database_url=spec.database_url,
+            secrets=spec.secrets,
+            ports=ports,
+            options=spec.airflow_config,
+            python_path=(site_dir,) if site_dir else (),
+        )
+    except ValueError as exc:
+        raise EnvironmentSetupError(f"AirflowConfigurationOptions: {exc}.") from exc
+    base = dict(os.environ if base_environ is None else base_environ)
+    exports: dict[str, str] = {}
+    if spec.startup_script is not None:
+        progress("Running the startup script")
+        exports = run_startup_script(
+            spec.startup_script,
+            component_environment(base, airflow_env, {}, runtime.bin_dir),
+            cwd=home,
+            log_path=home / "logs" / "startup.log",
+        )
+    env = component_environment(base, airflow_env, exports, runtime.bin_dir)
+    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir)
+
+
+def migrate_database(prepared: PreparedEnvironment, *, timeout: float = MIGRATE_TIMEOUT) -> None:
+    """``airflow db migrate``: create or upgrade the metadata database."""
+    log_path = prepared.spec.home / "logs" / "db-migrate.log"
+    with log_path.open("ab") as log:
+        try:
+            done = subprocess.run(
+                prepared.runtime.airflow_command("db", "migrate"),
+                env=dict(prepared.env),
+                cwd=prepared.spec.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DatabaseSetupError(f"airflow db migrate took longer than {timeout:.0f} s.") from exc
+    if done.returncode != 0:
+        raise DatabaseSetupError(
+            f"airflow db migrate failed (exit code {done.returncode}):\n{log_tail(log_path)}"
+        )

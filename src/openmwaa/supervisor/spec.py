@@ -1,0 +1,41 @@
+"""What the services layer tells the supervisor, and what the supervisor reports back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from openmwaa.runtime.secrets import EnvironmentSecrets
+
+EventKind = Literal[
+    "progress", "available", "create_failed", "update_failed", "unavailable", "deleted", "delete_failed"
+]
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """Everything that decides what one environment runs."""
+
+    key: str  # unique id, "<account>/<region>/<name>"
+    name: str
+    airflow_version: str
+    home: Path  # the environment's private directory
+    dags_dir: Path
+    plugins_zip: Path | None
+    requirements_file: Path | None
+    startup_script: Path | None
+    airflow_config: Mapping[str, str] = field(repr=False)  # values are sensitive in MWAA's model
+    secrets: EnvironmentSecrets = field(repr=False)
+    database_url: str | None = field(default=None, repr=False)  # None: a SQLite file in home
+
+
+@dataclass(frozen=True)
+class EnvironmentEvent:
+    key: str
+    kind: EventKind
+    #: Progress text, or an error message a user can act on.
+    message: str = ""
+    #: e.g. INCORRECT_CONFIGURATION, REQUIREMENTS_INSTALL_FAILED, STARTUP_TIMEOUT, COMPONENT_CRASHED.
+    error_code: str | None = None

@@ -1,0 +1,154 @@
+"""The supervisor: one :class:`EnvironmentRunner` thread per environment, behind a small facade.
+
+Every public method only enqueues work and returns at once; outcomes arrive through
+``on_event``. This is the interface the services layer codes against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.supervisor.backoff import RestartPolicy
+from openmwaa.supervisor.environment import (
+    Command,
+    Create,
+    Delete,
+    EnvironmentRunner,
+    Resume,
+    Shutdown,
+    Update,
+)
+from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec
+
+
+class EnvironmentNotRunningError(Exception):
+    """The environment has no prepared Airflow to run a command with."""
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        runtimes: RuntimeManager,
+        on_event: Callable[[EnvironmentEvent], None],
+        start_timeout: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        self._runtimes = runtimes
+        self._on_event = on_event
+        self._start_timeout = start_timeout
+        self._clock = clock
+        self._policy = policy
+        self._runners: dict[str, EnvironmentRunner] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # Lifecycle (non-blocking) ------------------------------------------------------------
+
+    def create(self, spec: EnvironmentSpec) -> None:
+        """Install the runtime, prepare, start and wait healthy -> "available" or "create_failed"."""
+        self._submit(spec.key, Create(spec))
+
+    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+        """Restart what must -> "available"; on failure bring ``previous`` back and "update_failed"."""
+        self._submit(spec.key, Update(spec, previous))
+
+    def resume(self, spec: EnvironmentSpec) -> None:
+        """After a restart: end leftover processes, start, wait healthy -> "available"/"unavailable"."""
+        self._submit(spec.key, Resume(spec))
+
+    def delete(self, key: str, home: Path, database_url: str | None) -> None:
+        """Stop the processes, remove files and the PostgreSQL database -> "deleted"/"delete_failed"."""
+        self._submit(key, Delete(home, database_url))
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every environment's processes (files are kept); blocks up to ``timeout``."""
+        with self._lock:
+            self._closed = True
+            runners = list(self._runners.values())
+            self._runners.clear()
+        for runner in runners:
+            runner.submit(Shutdown())
+        deadline = time.monotonic() + timeout
+        for runner in runners:
+            runner.join(max(0.0, deadline - time.monotonic()))
+            runner.release()
+
+    # Queries -----------------------------------------------------------------------------
+
+    def endpoint(self, key: str) -> str | None:
+        """``http://127.0.0.1:<port>`` of the environment's api-server/webserver while it runs."""
+        runner = self._live_runner(key)
+        return runner.endpoint() if runner else None
+
+    def airflow_major(self, key: str) -> int | None:
+        runner = self._live_runner(key)
+        return runner.airflow_major() if runner else None
+
+    def run_cli(self, key: str, argv: Sequence[str], timeout: float) -> tuple[int, bytes, bytes]:
+        """Run ``airflow <argv>`` with the environment's runtime and configuration.
+
+        On timeout the command's process group is killed and what it wrote so far is
+        returned with exit code 124 (as coreutils' ``timeout`` does).
+        """
+        runner = self._live_runner(key)
+        prepared = runner.prepared() if runner else None
+        if prepared is None:
+            raise EnvironmentNotRunningError(f"environment {key} is not running")
+        proc = subprocess.Popen(
+            prepared.runtime.airflow_command(*argv),
+            env=dict(prepared.env),
+            cwd=prepared.spec.home,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return (
+                124,
+                out,
+                err + f"\nThe command ran longer than {timeout:.0f} s and was stopped.\n".encode(),
+            )
+        return proc.returncode, out, err
+
+    # Plumbing ----------------------------------------------------------------------------
+
+    def _submit(self, key: str, command: Command) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            runner = self._runners.get(key)
+            if runner is None or runner.finished.is_set():
+                runner = EnvironmentRunner(
+                    key,
+                    runtimes=self._runtimes,
+                    emit=self._on_event,
+                    start_timeout=self._start_timeout,
+                    clock=self._clock,
+                    policy=self._policy,
+                )
+                self._runners[key] = runner
+                runner.start()
+            runner.submit(command)
+
+    def _live_runner(self, key: str) -> EnvironmentRunner | None:
+        with self._lock:
+            runner = self._runners.get(key)
+        if runner is None or runner.finished.is_set():
+            return None
+        return runner

@@ -1,0 +1,180 @@
+"""The supervisor with real Airflow: create, health, DAG pickup, crash restart, clean shutdown.
+
+Runtimes are cached in ``OPENMWAA_TEST_RUNTIME_DIR`` (default ``~/.cache/openmwaa/runtimes``), so
+only the first run installs Airflow; the create-to-available time printed is for a warm runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.runtime.versions import major
+from openmwaa.settings import default_cache_dir
+from openmwaa.supervisor import EnvironmentEvent, EnvironmentSecrets, EnvironmentSpec, Supervisor
+from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
+from openmwaa.supervisor.metrics import process_tree_pss
+from openmwaa.supervisor.pidfiles import read_pidfiles
+from openmwaa.supervisor.proc import read_stat
+
+from .conftest import processes_using
+
+pytestmark = pytest.mark.e2e
+
+VERSIONS = ["3.3.1", "2.11.2"]
+START_TIMEOUT = 300.0
+
+PROBE_DAG = """
+import datetime
+from airflow import DAG
+try:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+except ImportError:
+    from airflow.operators.empty import EmptyOperator
+
+with DAG("openmwaa_probe", start_date=datetime.datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="noop")
+"""
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self.events: list[EnvironmentEvent] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: EnvironmentEvent) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(self, kinds: set[str], timeout: float, after: int = 0) -> EnvironmentEvent:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events[after:]:
+                    if event.kind in kinds:
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {kinds} event within {timeout} s: {self.events}")
+                self._cond.wait(left)
+
+
+def runtime_dir() -> Path:
+    configured = os.environ.get("OPENMWAA_TEST_RUNTIME_DIR")
+    return Path(configured).expanduser() if configured else default_cache_dir()
+
+
+def live_pids(home: Path) -> dict[str, int]:
+    return {r.component: r.pid for r in read_pidfiles(home / "run") if read_stat(r.pid) is not None}
+
+
+def registered_dags(home: Path) -> set[str]:
+    db = home / "airflow.db"
+    if not db.exists():
+        return set()
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        try:
+            return {row[0] for row in conn.execute("SELECT dag_id FROM dag")}
+        except sqlite3.OperationalError:
+            return set()
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def supervisor_and_events() -> Iterator[tuple[Supervisor, EventLog]]:
+    events = EventLog()
+    sup = Supervisor(runtimes=RuntimeManager(runtime_dir()), on_event=events, start_timeout=START_TIMEOUT)
+    yield sup, events
+    sup.shutdown(timeout=60)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_environment_lifecycle(
+    version: str, tmp_path: Path, supervisor_and_events: tuple[Supervisor, EventLog]
+) -> None:
+    sup, events = supervisor_and_events
+    RuntimeManager(runtime_dir()).ensure(version, print)  # warm the cache outside the timing
+    home = tmp_path / "env"
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    spec = EnvironmentSpec(
+        key=f"123456789012/us-east-1/e2e-{version}",
+        name=f"e2e-{version}",
+        airflow_version=version,
+        home=home,
+        dags_dir=dags,
+        plugins_zip=None,
+        requirements_file=None,
+        startup_script=None,
+        airflow_config={"core.default_task_retries": "1"},
+        secrets=EnvironmentSecrets.generate(),
+        database_url=None,
+    )
+
+    started = time.monotonic()
+    sup.create(spec)
+    outcome = events.wait_for({"available", "create_failed"}, START_TIMEOUT + 30)
+    create_seconds = time.monotonic() - started
+    assert outcome.kind == "available", outcome.message
+    print(f"\nAirflow {version}: create -> available in {create_seconds:.1f} s (warm runtime)")
+
+    base = sup.endpoint(spec.key)
+    assert base is not None
+    assert sup.airflow_major(spec.key) == major(version)
+    health = httpx.get(base + HEALTH_PATH[major(version)], timeout=10).json()
+    assert evaluate_health(health, major(version)).healthy, health
+
+    # The user's option reached Airflow.
+    code, out, err = sup.run_cli(spec.key, ["config", "get-value", "core", "default_task_retries"], 120)
+    assert code == 0, err
+    assert out.strip() == b"1"
+
+    # A DAG dropped into the folder is registered within seconds.
+    (dags / "openmwaa_probe.py").write_text(PROBE_DAG)
+    wait_until(lambda: "openmwaa_probe" in registered_dags(home), 90, "the probe DAG in the metadata DB")
+
+    time.sleep(5)  # let start-up spikes settle before measuring
+    pids = live_pids(home)
+    pss = process_tree_pss(pids.values())
+    print(f"Airflow {version}: idle PSS {pss / 2**20:.0f} MiB over {sorted(pids)}")
+
+    # A crashed scheduler is restarted and the environment stays healthy.
+    old_scheduler = pids["scheduler"]
+    os.killpg(old_scheduler, signal.SIGKILL)
+    wait_until(
+        lambda: live_pids(home).get("scheduler") not in (None, old_scheduler), 60, "a new scheduler process"
+    )
+
+    def healthy() -> bool:
+        try:
+            body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
+        except httpx.HTTPError:
+            return False
+        return evaluate_health(body, major(version)).healthy
+
+    wait_until(healthy, 120, "health after the scheduler restart")
+    assert not [e for e in events.events if e.kind == "unavailable"]
+
+    everything = set(live_pids(home).values())
+    sup.shutdown(timeout=60)
+    assert not [pid for pid in everything if read_stat(pid) is not None]
+    assert processes_using(home) == []
+    assert sup.endpoint(spec.key) is None
