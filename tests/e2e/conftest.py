@@ -162,3 +162,76 @@ def wait_for_status(mwaa: Any, name: str, wanted: set[str], timeout: float = 600
             return env
         time.sleep(1)
     raise AssertionError(f"{name} stayed {env.get('Status')} (wanted {wanted}): {env.get('LastUpdate')}")
+
+
+AIRFLOW3 = "3.3.1"
+AIRFLOW2 = "2.11.2"
+
+
+def create_environment(
+    server: OpenMwaaServer, name: str, version: str, *, bucket: str | None = None, **extra: Any
+) -> str:
+    bucket = bucket or f"bucket-{name.lower()}"
+    server.make_bucket(bucket)
+    mwaa = server.client()
+    mwaa.create_environment(
+        Name=name,
+        AirflowVersion=version,
+        SourceBucketArn=f"arn:aws:s3:::{bucket}",
+        DagS3Path="dags",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/e2e",
+        NetworkConfiguration={"SubnetIds": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-a"]},
+        **extra,
+    )
+    env = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
+    if env["Status"] != "AVAILABLE":
+        raise AssertionError(f"{name} ({version}) failed: {env.get('LastUpdate')}\n{server.log_tail()}")
+    return name
+
+
+@pytest.fixture(scope="session")
+def af3_env(server: OpenMwaaServer) -> str:
+    """An AVAILABLE Airflow 3 environment shared by the e2e tests (read-mostly: don't delete it)."""
+    return create_environment(server, "shared-af3", AIRFLOW3)
+
+
+@pytest.fixture(scope="session")
+def af2_env(server: OpenMwaaServer) -> str:
+    """An AVAILABLE Airflow 2 environment shared by the e2e tests (read-mostly: don't delete it)."""
+    return create_environment(server, "shared-af2", AIRFLOW2)
+
+
+@pytest.fixture(params=[AIRFLOW3, AIRFLOW2], ids=["airflow3", "airflow2"])
+def shared_env(request: pytest.FixtureRequest) -> tuple[str, int]:
+    """(environment name, Airflow major) for each shared environment in turn."""
+    fixture = "af3_env" if request.param == AIRFLOW3 else "af2_env"
+    return request.getfixturevalue(fixture), int(request.param.split(".")[0])
+
+
+def invoke(server: OpenMwaaServer, name: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
+    return server.client().invoke_rest_api(Name=name, Path=path, Method=method, **kwargs)
+
+
+def trigger_and_wait(
+    server: OpenMwaaServer, name: str, major: int, dag_id: str, timeout: float = 180
+) -> dict[str, Any]:
+    """Unpause ``dag_id``, trigger it through InvokeRestApi and poll the run to a final state."""
+    body: dict[str, Any] = {"logical_date": None} if major == 3 else {}
+    deadline = time.monotonic() + 90
+    while True:  # the DAG may not be parsed yet right after the environment became AVAILABLE
+        try:
+            invoke(server, name, f"/dags/{dag_id}", "PATCH", Body={"is_paused": False})
+            run = invoke(server, name, f"/dags/{dag_id}/dagRuns", "POST", Body=body)["RestApiResponse"]
+            break
+        except server.client().exceptions.RestApiClientException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    run_id = run["dag_run_id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = invoke(server, name, f"/dags/{dag_id}/dagRuns/{run_id}")["RestApiResponse"]
+        if state["state"] in ("success", "failed"):
+            return dict(state)
+        time.sleep(1)
+    raise AssertionError(f"{dag_id} run {run_id} did not finish in {timeout}s")

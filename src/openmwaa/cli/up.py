@@ -149,6 +149,10 @@ def follow_status(services: Services, name: str, out: TextIO, *, should_stop: An
         except ResourceNotFoundError:
             out.write(f"Environment {name} no longer exists.\n")
             return "DELETED"
+        if record.status == "AVAILABLE" and services.supervisor.endpoint(str(record.key)) is None:
+            # Resumed after a restart: the record says AVAILABLE, Airflow is still starting.
+            time.sleep(0.5)
+            continue
         if record.status != last:
             elapsed = time.monotonic() - started
             out.write(f"  [{elapsed:5.1f}s] {name}: {record.status}\n")
