@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import Engine
 
 from openmwaa.api import environments as environments_api
+from openmwaa.api import metrics as metrics_api
 from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
@@ -181,6 +182,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             webserver_url=lambda record: services.webservers.hostname(str(record.key)),
         ),
         **tags_api.operations(environments),
+        **metrics_api.operations(environments),
         **restapi_api.operations(
             environments,
             invoker,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -13,6 +15,20 @@ from openmwaa.app import Services, create_app
 from openmwaa.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn, minus re-raising the stop signal after shutdown.
+
+    uvicorn re-raises SIGTERM/SIGINT once it has stopped serving, which would kill the process
+    before openmwaa has stopped the environments' Airflow processes. Here the handler only sets
+    the flag; ``Server.run`` stops the environments and returns.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
 
 
 class Server:
@@ -30,7 +46,7 @@ class Server:
             lifespan="off",
             timeout_graceful_shutdown=5,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _ForegroundServer(config)
 
     @property
     def started(self) -> bool:

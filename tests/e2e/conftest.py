@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,21 +217,33 @@ def trigger_and_wait(
     server: OpenMwaaServer, name: str, major: int, dag_id: str, timeout: float = 180
 ) -> dict[str, Any]:
     """Unpause ``dag_id``, trigger it through InvokeRestApi and poll the run to a final state."""
-    body: dict[str, Any] = {"logical_date": None} if major == 3 else {}
+    mwaa = server.client()
+    # A short run id of our own: InvokeRestApi paths are at most 64 characters, Airflow's own ids are long.
+    body: dict[str, Any] = {"dag_run_id": f"e2e-{uuid.uuid4().hex[:12]}"}
+    if major == 3:
+        body["logical_date"] = None
     deadline = time.monotonic() + 90
     while True:  # the DAG may not be parsed yet right after the environment became AVAILABLE
         try:
             invoke(server, name, f"/dags/{dag_id}", "PATCH", Body={"is_paused": False})
             run = invoke(server, name, f"/dags/{dag_id}/dagRuns", "POST", Body=body)["RestApiResponse"]
             break
-        except server.client().exceptions.RestApiClientException:
+        except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException) as exc:
+            if exc.response.get("RestApiStatusCode") == 409:  # an earlier attempt did create it
+                run = {"dag_run_id": body["dag_run_id"]}
+                break
+            # Not parsed yet (404), or Airflow slow on a loaded machine (timeout): try again.
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
     run_id = run["dag_run_id"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = invoke(server, name, f"/dags/{dag_id}/dagRuns/{run_id}")["RestApiResponse"]
+        try:
+            state = invoke(server, name, f"/dags/{dag_id}/dagRuns/{run_id}")["RestApiResponse"]
+        except mwaa.exceptions.RestApiServerException:
+            time.sleep(1)
+            continue
         if state["state"] in ("success", "failed"):
             return dict(state)
         time.sleep(1)

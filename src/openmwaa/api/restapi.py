@@ -12,7 +12,7 @@ from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.steps import Operation
 from openmwaa.services.environments import EnvironmentService
-from openmwaa.services.invoke import RestApiInvoker, role_arns
+from openmwaa.services.invoke import NO_ROLE_MESSAGE, RestApiInvoker, role_arns
 
 PRIVATE_ONLY = "PRIVATE_ONLY"
 
@@ -30,11 +30,15 @@ def operations(
     async def invoke(ctx: RequestContext) -> Mapping[str, Any]:
         assert ctx.principal is not None
         name = str(ctx.params["Name"])
-        record = await run_sync(service.get, name)
         context = condition_context(ctx)
         allowed = authorizer.allowed_resources(
             ctx, "airflow:InvokeRestApi", role_arns(region, account_id, name), context
         )
+        # IAM first: a caller granted no role learns nothing about the environment (not
+        # whether it exists, nor its web server access mode).
+        if not allowed:
+            raise AccessDeniedError(NO_ROLE_MESSAGE)
+        record = await run_sync(service.get, name)
         mode = record.config.get("WebserverAccessMode", PRIVATE_ONLY)
         if mode == PRIVATE_ONLY and context.get("aws:SourceVpc") != environment_vpc:
             raise AccessDeniedError(

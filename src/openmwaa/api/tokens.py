@@ -19,7 +19,7 @@ from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.steps import Operation
 from openmwaa.runtime.airflow_token import airflow_username
-from openmwaa.services.environments import EnvironmentService
+from openmwaa.services.environments import SERVING_STATUSES, EnvironmentService
 from openmwaa.services.invoke import NO_ROLE_MESSAGE, most_privileged_role, role_arns
 from openmwaa.services.web_tokens import WebTokenService
 from openmwaa.store.environments import EnvironmentRecord
@@ -31,7 +31,7 @@ class WebEndpoints(Protocol):
 
 
 def _require_available(record: EnvironmentRecord, operation: str) -> None:
-    if record.status != "AVAILABLE":
+    if record.status not in SERVING_STATUSES:
         raise ValidationError(
             f"Environment {record.name} is {record.status}; {operation} needs it to be AVAILABLE."
         )
@@ -50,13 +50,13 @@ def operations(
     async def create_web_login_token(ctx: RequestContext) -> Mapping[str, Any]:
         assert ctx.principal is not None
         name = str(ctx.params["Name"])
-        record = await run_sync(service.get, name)
         allowed = authorizer.allowed_resources(
             ctx, "airflow:CreateWebLoginToken", role_arns(region, account_id, name), condition_context(ctx)
         )
         role = most_privileged_role(allowed)
-        if role is None:
+        if role is None:  # before the lookup: a caller granted no role learns nothing more
             raise AccessDeniedError(NO_ROLE_MESSAGE)
+        record = await run_sync(service.get, name)
         ctx.resource = next(arn for arn in allowed if arn.endswith(f"/{role}"))
         _require_available(record, "CreateWebLoginToken")
         hostname = await run_sync(endpoints.ensure, record)

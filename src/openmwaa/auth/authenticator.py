@@ -1,4 +1,4 @@
-"""The pipeline's authenticator: SigV4 against the identity store, for the service the request was routed to."""
+"""The pipeline's authenticator: SigV4 against the identity store, for the routed service."""
 
 from __future__ import annotations
 

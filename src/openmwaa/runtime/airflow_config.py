@@ -22,6 +22,8 @@ from openmwaa.runtime.secrets import EnvironmentSecrets
 
 AIRFLOW3_AUTH_MANAGER: Final = "openmwaa_airflow.auth_manager.OpenMwaaAuthManager"
 AIRFLOW2_AUTH_BACKEND: Final = "openmwaa_airflow.auth_backend"
+#: Airflow 2's ``webserver_config.py``: signs the web UI in from openmwaa's proxied web sessions.
+AIRFLOW2_WEBSERVER_CONFIG: Final = "openmwaa_airflow/web_login.py"
 LOOPBACK: Final = "127.0.0.1"
 
 #: ``section.key`` options openmwaa sets itself; AirflowConfigurationOptions may not name them.
@@ -58,6 +60,7 @@ RESERVED_CONFIGURATION_KEYS: Final = frozenset(
         "webserver.web_server_ssl_key",
         "webserver.base_url",
         "webserver.auth_backend",
+        "webserver.config_file",
         "fab.auth_backends",
         "logging.base_log_folder",
         "logging.worker_log_server_port",
@@ -213,6 +216,7 @@ def _owned(
                 "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": LOOPBACK,
                 "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(ports.api),
                 "AIRFLOW__WEBSERVER__BASE_URL": f"http://{LOOPBACK}:{ports.api}",
+                "AIRFLOW__WEBSERVER__CONFIG_FILE": str(airflow_plugin_dir() / AIRFLOW2_WEBSERVER_CONFIG),
                 "AIRFLOW__SCHEDULER__CHILD_PROCESS_LOG_DIRECTORY": str(
                     home / "logs" / "airflow" / "scheduler"
                 ),

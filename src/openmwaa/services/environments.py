@@ -48,6 +48,8 @@ CREATE_DEFAULTS: Mapping[str, Any] = {
 #: Input members that are not configuration.
 _NOT_CONFIG = frozenset({"Name", "Tags"})
 UPDATABLE_FROM = frozenset({"AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE"})
+#: Statuses in which Airflow serves requests (UPDATE_FAILED: rolled back, the previous configuration runs).
+SERVING_STATUSES = frozenset({"AVAILABLE", "UPDATE_FAILED"})
 MAX_TAGS = 50
 
 

@@ -26,7 +26,7 @@ from openmwaa.errors import (
 )
 from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, airflow_username, mint_airflow_token
 from openmwaa.runtime.versions import major
-from openmwaa.services.environments import EnvironmentService
+from openmwaa.services.environments import SERVING_STATUSES, EnvironmentService
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
 
@@ -34,7 +34,6 @@ NO_ROLE_MESSAGE = "No Airflow role granted in IAM."
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 #: A version-less REST path: segments of URL path characters, no dot segments, no query or fragment.
 _PATH = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer"})
 
 
 class AirflowEndpoints(Protocol):
@@ -106,7 +105,7 @@ class RestApiInvoker:
 
     def admit(self, record: EnvironmentRecord, principal: Principal) -> str:
         """Check the environment can take the call and the caller is within its rate; its base URL."""
-        if record.status != "AVAILABLE":
+        if record.status not in SERVING_STATUSES:
             raise ValidationError(
                 f"Environment {record.name} is {record.status}; InvokeRestApi needs it to be AVAILABLE."
             )

@@ -89,6 +89,7 @@ class ComponentGroup:
         crashes = []
         for name, code in self.exited():
             handle = self._running.pop(name)
+            self._stop([handle])  # reap what it left behind before a new one starts
             verdict = self._trackers.setdefault(name, CrashTracker(self._policy)).record_crash(now)
             self._restart_at[name] = now + verdict.delay
             crashes.append(Crash(name, code, handle.log_path, verdict))

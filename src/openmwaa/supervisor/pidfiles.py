@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from openmwaa.supervisor.proc import PROC, ProcStat, all_stats, read_stat
+from openmwaa.supervisor.proc import PROC, ProcStat, all_stats, read_stat, session_members
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,7 @@ def leftover_processes(record: PidRecord, stats: list[ProcStat]) -> list[int]:
     leader = by_pid.get(record.pid)
     if leader is not None and leader.start_ticks != record.start_ticks:
         return []  # the pid now belongs to someone else, and so may the session id
-    return [
-        s.pid
-        for s in stats
-        if s.session == record.pid and s.start_ticks >= record.start_ticks and s.pid != os.getpid()
-    ]
+    return [pid for pid in session_members(record.pid, record.start_ticks, stats) if pid != os.getpid()]
 
 
 def kill_orphans(

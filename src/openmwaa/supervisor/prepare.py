@@ -6,7 +6,9 @@ user what went wrong; nothing here starts a long-lived process.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +95,8 @@ def prepare_environment(
 def migrate_database(prepared: PreparedEnvironment, *, timeout: float = MIGRATE_TIMEOUT) -> None:
     """``airflow db migrate``: create or upgrade the metadata database."""
     log_path = prepared.spec.home / "logs" / "db-migrate.log"
+    if prepared.spec.database_url is None:
+        use_wal(prepared.spec.home / "airflow.db")
     with log_path.open("ab") as log:
         try:
             done = subprocess.run(
@@ -111,3 +115,17 @@ def migrate_database(prepared: PreparedEnvironment, *, timeout: float = MIGRATE_
         raise DatabaseSetupError(
             f"airflow db migrate failed (exit code {done.returncode}):\n{log_tail(log_path)}"
         )
+
+
+def use_wal(db: Path) -> None:
+    """Switch a SQLite metadata database to write-ahead logging (a setting stored in the file).
+
+    Several Airflow processes share the file: with WAL, readers no longer block the writer,
+    and a commit costs one fsync instead of several, which makes Airflow 2's first start
+    (hundreds of small permission commits) several times faster.
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:
+        raise DatabaseSetupError(f"Cannot configure the SQLite database {db}: {exc}.") from exc

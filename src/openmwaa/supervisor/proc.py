@@ -51,6 +51,16 @@ def all_stats(proc: Path = PROC) -> list[ProcStat]:
     return stats
 
 
+def session_members(session: int, start_ticks: int, stats: list[ProcStat]) -> list[int]:
+    """Processes of ``session`` started no earlier than its leader did.
+
+    A component may move children into process groups of their own (Airflow 2's DAG
+    processor manager does), but they stay in the component's session, so the session is
+    what "everything this component started" means.
+    """
+    return [s.pid for s in stats if s.session == session and s.start_ticks >= start_ticks]
+
+
 def descendants(roots: list[int], stats: list[ProcStat]) -> set[int]:
     """``roots`` and every process below them."""
     children: dict[int, list[int]] = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from openmwaa.supervisor.proc import read_stat
+from openmwaa.supervisor.proc import all_stats, read_stat, session_members
 
 _PR_SET_PDEATHSIG: Final = 1
 # argv: shim <expected parent pid> <program> <args...>. If the parent is already gone when the
@@ -87,9 +87,13 @@ def stop_all(children: Sequence[ChildProcess], grace: float = 20.0) -> None:
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-    # Whatever remains in the groups (the leader, or workers that outlived it) goes now.
+    # Whatever remains in the sessions (the leader, or workers that outlived it) goes now.
+    stats = all_stats()
     for child in children:
         _signal_group(child.pid, signal.SIGKILL)
+        for pid in session_members(child.pid, child.start_ticks, stats):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
             child.popen.wait(timeout=5)

@@ -71,6 +71,8 @@ MAX_FORM_BYTES: Final = 16 * 1024
 RECORD_CACHE_SECONDS: Final = 2.0
 
 V2_PREFIX: Final = "/aws_mwaa"
+#: Where Airflow 2's UI sends "Log Out" (FAB's logout view).
+AIRFLOW2_LOGOUT_PATHS: Final = frozenset({"/logout", "/logout/"})
 V3_PREFIX: Final = "/pluginsv2/aws_mwaa"
 
 
@@ -166,6 +168,12 @@ class EnvironmentWebApp:
                 return await respond_html(send, 200, pages.console_sso_page(f"{prefix}/login"))
         if path == f"{V2_PREFIX}/cli":
             return await self._cli(scope, receive, send)
+        if path in AIRFLOW2_LOGOUT_PATHS:
+            # Airflow 2's own "Log Out" would only end Airflow's session, which the next proxied
+            # request signs in again (openmwaa_airflow.web_login): end the web session instead.
+            record = await self._record()
+            if record is not None and airflow_major(record) == 2:
+                return await self._logout(scope, send, prefix=V2_PREFIX)
         return await self._proxy(scope, receive, send)
 
     async def _record(self) -> EnvironmentRecord | None:

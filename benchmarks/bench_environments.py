@@ -1,0 +1,168 @@
+"""Environments: CreateEnvironment -> AVAILABLE (warm and cold runtime), idle memory, trigger-to-success.
+
+Runs a real openmwaa server (``python -m openmwaa up``) in a temporary data directory and drives
+it with boto3. For each Airflow major (3.3.1 and 2.11.2):
+
+- cold: the runtime cache is an empty directory, so openmwaa installs Airflow first (uv's own
+  download cache stays as the machine has it; pass --cold-uv-cache for an empty one too);
+- warm: the runtime is cached, as it is for every environment after the first of a version;
+- idle memory: the proportional set size (PSS) of all the environment's processes after it has
+  been AVAILABLE and idle for --idle seconds;
+- trigger-to-success of the example DAG ``hello_openmwaa`` through InvokeRestApi.
+
+Baseline, measured in the same run with the same runtime: the same Airflow started by hand the
+way its docs say (``airflow db migrate``, then the components with Airflow's default settings,
+until ``/health`` says healthy), and its idle PSS. Ratios are openmwaa / baseline.
+Targets (issue): warm <= 15 s, cold <= 60 s, idle Airflow 3 environment <= 700 MB.
+
+    .venv/bin/python benchmarks/bench_environments.py [--versions 3.3.1,2.11.2] [--idle 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from openmwaa.supervisor.metrics import process_tree_pss  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    create_environment,
+    processes_using,
+    start_server,
+    stop_server,
+    trigger_and_wait,
+)
+
+MB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def baseline_airflow(runtime: Path, major: int, idle: float) -> tuple[float, int]:
+    """Start Airflow by hand with its defaults; (seconds to healthy, idle PSS bytes)."""
+    home = Path(tempfile.mkdtemp(prefix="bench-bare-airflow-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+        AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
+    )
+    airflow = str(runtime / "bin" / "airflow")
+    if major == 3:
+        env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
+        env["AIRFLOW__API_AUTH__JWT_SECRET"] = "b" * 64
+        components = [["api-server", "--port", str(port)], ["scheduler"], ["dag-processor"], ["triggerer"]]
+        health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+    else:
+        env["AIRFLOW__WEBSERVER__SECRET_KEY"] = "b" * 32
+        components = [["webserver", "--port", str(port)], ["scheduler"], ["triggerer"]]
+        health = f"http://127.0.0.1:{port}/health"
+    started = time.monotonic()
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    procs = [
+        subprocess.Popen([airflow, *c], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        for c in components
+    ]
+    try:
+        elapsed = wait_healthy(health, started)
+        time.sleep(idle)
+        pss = process_tree_pss(processes_using(home))
+        return elapsed, pss
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def wait_healthy(url: str, started: float, timeout: float = 300) -> float:
+    import json
+
+    while time.monotonic() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+                body: dict[str, Any] = json.loads(response.read())
+            if all(v.get("status") == "healthy" for v in body.values() if isinstance(v, dict) and "status" in v):
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bare Airflow at {url} never became healthy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--versions", default="3.3.1,2.11.2")
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds idle before measuring memory")
+    parser.add_argument("--cold-uv-cache", action="store_true", help="also empty uv's download cache for the cold run")
+    args = parser.parse_args()
+    rows: list[tuple[str, str, float, float | None, str]] = []
+    for version in args.versions.split(","):
+        major = int(version.split(".")[0])
+        work = Path(tempfile.mkdtemp(prefix=f"bench-env-{major}-"))
+        extra = {"OPENMWAA_RUNTIME_DIR": str(work / "runtimes")}
+        if args.cold_uv_cache:
+            extra["UV_CACHE_DIR"] = str(work / "uv-cache")
+        server = start_server(work / "data", extra_env=extra)
+        try:
+            t0 = time.monotonic()
+            create_environment(server, f"cold{major}", version)
+            cold = time.monotonic() - t0
+            t0 = time.monotonic()
+            warm_name = create_environment(server, f"warm{major}", version)
+            warm = time.monotonic() - t0
+            server.client().delete_environment(Name=f"cold{major}")
+            time.sleep(args.idle)
+            home = server.data_dir / "environments" / "123456789012" / "us-east-1" / warm_name
+            pss = process_tree_pss(processes_using(home))
+            t0 = time.monotonic()
+            run = trigger_and_wait(server, warm_name, major, "hello_openmwaa")
+            trigger = time.monotonic() - t0
+            assert run["state"] == "success", run
+            runtime = work / "runtimes" / f"airflow-{version}-py{sys.version_info.major}.{sys.version_info.minor}"
+        finally:
+            stop_server(server)
+        base_start, base_pss = baseline_airflow(runtime, major, args.idle)
+        rows += [
+            (version, "create -> AVAILABLE, cold runtime (s)", cold, base_start, "<= 60"),
+            (version, "create -> AVAILABLE, warm runtime (s)", warm, base_start, "<= 15"),
+            (version, "idle memory, PSS of all processes (MB)", pss / MB, base_pss / MB, "<= 700" if major == 3 else ""),
+            (version, "trigger -> run success, hello_openmwaa (s)", trigger, None, ""),
+        ]
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{'airflow':<8} {'measure':<44} {'openmwaa':>9} {'baseline':>9} {'ratio':>6}  target")
+    for version, label, value, base, target in rows:
+        base_text = f"{base:9.1f}" if base is not None else f"{'-':>9}"
+        ratio = f"{value / base:6.2f}" if base else f"{'-':>6}"
+        print(f"{version:<8} {label:<44} {value:9.1f} {base_text} {ratio}  {target}")
+    print("\nbaseline: the same runtime started by hand with Airflow's defaults (db migrate + components).")
+
+
+if __name__ == "__main__":
+    main()

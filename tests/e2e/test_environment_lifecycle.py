@@ -1,0 +1,137 @@
+"""Environment lifecycle end to end: a real openmwaa server, real Airflow 3 and 2, boto3.
+
+create -> AVAILABLE -> trigger the example DAG through InvokeRestApi -> the run succeeds ->
+update (config and a failing requirements file) -> openmwaa restarts and brings it back ->
+delete -> gone, with no process or file left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.conftest import (
+    AIRFLOW2,
+    AIRFLOW3,
+    OpenMwaaServer,
+    create_environment,
+    invoke,
+    processes_using,
+    start_server,
+    stop_server,
+    trigger_and_wait,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
+    """A server of this module's own: the test stops and restarts it."""
+    srv = start_server(tmp_path_factory.mktemp("lifecycle"))
+    yield srv
+    stop_server(srv)
+
+
+def env_home(server: OpenMwaaServer, name: str) -> Path:
+    return server.data_dir / "environments" / "123456789012" / "us-east-1" / name
+
+
+@pytest.mark.parametrize(("version", "major"), [(AIRFLOW3, 3), (AIRFLOW2, 2)], ids=["airflow3", "airflow2"])
+def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer, version: str, major: int) -> None:
+    server = own_server
+    name = f"life-{major}"
+    started = time.monotonic()
+    create_environment(server, name, version, Tags={"team": "data"})
+    print(f"\n{name}: CreateEnvironment -> AVAILABLE in {time.monotonic() - started:.1f}s")
+    mwaa = server.client()
+
+    env = mwaa.get_environment(Name=name)["Environment"]
+    assert env["AirflowVersion"] == version
+    assert env["Arn"] == f"arn:aws:airflow:us-east-1:123456789012:environment/{name}"
+    assert env["Tags"] == {"team": "data"}
+    assert env["LastUpdate"]["Status"] == "SUCCESS"
+    assert name in mwaa.list_environments()["Environments"]
+    home = env_home(server, name)
+    assert processes_using(home), "the environment's Airflow processes should be running"
+
+    # The example DAG runs to success, triggered through Airflow's API.
+    run = trigger_and_wait(server, name, major, "hello_openmwaa")
+    assert run["state"] == "success", run
+
+    # A DAG written to the bucket shows up within seconds.
+    dag_file = server.buckets / f"bucket-{name}" / "dags" / "late_arrival.py"
+    dag_file.write_text(
+        (server.buckets / f"bucket-{name}" / "dags" / "hello_openmwaa.py")
+        .read_text()
+        .replace('dag_id="hello_openmwaa"', 'dag_id="late_arrival"')
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            invoke(server, name, "/dags/late_arrival")
+            break
+        except mwaa.exceptions.RestApiClientException:
+            time.sleep(2)
+    else:
+        pytest.fail("a DAG written to the bucket did not appear in Airflow within 90 s")
+
+    # Update: configuration options are applied, tags are kept.
+    mwaa.update_environment(Name=name, AirflowConfigurationOptions={"core.default_task_retries": "2"})
+    assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "UPDATING"
+    env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
+    assert env["Status"] == "AVAILABLE", env.get("LastUpdate")
+    assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
+    assert env["LastUpdate"]["Status"] == "SUCCESS"
+
+    # A failing update (requirements that cannot install) rolls back: previous configuration runs on.
+    (server.buckets / f"bucket-{name}" / "requirements.txt").write_text(
+        "openmwaa-no-such-package-xyz==9.9.9\n"
+    )
+    mwaa.update_environment(Name=name, RequirementsS3Path="requirements.txt")
+    env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
+    assert env["Status"] == "UPDATE_FAILED"
+    assert env["LastUpdate"]["Status"] == "FAILED"
+    assert "openmwaa-no-such-package-xyz" in env["LastUpdate"]["Error"]["ErrorMessage"]
+    assert "RequirementsS3Path" not in env, "the failed configuration must not be reported as in force"
+    assert invoke(server, name, "/dags/hello_openmwaa")["RestApiStatusCode"] == 200
+
+    # Restart openmwaa: the environment comes back as it was, with no orphan left by the old one.
+    assert stop_server(server) == 0
+    assert processes_using(home) == [], "stopping openmwaa must stop every Airflow process"
+    restarted = start_server(server.data_dir, port=server.port)
+    server.process = restarted.process
+    mwaa = server.client()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if invoke(server, name, "/dags/hello_openmwaa")["RestApiStatusCode"] == 200:
+                break
+        except ClientError:
+            time.sleep(2)
+    else:
+        pytest.fail(f"{name} did not come back after a restart:\n{server.log_tail()}")
+    assert mwaa.get_environment(Name=name)["Environment"]["AirflowConfigurationOptions"] == {
+        "core.default_task_retries": "2"
+    }
+
+    # Delete: DELETING, then gone; processes stopped and files removed.
+    mwaa.delete_environment(Name=name)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            status = mwaa.get_environment(Name=name)["Environment"]["Status"]
+            assert status == "DELETING"
+            time.sleep(1)
+        except mwaa.exceptions.ResourceNotFoundException:
+            break
+    else:
+        pytest.fail(f"{name} was not deleted within 120 s")
+    assert name not in mwaa.list_environments()["Environments"]
+    assert processes_using(home) == []
+    assert not home.exists()

@@ -1,0 +1,69 @@
+"""PostgreSQL in production: openmwaa's state and the environments' metadata databases on a real server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from tests.e2e.conftest import AIRFLOW3, create_environment, start_server, stop_server, trigger_and_wait
+from tests.e2e.postgres import pg_bin, postgres_server
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        pg_bin("initdb") is None, reason="PostgreSQL is not installed (scripts/test installs it)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+def databases(url: str) -> set[str]:
+    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sqlalchemy.text("SELECT datname FROM pg_database"))
+            return {row[0] for row in rows}
+    finally:
+        engine.dispose()
+
+
+def test_environment_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    state_url = pg_url.replace("postgresql://", "postgresql+psycopg2://")
+    server = start_server(
+        tmp_path / "data",
+        extra_env={"OPENMWAA_DATABASE_URL": state_url, "OPENMWAA_AIRFLOW_DATABASE_URL": pg_url},
+    )
+    try:
+        before = databases(pg_url)
+        create_environment(server, "pg-env", AIRFLOW3)
+        created = databases(pg_url) - before
+        assert len(created) == 1, f"expected one metadata database for the environment, got {created}"
+        assert trigger_and_wait(server, "pg-env", 3, "hello_openmwaa")["state"] == "success"
+        assert not (tmp_path / "data" / "openmwaa.db").exists(), "state must live in PostgreSQL"
+
+        # openmwaa's own state is in PostgreSQL: a restarted server still knows the environment.
+        assert stop_server(server) == 0
+        server = start_server(
+            tmp_path / "data",
+            extra_env={"OPENMWAA_DATABASE_URL": state_url, "OPENMWAA_AIRFLOW_DATABASE_URL": pg_url},
+        )
+        mwaa = server.client()
+        assert "pg-env" in mwaa.list_environments()["Environments"]
+
+        mwaa.delete_environment(Name="pg-env")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "pg-env" in mwaa.list_environments()["Environments"]:
+            time.sleep(1)
+        assert "pg-env" not in mwaa.list_environments()["Environments"]
+        assert databases(pg_url) == before, "deleting the environment drops its database"
+    finally:
+        stop_server(server)
