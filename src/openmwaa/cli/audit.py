@@ -13,6 +13,9 @@ from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditEntry, AuditLog
 from openmwaa.store.db import open_engine
 
+#: Rows read per query; the whole trail is printed, a page at a time.
+PAGE_SIZE = 1000
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -37,15 +40,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     since = time.time() - args.since if args.since else None
     last_id: int | None = None
     while True:
+        printed = 0
         for row_id, entry in log.query(
             since=since,
             after_id=last_id,
             principal=args.principal,
             action=args.action,
             decision=args.decision,
+            limit=PAGE_SIZE,
         ):
             print(format_entry(entry, as_json=args.json), flush=True)
             last_id = row_id
+            printed += 1
+        if printed == PAGE_SIZE:
+            continue  # a full page: there may be more right now
         if not args.follow:
             return 0
         time.sleep(1)

@@ -13,9 +13,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
+from openmwaa.errors import OpenMwaaError
 from openmwaa.settings import Settings
 
 TERMINAL = {"AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
@@ -26,7 +29,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--endpoint-url", help="the openmwaa endpoint (default from settings)")
     cmds = parser.add_subparsers(dest="env_command", metavar="ACTION", required=True)
 
-    cmds.add_parser("list", help="list environments").set_defaults(run=_list)
+    cmds.add_parser("list", help="list environments").set_defaults(run=_explained(_list))
 
     create = cmds.add_parser("create", help="create an environment (returns at once; see `watch`)")
     create.add_argument("name")
@@ -37,20 +40,50 @@ def register(sub: Any) -> None:
     create.add_argument("--dags-path", default="dags", help="DAG folder inside the bucket")
     create.add_argument("--requirements-path", help="requirements.txt inside the bucket")
     create.add_argument("--watch", action="store_true", help="follow the status until it settles")
-    create.set_defaults(run=_create)
+    create.set_defaults(run=_explained(_create))
 
     describe = cmds.add_parser("describe", help="show an environment as GetEnvironment returns it")
     describe.add_argument("name")
-    describe.set_defaults(run=_describe)
+    describe.set_defaults(run=_explained(_describe))
 
     delete = cmds.add_parser("delete", help="delete an environment")
     delete.add_argument("name")
     delete.add_argument("--watch", action="store_true", help="wait until it is gone")
-    delete.set_defaults(run=_delete)
+    delete.set_defaults(run=_explained(_delete))
 
     watch = cmds.add_parser("watch", help="follow an environment's status until it settles")
     watch.add_argument("name")
-    watch.set_defaults(run=_watch)
+    watch.set_defaults(run=_explained(_watch))
+
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def _explained(command: Command) -> Command:
+    """Client-side failures as one line that says what to do, instead of a traceback."""
+
+    @wraps(command)
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+        endpoint = getattr(args, "endpoint_url", None) or settings.endpoint_url
+        try:
+            return command(settings, args)
+        except NoCredentialsError as exc:
+            raise OpenMwaaError(
+                f"no credentials: {settings.data_dir / 'credentials'} is written by `openmwaa up`; "
+                "run it once with this data directory, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            ) from exc
+        except EndpointConnectionError as exc:
+            raise OpenMwaaError(
+                f"nothing answers at {endpoint}: is `openmwaa up` running with the same data directory "
+                "and port (--endpoint-url or OPENMWAA_PORT)?"
+            ) from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise OpenMwaaError(f"{error.get('Code')}: {error.get('Message')}") from exc
+
+    return run
 
 
 def client(settings: Settings, args: argparse.Namespace) -> Any:

@@ -1,0 +1,356 @@
+"""Web login tokens and web sessions, with real clients, real TLS and real Airflow.
+
+What MWAA's user guide shows -- CreateWebLoginToken, ``POST https://{host}/aws_mwaa/login`` (Airflow
+3: ``/pluginsv2/aws_mwaa/login``), then the Airflow REST API with the session -- run here against
+openmwaa's HTTPS endpoint, verified with openmwaa's local CA (``REQUESTS_CA_BUNDLE``), not with
+``verify=False``. Token expiry (60 s) is covered in-process with an injected clock
+(``tests/unit/services/test_web_tokens.py``); here: reused, forged, other-kind and
+other-environment tokens, logout, and the IAM-mapped role deciding what the session may do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from openmwaa.auth.credentials import SecretBox
+from openmwaa.auth.iam_admin import IdentitiesEditor
+from tests.e2e.conftest import REGION, OpenMwaaServer, invoke
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNT = "123456789012"
+DAG = "hello_openmwaa"
+
+# What the seed's "create a web server session token" sample does, written out as a user would run
+# it (its undefined ``dag_id`` read as ``dag_name``): boto3 and requests, nothing but the
+# environment variables pointing at openmwaa and at its CA bundle.
+SESSION_SCRIPT = '''
+import logging
+import sys
+
+import boto3
+import requests
+
+
+def get_session_info(region, env_name):
+    logging.basicConfig(level=logging.INFO)
+    try:
+        mwaa = boto3.client("mwaa", region_name=region)
+        response = mwaa.create_web_login_token(Name=env_name)
+        web_server_host_name = response["WebServerHostname"]
+        web_token = response["WebToken"]
+        login_url = f"https://{web_server_host_name}/aws_mwaa/login"
+        login_payload = {"token": web_token}
+        response = requests.post(login_url, data=login_payload, timeout=10)
+        if response.status_code == 200:
+            return (web_server_host_name, response.cookies["session"])
+        logging.error("Failed to log in: HTTP %d", response.status_code)
+        return None
+    except requests.RequestException as e:
+        logging.error("Request failed: %s", str(e))
+        return None
+    except Exception as e:
+        logging.error("An unexpected error occurred: %s", str(e))
+        return None
+
+
+def trigger_dag(region, env_name, dag_name):
+    logging.info(f"Attempting to trigger DAG {dag_name} in environment {env_name} at region {region}")
+    try:
+        web_server_host_name, session_cookie = get_session_info(region, env_name)
+        if not session_cookie:
+            logging.error("Authentication failed, no session cookie retrieved.")
+            return
+    except Exception as e:
+        logging.error(f"Error retrieving session info: {str(e)}")
+        return
+    cookies = {"session": session_cookie}
+    json_body = {"conf": {}}
+    url = f"https://{web_server_host_name}/api/v1/dags/{dag_name}/dagRuns"
+    try:
+        response = requests.post(url, cookies=cookies, json=json_body)
+        if response.status_code == 200:
+            logging.info("DAG triggered successfully.")
+        else:
+            logging.error(f"Failed to trigger DAG: HTTP {response.status_code} - {response.text}")
+    except requests.RequestException as e:
+        logging.error(f"Request to trigger DAG failed: {str(e)}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    if len(sys.argv) != 4:
+        logging.error("Incorrect usage. Proper format: python script_name.py {region} {env_name} {dag_name}")
+        sys.exit(1)
+    region = sys.argv[1]
+    env_name = sys.argv[2]
+    dag_name = sys.argv[3]
+    trigger_dag(region, env_name, dag_name)
+'''
+
+
+def ca_file(server: OpenMwaaServer) -> str:
+    return str(server.data_dir / "tls" / "ca.pem")
+
+
+def ca_bundle(server: OpenMwaaServer) -> str:
+    return str(server.data_dir / "tls" / "ca-bundle.pem")
+
+
+def login_path(major: int) -> str:
+    return "/aws_mwaa/login" if major == 2 else "/pluginsv2/aws_mwaa/login"
+
+
+def api(major: int) -> str:
+    return "/api/v1" if major == 2 else "/api/v2"
+
+
+def post_login(server: OpenMwaaServer, host: str, major: int, token: str) -> requests.Response:
+    return requests.post(
+        f"https://{host}{login_path(major)}", data={"token": token}, timeout=30, verify=ca_file(server)
+    )
+
+
+class WebSession:
+    """A signed-in client as MWAA documents it: cookie ``session`` (v2) or bearer ``_token`` (v3)."""
+
+    def __init__(self, server: OpenMwaaServer, host: str, major: int, login: requests.Response) -> None:
+        self.host, self.major = host, major
+        self.http = requests.Session()
+        self.http.verify = ca_file(server)
+        if major == 2:
+            self.http.cookies.set("session", login.cookies["session"])
+        else:
+            self.http.headers["Authorization"] = f"Bearer {login.cookies['_token']}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, f"https://{self.host}{path}", timeout=30, **kwargs)
+
+
+def web_session(server: OpenMwaaServer, name: str, major: int, mwaa: Any = None) -> WebSession:
+    created = (mwaa or server.client()).create_web_login_token(Name=name)
+    login = post_login(server, created["WebServerHostname"], major, created["WebToken"])
+    assert login.status_code == 200, login.text
+    return WebSession(server, created["WebServerHostname"], major, login)
+
+
+def dag_runs(server: OpenMwaaServer, name: str, major: int) -> tuple[int, list[dict[str, Any]]]:
+    """(how many runs ``DAG`` has, the newest few), read through InvokeRestApi."""
+    newest = "-execution_date" if major == 2 else "-run_after"
+    page = invoke(server, name, f"/dags/{DAG}/dagRuns", QueryParameters={"limit": 5, "order_by": newest})
+    return page["RestApiResponse"]["total_entries"], page["RestApiResponse"]["dag_runs"]
+
+
+def test_create_web_login_token_names_an_https_endpoint(server: OpenMwaaServer, af3_env: str) -> None:
+    created = server.client().create_web_login_token(Name=af3_env)
+    host = created["WebServerHostname"]
+    assert host.startswith("127.0.0.1:") and "/" not in host
+    assert created["IamIdentity"] == "user/admin"
+    assert created["AirflowIdentity"] == "user/admin"
+    # The certificate verifies against openmwaa's CA: real TLS, no verify=False anywhere.
+    page = requests.get(f"https://{host}/pluginsv2/aws_mwaa/login", verify=ca_file(server), timeout=30)
+    assert page.status_code == 200
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"https://{host}/pluginsv2/aws_mwaa/login", verify=True, timeout=30)
+
+
+def test_seed_session_script_triggers_a_dag(
+    server: OpenMwaaServer, shared_env: tuple[str, int], tmp_path: Path
+) -> None:
+    name, major = shared_env
+    before, _ = dag_runs(server, name, major)
+    script = tmp_path / "trigger_dag.py"
+    script.write_text(SESSION_SCRIPT)
+    env = {**server.client_env(), "REQUESTS_CA_BUNDLE": ca_bundle(server)}
+    done = subprocess.run(
+        [sys.executable, str(script), REGION, name, DAG],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "DAG triggered successfully." in done.stderr, done.stderr
+    after, newest = dag_runs(server, name, major)
+    assert after == before + 1
+    run = newest[0]
+    assert run["run_type"] == "manual"
+    assert run["conf"] == {}
+    assert run["state"] in ("queued", "running", "success")
+
+
+def test_airflow3_session_uses_bearer_token_on_api_v2(server: OpenMwaaServer, af3_env: str) -> None:
+    created = server.client().create_web_login_token(Name=af3_env)
+    host = created["WebServerHostname"]
+    login = post_login(server, host, 3, created["WebToken"])
+    assert login.status_code == 200, login.text
+    token = login.cookies["_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"https://{host}/api/v2"
+    dags = requests.get(f"{base}/dags", headers=headers, verify=ca_file(server), timeout=30)
+    assert dags.status_code == 200, dags.text
+    assert DAG in {d["dag_id"] for d in dags.json()["dags"]}
+    triggered = requests.post(
+        f"{base}/dags/{DAG}/dagRuns",
+        headers=headers,
+        json={"logical_date": None},
+        verify=ca_file(server),
+        timeout=30,
+    )
+    assert triggered.status_code == 200, triggered.text
+    run_id = triggered.json()["dag_run_id"]
+    run = invoke(server, af3_env, f"/dags/{DAG}/dagRuns/{run_id}")["RestApiResponse"]
+    assert run["dag_run_id"] == run_id
+    # The session token is openmwaa's, not an Airflow credential: Airflow itself would refuse it.
+    assert token.count(".") == 2
+
+
+def test_bad_web_tokens_are_refused_with_a_reason(
+    server: OpenMwaaServer, af3_env: str, af2_env: str
+) -> None:
+    mwaa = server.client()
+    created = mwaa.create_web_login_token(Name=af2_env)
+    host, token = created["WebServerHostname"], created["WebToken"]
+
+    first = post_login(server, host, 2, token)
+    assert first.status_code == 200
+    reused = post_login(server, host, 2, token)
+    assert reused.status_code == 403
+    assert "already been used" in reused.json()["detail"]
+
+    fresh = mwaa.create_web_login_token(Name=af2_env)["WebToken"]
+    head, payload, signature = fresh.split(".")
+    forged_signature = ("A" if signature[0] != "A" else "B") + signature[1:]
+    forged = post_login(server, host, 2, f"{head}.{payload}.{forged_signature}")
+    assert forged.status_code == 403
+    assert "not valid" in forged.json()["detail"]
+
+    other_env = mwaa.create_web_login_token(Name=af3_env)["WebToken"]
+    elsewhere = post_login(server, host, 2, other_env)
+    assert elsewhere.status_code == 403
+    assert "another environment" in elsewhere.json()["detail"]
+
+    cli_token = mwaa.create_cli_token(Name=af2_env)["CliToken"]
+    wrong_kind = post_login(server, host, 2, cli_token)
+    assert wrong_kind.status_code == 403
+    # The unused token for the right environment still works: the refusals above used nothing up.
+    assert post_login(server, host, 2, fresh).status_code == 200
+
+
+def test_no_or_forged_session_gets_401(server: OpenMwaaServer, shared_env: tuple[str, int]) -> None:
+    name, major = shared_env
+    session = web_session(server, name, major)
+    url = f"https://{session.host}{api(major)}/dags"
+    anonymous = requests.get(url, verify=ca_file(server), timeout=30)
+    assert anonymous.status_code == 401
+    assert "Not signed in" in anonymous.json()["detail"]
+    good = session.request("GET", f"{api(major)}/dags")
+    assert good.status_code == 200
+    forged = dict(session.http.cookies) | dict(session.http.headers)
+    forged_value = (forged.get("session") or forged["Authorization"].split()[1])[:-2] + "xx"
+    bad = requests.get(
+        url,
+        cookies={"session": forged_value},
+        headers={"Authorization": f"Bearer {forged_value}"},
+        verify=ca_file(server),
+        timeout=30,
+    )
+    assert bad.status_code == 401
+
+
+def test_logout_ends_the_session(server: OpenMwaaServer, shared_env: tuple[str, int]) -> None:
+    name, major = shared_env
+    session = web_session(server, name, major)
+    assert session.request("GET", f"{api(major)}/dags").status_code == 200
+    prefix = "/aws_mwaa" if major == 2 else "/pluginsv2/aws_mwaa"
+    out = session.request("POST", f"{prefix}/logout")
+    assert out.status_code == 200
+    assert any(c.startswith(("session=;", "_token=;")) for c in out.headers["set-cookie"].split(", "))
+    # The same cookie or bearer token, kept by the client, no longer opens anything.
+    after = session.request("GET", f"{api(major)}/dags")
+    assert after.status_code == 401
+
+
+def test_airflow2_ui_logout_link_ends_the_web_session(server: OpenMwaaServer, af2_env: str) -> None:
+    session = web_session(server, af2_env, 2)
+    assert session.request("GET", "/api/v1/dags").status_code == 200
+    out = session.request("GET", "/logout/", allow_redirects=False)
+    assert out.status_code == 200
+    assert session.request("GET", "/api/v1/dags").status_code == 401
+
+
+@pytest.fixture(scope="module")
+def viewer_mwaa(server: OpenMwaaServer) -> Iterator[Any]:
+    """A boto3 client for an IAM user allowed CreateWebLoginToken on the Viewer role only."""
+    editor = IdentitiesEditor(
+        server.data_dir / "iam.yaml", account_id=ACCOUNT, box=SecretBox.open(server.data_dir)
+    )
+    user = f"web-viewer-{os.getpid()}"
+    editor.add_user(user)
+    editor.put_user_policy(
+        user,
+        "viewer-web-login",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "airflow:CreateWebLoginToken",
+                    "Resource": f"arn:aws:airflow:{REGION}:{ACCOUNT}:role/*/Viewer",
+                }
+            ],
+        },
+    )
+    key = editor.create_access_key(user)
+    client = boto3.client(
+        "mwaa",
+        endpoint_url=server.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+    )
+    deadline = time.monotonic() + 30
+    while True:  # the server re-reads the identities file within a second or so
+        try:
+            client.list_environments()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "AccessDeniedException" and time.monotonic() < deadline:
+                time.sleep(0.3)
+                continue
+        break
+    yield client
+
+
+def test_session_carries_the_iam_mapped_role(
+    server: OpenMwaaServer, shared_env: tuple[str, int], viewer_mwaa: Any
+) -> None:
+    name, major = shared_env
+    created = viewer_mwaa.create_web_login_token(Name=name)
+    assert created["AirflowIdentity"].startswith("user/web-viewer-")
+    login = post_login(server, created["WebServerHostname"], major, created["WebToken"])
+    assert login.status_code == 200, login.text
+    session = WebSession(server, created["WebServerHostname"], major, login)
+    assert session.request("GET", f"{api(major)}/dags").status_code == 200
+    body: dict[str, Any] = {"conf": {}} if major == 2 else {"logical_date": None}
+    before, _ = dag_runs(server, name, major)
+    refused = session.request("POST", f"{api(major)}/dags/{DAG}/dagRuns", json=body)
+    assert refused.status_code == 403, refused.text  # Airflow's own RBAC answer for a Viewer
+    assert dag_runs(server, name, major)[0] == before
+    # IAM allows this user no other role: InvokeRestApi and an Admin-level login stay closed.
+    with pytest.raises(ClientError) as denied:
+        viewer_mwaa.invoke_rest_api(Name=name, Path="/dags", Method="GET")
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"

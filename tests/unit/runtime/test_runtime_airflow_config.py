@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openmwaa.runtime.airflow_config import (
+    AIRFLOW2_AUTH_BACKEND,
+    AIRFLOW3_AUTH_MANAGER,
+    RESERVED_CONFIGURATION_KEYS,
+    TUNED_DEFAULTS,
+    Ports,
+    airflow_environment,
+    airflow_plugin_dir,
+    component_environment,
+    env_name,
+    startup_overrides,
+)
+from openmwaa.runtime.secrets import EnvironmentSecrets
+
+SECRETS = EnvironmentSecrets(
+    jwt_secret="j" * 86, fernet_key="f" * 44, webserver_secret_key="w" * 43, token_secret="t" * 64
+)
+PORTS = Ports(api=18080, worker_log=18793, trigger_log=18794)
+
+
+def build(major: int, tmp_path: Path, **overrides: object) -> dict[str, str]:
+    kwargs: dict[str, object] = {
+        "major": major,
+        "home": tmp_path / "home",
+        "dags_dir": tmp_path / "dags",
+        "plugins_dir": tmp_path / "home" / "plugins" / "empty",
+        "database_url": None,
+        "secrets": SECRETS,
+        "ports": PORTS,
+        "options": {},
+    }
+    kwargs.update(overrides)
+    return airflow_environment(**kwargs)  # type: ignore[arg-type]
+
+
+def option_of(variable: str) -> str:
+    _, section, key = variable.split("__", 2)
+    return f"{section.lower()}.{key.lower()}"
+
+
+@pytest.mark.parametrize("major", [2, 3])
+def test_paths_database_and_secrets(major: int, tmp_path: Path) -> None:
+    env = build(major, tmp_path)
+    home = (tmp_path / "home").resolve()
+    assert env["AIRFLOW_HOME"] == str(home)
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str((tmp_path / "dags").resolve())
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(home / "plugins" / "empty")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:////{str(home / 'airflow.db').lstrip('/')}"
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == SECRETS.fernet_key
+    assert env["AIRFLOW__WEBSERVER__SECRET_KEY"] == SECRETS.webserver_secret_key
+    assert env["OPENMWAA_TOKEN_SECRET"] == SECRETS.token_secret
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "18793"
+    assert env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "18794"
+
+
+def test_airflow3_specifics(tmp_path: Path) -> None:
+    env = build(3, tmp_path)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == AIRFLOW3_AUTH_MANAGER
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == SECRETS.jwt_secret
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__API__PORT"] == "18080"
+    assert env["AIRFLOW__API__WORKERS"] == "1"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert int(env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"]) <= 10
+    assert int(env["AIRFLOW__CORE__PARALLELISM"]) <= 8
+    assert not any(k.startswith("AIRFLOW__WEBSERVER__WEB_SERVER") for k in env)
+    assert "AIRFLOW__API__AUTH_BACKENDS" not in env
+
+
+def test_airflow2_specifics(tmp_path: Path) -> None:
+    env = build(2, tmp_path)
+    assert env["AIRFLOW__API__AUTH_BACKENDS"] == AIRFLOW2_AUTH_BACKEND
+    assert env["AIRFLOW__WEBSERVER__WEB_SERVER_HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__WEBSERVER__WEB_SERVER_PORT"] == "18080"
+    assert env["AIRFLOW__WEBSERVER__WORKERS"] == "1"
+    assert int(env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"]) <= 10
+    assert "AIRFLOW__CORE__AUTH_MANAGER" not in env
+    assert "AIRFLOW__API_AUTH__JWT_SECRET" not in env
+    assert "AIRFLOW__CORE__EXECUTION_API_SERVER_URL" not in env
+
+
+def test_airflow2_on_sqlite_uses_the_sequential_executor(tmp_path: Path) -> None:
+    # Airflow 2 refuses LocalExecutor with SQLite; with PostgreSQL it runs tasks in parallel.
+    assert build(2, tmp_path)["AIRFLOW__CORE__EXECUTOR"] == "SequentialExecutor"
+    pg = build(2, tmp_path, database_url="postgresql://u:p@127.0.0.1:5432/openmwaa_x")
+    assert pg["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert pg["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql://u:p@127.0.0.1:5432/openmwaa_x"
+
+
+@pytest.mark.parametrize("major", [2, 3])
+def test_plugin_dir_comes_first_on_pythonpath(major: int, tmp_path: Path) -> None:
+    site = tmp_path / "home" / "site" / "abc"
+    env = build(major, tmp_path, python_path=(site,))
+    assert env["PYTHONPATH"].split(":") == [str(airflow_plugin_dir()), str(site)]
+    assert (airflow_plugin_dir() / "openmwaa_airflow").is_dir()
+
+
+def test_user_options_become_variables_and_override_tuned_defaults(tmp_path: Path) -> None:
+    env = build(3, tmp_path, options={"core.default_task_retries": "1", "core.parallelism": "16"})
+    assert env["AIRFLOW__CORE__DEFAULT_TASK_RETRIES"] == "1"
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "16"
+
+
+@pytest.mark.parametrize(
+    "option", ["core.executor", "database.sql_alchemy_conn", "Core.Fernet_Key", "api.port"]
+)
+def test_reserved_options_are_refused(option: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="managed by openmwaa"):
+        build(3, tmp_path, options={option: "x"})
+
+
+@pytest.mark.parametrize("major", [2, 3])
+def test_every_variable_is_either_owned_or_a_tuned_default(major: int, tmp_path: Path) -> None:
+    env = build(major, tmp_path)
+    tunable = set(TUNED_DEFAULTS[major])
+    for variable in env:
+        if variable.startswith("AIRFLOW__"):
+            option = option_of(variable)
+            assert option in RESERVED_CONFIGURATION_KEYS or option in tunable, option
+    # and nothing openmwaa needs to own is left tunable
+    assert not tunable & RESERVED_CONFIGURATION_KEYS
+
+
+def test_reserved_keys_cover_what_the_brief_names() -> None:
+    for key in (
+        "core.executor",
+        "database.sql_alchemy_conn",
+        "core.sql_alchemy_conn",
+        "core.fernet_key",
+        "api_auth.jwt_secret",
+        "webserver.secret_key",
+        "api.secret_key",
+        "core.dags_folder",
+        "core.plugins_folder",
+        "core.auth_manager",
+        "api.auth_backends",
+        "api.host",
+        "api.port",
+        "webserver.web_server_port",
+        "webserver.web_server_host",
+        "core.execution_api_server_url",
+        "logging.worker_log_server_port",
+        "logging.base_log_folder",
+    ):
+        assert key in RESERVED_CONFIGURATION_KEYS
+
+
+def test_configuration_is_deterministic(tmp_path: Path) -> None:
+    assert build(3, tmp_path) == build(3, tmp_path)
+
+
+def test_unsupported_major(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not supported"):
+        build(1, tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["core", ".x", "x.", ""])
+def test_env_name_needs_section_and_key(bad: str) -> None:
+    with pytest.raises(ValueError):
+        env_name(bad)
+
+
+def test_env_name() -> None:
+    assert env_name("core.default_task_retries") == "AIRFLOW__CORE__DEFAULT_TASK_RETRIES"
+
+
+def test_startup_exports_cannot_touch_owned_variables() -> None:
+    owned = {"AIRFLOW__CORE__DAGS_FOLDER": "/d", "PYTHONPATH": "/p", "AIRFLOW_HOME": "/h"}
+    exports = {
+        "AIRFLOW__CORE__DAGS_FOLDER": "/evil",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////evil",
+        "AIRFLOW__CORE__FERNET_KEY": "k",
+        "PYTHONPATH": "/evil",
+        "AIRFLOW_HOME": "/evil",
+        "OPENMWAA_TOKEN_SECRET": "s",
+        "MWAA__AIRFLOW__COMPONENT": "x",
+        "SHLVL": "2",
+        "MY_VAR": "ok",
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "3",
+        "JAVA_HOME": "/jdk",
+    }
+    assert startup_overrides(exports, owned) == {
+        "MY_VAR": "ok",
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "3",
+        "JAVA_HOME": "/jdk",
+    }
+
+
+def test_component_environment_layers(tmp_path: Path) -> None:
+    airflow_env = build(3, tmp_path)
+    base = {
+        "PATH": "/usr/bin",
+        "HOME": "/root",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW_HOME": "/elsewhere",
+        "OPENMWAA_BOOTSTRAP_SECRET_ACCESS_KEY": "secret",
+        "VIRTUAL_ENV": "/work/main/.venv",
+        "PYTHONPATH": "/somewhere",
+    }
+    env = component_environment(base, airflow_env, {"MY_VAR": "1", "AIRFLOW_HOME": "/x"}, Path("/rt/bin"))
+    assert env["HOME"] == "/root"
+    assert env["MY_VAR"] == "1"
+    assert env["PATH"] == "/rt/bin:/usr/bin"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW_HOME"] == airflow_env["AIRFLOW_HOME"]
+    assert env["PYTHONPATH"] == airflow_env["PYTHONPATH"]
+    assert "OPENMWAA_BOOTSTRAP_SECRET_ACCESS_KEY" not in env
+    assert "VIRTUAL_ENV" not in env
+
+
+def test_secrets_are_strong_and_hidden() -> None:
+    secrets = EnvironmentSecrets.generate()
+    assert len(secrets.jwt_secret.encode()) >= 64
+    assert secrets != EnvironmentSecrets.generate()
+    text = repr(secrets)
+    for value in (secrets.jwt_secret, secrets.fernet_key, secrets.webserver_secret_key, secrets.token_secret):
+        assert value not in text
+    from cryptography.fernet import Fernet
+
+    Fernet(secrets.fernet_key.encode())  # a valid Fernet key

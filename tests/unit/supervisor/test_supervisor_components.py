@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from openmwaa.runtime.installer import Runtime
+from openmwaa.supervisor.components import components_for, components_to_restart
+
+
+def runtime(major: int) -> Runtime:
+    root = Path(f"/rt/{major}")
+    return Runtime(f"{major}.0.0", major, root, root / "bin" / "python", root / "bin")
+
+
+def test_airflow3_components() -> None:
+    specs = components_for(runtime(3), 18080)
+    assert [s.name for s in specs] == ["api-server", "scheduler", "dag-processor", "triggerer"]
+    api = specs[0]
+    assert api.serves_api
+    assert api.argv == (
+        "/rt/3/bin/python",
+        "-m",
+        "airflow",
+        "api-server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "18080",
+    )
+
+
+def test_airflow2_components() -> None:
+    specs = components_for(runtime(2), 18080)
+    assert [s.name for s in specs] == ["webserver", "scheduler", "triggerer"]
+    assert "--hostname" in specs[0].argv and "127.0.0.1" in specs[0].argv
+
+
+def test_nothing_changed_restarts_nothing() -> None:
+    env = {"AIRFLOW__CORE__PARALLELISM": "4"}
+    assert components_to_restart(env, dict(env), components_for(runtime(3), 1), same_runtime=True) == []
+
+
+def test_web_only_change_restarts_the_web_server_only() -> None:
+    specs = components_for(runtime(3), 1)
+    old = {"AIRFLOW__API__WORKERS": "1", "AIRFLOW__CORE__PARALLELISM": "4"}
+    new = {"AIRFLOW__API__WORKERS": "2", "AIRFLOW__CORE__PARALLELISM": "4"}
+    assert components_to_restart(old, new, specs, same_runtime=True) == ["api-server"]
+
+
+def test_other_changes_restart_everything() -> None:
+    specs = components_for(runtime(2), 1)
+    old = {"AIRFLOW__CORE__PARALLELISM": "4"}
+    new = {"AIRFLOW__CORE__PARALLELISM": "8", "AIRFLOW__WEBSERVER__WORKERS": "2"}
+    assert components_to_restart(old, new, specs, same_runtime=True) == [
+        "webserver",
+        "scheduler",
+        "triggerer",
+    ]
+    assert components_to_restart(old, {**old, "MY_VAR": "1"}, specs, same_runtime=True) == [
+        "webserver",
+        "scheduler",
+        "triggerer",
+    ]
+
+
+def test_new_runtime_restarts_everything() -> None:
+    specs = components_for(runtime(3), 1)
+    assert len(components_to_restart({}, {}, specs, same_runtime=False)) == 4

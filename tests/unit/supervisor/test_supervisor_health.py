@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openmwaa.supervisor.health import evaluate_health, probe_health
+
+HEALTHY3 = {
+    "metadatabase": {"status": "healthy"},
+    "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2024-01-01T00:00:00+00:00"},
+    "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": "2024-01-01T00:00:00+00:00"},
+    "dag_processor": {"status": "healthy", "latest_dag_processor_heartbeat": "2024-01-01T00:00:00+00:00"},
+}
+
+
+def test_all_healthy() -> None:
+    assert evaluate_health(HEALTHY3, 3).healthy
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "detail"),
+    [
+        ("scheduler", {"status": "unhealthy"}, "scheduler is unhealthy"),
+        ("triggerer", {"status": None}, "triggerer is not reporting"),
+        ("dag_processor", None, "dag_processor is not reporting"),
+    ],
+)
+def test_any_unhealthy_part_fails(part: str, value: Any, detail: str) -> None:
+    body = {**HEALTHY3, part: value}
+    report = evaluate_health(body, 3)
+    assert not report.healthy
+    assert detail in report.detail
+
+
+def test_airflow2_does_not_need_a_standalone_dag_processor() -> None:
+    body = {**HEALTHY3, "dag_processor": {"status": None}}
+    assert evaluate_health(body, 2).healthy
+    assert not evaluate_health(body, 3).healthy
+
+
+def test_not_json_object() -> None:
+    assert not evaluate_health(["healthy"], 3).healthy
+
+
+def test_unreachable_server_is_reported_not_raised() -> None:
+    report = probe_health("http://127.0.0.1:9", 3, timeout=0.5)
+    assert not report.healthy
+    assert "does not answer" in report.detail
