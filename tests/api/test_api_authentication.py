@@ -202,8 +202,12 @@ def test_a_nested_body_within_the_limit_is_a_client_error(api: ApiServer) -> Non
     assert 400 <= response.status_code < 500, response.text
 
 
-def test_error_responses_carry_a_request_id(api: ApiServer) -> None:
-    response = send(api, "GET", "/environments/no-such-env")
-    assert response.status_code == 404
-    assert len(response.headers["x-amzn-RequestId"]) >= 16
-    assert ACCOUNT not in response.headers["x-amzn-RequestId"]
+@pytest.mark.parametrize(
+    ("path", "status", "signed"),
+    [("/environments/no-such-env", 404, True), ("/environments", 200, True), ("/environments", 403, False)],
+)
+def test_every_response_carries_one_request_id(api: ApiServer, path: str, status: int, signed: bool) -> None:
+    response = send(api, "GET", path) if signed else httpx.get(api.endpoint_url + path)
+    assert response.status_code == status
+    (request_id,) = response.headers.get_list("x-amzn-RequestId")
+    assert len(request_id) >= 16 and ACCOUNT not in request_id

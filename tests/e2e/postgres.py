@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,13 +33,18 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server(base: Path) -> Iterator[str]:
-    """Yield a SQLAlchemy URL of a superuser on a fresh cluster; the cluster is removed afterwards."""
+def postgres_server() -> Iterator[str]:
+    """Yield a URL of a superuser on a fresh cluster; the cluster is removed afterwards.
+
+    The cluster lives in its own temporary directory: pytest's are private to root, and the
+    ``postgres`` user must be able to reach its data directory.
+    """
     initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise RuntimeError("PostgreSQL is not installed (scripts/test installs Debian's postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="openmwaa-pg-"))
     data = base / "pgdata"
-    data.mkdir(parents=True)
+    data.mkdir()
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(data, "postgres")

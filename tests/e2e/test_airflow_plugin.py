@@ -1,7 +1,8 @@
 """openmwaa_airflow inside real Airflow: only openmwaa's tokens get in, Airflow's RBAC decides the rest.
 
 Each runtime is a virtualenv with plain ``apache-airflow`` installed, named by an environment
-variable (``OPENMWAA_TEST_AIRFLOW3`` / ``OPENMWAA_TEST_AIRFLOW2``). The test migrates a fresh SQLite
+variable (``OPENMWAA_TEST_AIRFLOW3`` / ``OPENMWAA_TEST_AIRFLOW2``) or else installed by openmwaa's own
+runtime manager into its cache. The test migrates a fresh SQLite
 database in a temporary AIRFLOW_HOME and starts only the API server (Airflow 3 ``api-server``,
 Airflow 2 ``webserver``) on loopback with the plugin on PYTHONPATH.
 """
@@ -25,6 +26,9 @@ import jwt
 import pytest
 
 from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
+from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.runtime.versions import DEFAULT_VERSION
+from openmwaa.settings import default_cache_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +101,10 @@ def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     env_var = f"OPENMWAA_TEST_AIRFLOW{major}"
     venv = os.environ.get(env_var)
     if not venv:
-        pytest.skip(f"set {env_var} to a virtualenv with apache-airflow {major}.x to run this test")
+        # openmwaa's own installer and cache: the same runtime environments get.
+        cache = Path(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir())
+        version = DEFAULT_VERSION if major == 3 else "2.11.2"
+        venv = str(RuntimeManager(cache).ensure(version, progress=lambda _message: None).root)
     airflow = Path(venv) / "bin" / "airflow"
     if not airflow.exists():
         pytest.fail(f"{env_var}={venv} has no bin/airflow")

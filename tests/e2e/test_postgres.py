@@ -21,8 +21,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+def pg_url() -> Iterator[str]:
+    with postgres_server() as url:
         yield url
 
 

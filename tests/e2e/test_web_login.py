@@ -10,18 +10,20 @@ other-environment tokens, logout, and the IAM-mapped role deciding what the sess
 
 from __future__ import annotations
 
+import fcntl
+import glob
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from openmwaa.auth.credentials import SecretBox
@@ -36,7 +38,7 @@ DAG = "hello_openmwaa"
 # What the seed's "create a web server session token" sample does, written out as a user would run
 # it (its undefined ``dag_id`` read as ``dag_name``): boto3 and requests, nothing but the
 # environment variables pointing at openmwaa and at its CA bundle.
-SESSION_SCRIPT = '''
+SESSION_SCRIPT = """
 import logging
 import sys
 
@@ -98,7 +100,7 @@ if __name__ == "__main__":
     env_name = sys.argv[2]
     dag_name = sys.argv[3]
     trigger_dag(region, env_name, dag_name)
-'''
+"""
 
 
 def ca_file(server: OpenMwaaServer) -> str:
@@ -212,15 +214,14 @@ def test_airflow3_session_uses_bearer_token_on_api_v2(server: OpenMwaaServer, af
     )
     assert triggered.status_code == 200, triggered.text
     run_id = triggered.json()["dag_run_id"]
-    run = invoke(server, af3_env, f"/dags/{DAG}/dagRuns/{run_id}")["RestApiResponse"]
-    assert run["dag_run_id"] == run_id
+    # (InvokeRestApi's Path is at most 64 characters, too short for a run id: list the newest.)
+    _, newest = dag_runs(server, af3_env, 3)
+    assert run_id in {r["dag_run_id"] for r in newest}
     # The session token is openmwaa's, not an Airflow credential: Airflow itself would refuse it.
     assert token.count(".") == 2
 
 
-def test_bad_web_tokens_are_refused_with_a_reason(
-    server: OpenMwaaServer, af3_env: str, af2_env: str
-) -> None:
+def test_bad_web_tokens_are_refused_with_a_reason(server: OpenMwaaServer, af3_env: str, af2_env: str) -> None:
     mwaa = server.client()
     created = mwaa.create_web_login_token(Name=af2_env)
     host, token = created["WebServerHostname"], created["WebToken"]
@@ -292,9 +293,28 @@ def test_airflow2_ui_logout_link_ends_the_web_session(server: OpenMwaaServer, af
     assert session.request("GET", "/api/v1/dags").status_code == 401
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """An IAM user allowed CreateWebLoginToken on the Viewer role only (no InvokeRestApi)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+    def client_env(self, server: OpenMwaaServer) -> dict[str, str]:
+        return {
+            **server.client_env(),
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+    def mwaa(self, server: OpenMwaaServer) -> Any:
+        return server.client(
+            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key
+        )
+
+
 @pytest.fixture(scope="module")
-def viewer_mwaa(server: OpenMwaaServer) -> Iterator[Any]:
-    """A boto3 client for an IAM user allowed CreateWebLoginToken on the Viewer role only."""
+def viewer(server: OpenMwaaServer) -> Viewer:
     editor = IdentitiesEditor(
         server.data_dir / "iam.yaml", account_id=ACCOUNT, box=SecretBox.open(server.data_dir)
     )
@@ -315,14 +335,8 @@ def viewer_mwaa(server: OpenMwaaServer) -> Iterator[Any]:
         },
     )
     key = editor.create_access_key(user)
-    client = boto3.client(
-        "mwaa",
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
-    )
+    found = Viewer(key.access_key_id, key.secret_access_key)
+    client = found.mwaa(server)
     deadline = time.monotonic() + 30
     while True:  # the server re-reads the identities file within a second or so
         try:
@@ -331,14 +345,14 @@ def viewer_mwaa(server: OpenMwaaServer) -> Iterator[Any]:
             if exc.response["Error"]["Code"] != "AccessDeniedException" and time.monotonic() < deadline:
                 time.sleep(0.3)
                 continue
-        break
-    yield client
+        return found
 
 
 def test_session_carries_the_iam_mapped_role(
-    server: OpenMwaaServer, shared_env: tuple[str, int], viewer_mwaa: Any
+    server: OpenMwaaServer, shared_env: tuple[str, int], viewer: Viewer
 ) -> None:
     name, major = shared_env
+    viewer_mwaa = viewer.mwaa(server)
     created = viewer_mwaa.create_web_login_token(Name=name)
     assert created["AirflowIdentity"].startswith("user/web-viewer-")
     login = post_login(server, created["WebServerHostname"], major, created["WebToken"])
@@ -354,3 +368,110 @@ def test_session_carries_the_iam_mapped_role(
     with pytest.raises(ClientError) as denied:
         viewer_mwaa.invoke_rest_api(Name=name, Path="/dags", Method="GET")
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_official_airflow_client_lists_dags_through_a_session(server: OpenMwaaServer, af3_env: str) -> None:
+    """``apache-airflow-client`` 3.x against ``/api/v2`` with the session's ``_token`` as access token."""
+    import airflow_client.client as airflow_client
+
+    created = server.client().create_web_login_token(Name=af3_env)
+    login = post_login(server, created["WebServerHostname"], 3, created["WebToken"])
+    assert login.status_code == 200, login.text
+    config = airflow_client.Configuration(
+        host=f"https://{created['WebServerHostname']}",
+        access_token=login.cookies["_token"],
+        ssl_ca_cert=ca_file(server),
+    )
+    with airflow_client.ApiClient(config) as api_client:
+        dags = airflow_client.DAGApi(api_client).get_dags(dag_id_pattern="hello")
+        version = airflow_client.VersionApi(api_client).get_version()
+    assert [d.dag_id for d in dags.dags] == [DAG]
+    assert version.version == "3.3.1"
+
+    config.access_token = None
+    with airflow_client.ApiClient(config) as api_client, pytest.raises(airflow_client.ApiException) as no:
+        airflow_client.DAGApi(api_client).get_dags()
+    assert no.value.status == 401
+
+
+# The Amazon provider's MwaaHook runs in its own virtualenv (apache-airflow + the provider), shared
+# with tests/e2e/test_mwaa_hook.py: same place, same recipe, created once under a file lock.
+HOOK_VENV = Path.home() / ".cache" / "openmwaa" / "test-venvs" / "mwaa-hook"
+HOOK_REQUIREMENTS = ("apache-airflow==3.3.1", "apache-airflow-providers-amazon")
+HOOK_MODULE = "lib/python3.*/site-packages/airflow/providers/amazon/aws/hooks/mwaa.py"
+
+HOOK_SCRIPT = """
+import json
+import sys
+
+from airflow.providers.amazon.aws.hooks.mwaa import MwaaHook
+
+results = {}
+for name, major, local in json.loads(sys.argv[1]):
+    hook = MwaaHook(aws_conn_id=None)
+    out = hook.invoke_rest_api(
+        env_name=name, path="/dags", method="GET", generate_local_token=local, airflow_version=major
+    )
+    results[name + ("/local" if local else "/fallback")] = {
+        "status": out["RestApiStatusCode"],
+        "dags": sorted(d["dag_id"] for d in out["RestApiResponse"]["dags"]),
+    }
+print(json.dumps(results))
+"""
+
+
+def mwaa_hook_python() -> Path:
+    """The virtualenv's python, creating the virtualenv first if it is missing (under a lock)."""
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    HOOK_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(HOOK_VENV.parent / "mwaa-hook.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not glob.glob(str(HOOK_VENV / HOOK_MODULE)):
+            shutil.rmtree(HOOK_VENV, ignore_errors=True)
+            subprocess.run([uv, "venv", "--python", sys.executable, str(HOOK_VENV)], check=True)
+            subprocess.run(
+                [uv, "pip", "install", "--python", str(HOOK_VENV / "bin" / "python"), *HOOK_REQUIREMENTS],
+                check=True,
+                timeout=600,
+            )
+    return HOOK_VENV / "bin" / "python"
+
+
+def test_mwaa_hook_web_token_path(
+    server: OpenMwaaServer, af3_env: str, af2_env: str, viewer: Viewer, tmp_path: Path
+) -> None:
+    """``invoke_rest_api(generate_local_token=True)``: CreateWebLoginToken, login, then the REST API.
+
+    The hook posts the token to ``https://{host}/aws_mwaa/login`` (Airflow 3: ``/pluginsv2/...``)
+    with ``requests`` and no ``verify`` argument, so ``REQUESTS_CA_BUNDLE`` is how it trusts the
+    endpoint. A caller IAM allows no InvokeRestApi gets ``No Airflow role granted in IAM.``, on
+    which the hook falls back to the same web-token path by itself.
+    """
+    python = mwaa_hook_python()
+    common = {"REQUESTS_CA_BUNDLE": ca_bundle(server), "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    calls = [[af2_env, 2, True], [af3_env, 3, True]]
+    done = subprocess.run(
+        [str(python), "-c", HOOK_SCRIPT, json.dumps(calls)],
+        env={**server.client_env(), **common},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in (af2_env, af3_env):
+        assert results[f"{name}/local"] == {"status": 200, "dags": ["hello_openmwaa", "on_new_signup"]}
+
+    fallback = subprocess.run(
+        [str(python), "-c", HOOK_SCRIPT, json.dumps([[af3_env, 3, False]])],
+        env={**viewer.client_env(server), **common},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert fallback.returncode == 0, fallback.stderr[-3000:]
+    assert "Trying again by generating local token" in fallback.stderr + fallback.stdout
+    results = json.loads(fallback.stdout.strip().splitlines()[-1])
+    assert results[f"{af3_env}/fallback"]["status"] == 200

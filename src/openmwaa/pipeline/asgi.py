@@ -98,7 +98,8 @@ class ApiApp:
         else:
             response = await self._handle(ctx)
         headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
-        if ctx is not None:
+        if ctx is not None and not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):
+            # Error responses already carry it (the serializer writes it); one header, one value.
             headers.append((b"x-amzn-requestid", ctx.request_id.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})

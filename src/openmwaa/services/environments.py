@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 from openmwaa.runtime.airflow_config import RESERVED_CONFIGURATION_KEYS
@@ -286,13 +287,20 @@ class EnvironmentService:
         )
 
     def _airflow_database_url(self, key: EnvironmentKey) -> str | None:
+        """The environment's own database on the configured PostgreSQL server (psycopg2 driver).
+
+        The runtime ships psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare
+        ``postgresql://``, so the driver is named explicitly.
+        """
         server = self._settings.airflow_database_url
         if not server:
             return None
+        parts = urlsplit(server)
+        if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
+            raise ValidationError("OPENMWAA_AIRFLOW_DATABASE_URL must be a postgresql:// URL")
         digest = hashlib.sha256(str(key).encode()).hexdigest()[:10]
         database = f"openmwaa_{key.name.lower().replace('-', '_')[:40]}_{digest}"
-        base = server.rsplit("/", 1)[0] if server.count("/") > 2 else server.rstrip("/")
-        return f"{base}/{database}"
+        return urlunsplit(("postgresql+psycopg2", parts.netloc, f"/{database}", parts.query, ""))
 
     # Checks the model cannot express -------------------------------------------------------
 

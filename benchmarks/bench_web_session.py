@@ -1,0 +1,193 @@
+"""Web sessions: requests per second through openmwaa's HTTPS endpoint vs Airflow called directly.
+
+Runs a real openmwaa server (``python -m openmwaa up``) in a temporary data directory with one
+Airflow environment (3.3.1 unless ``--airflow-version``), signs in as MWAA documents it
+(CreateWebLoginToken, then POST the token to the login route), and drives the same Airflow
+endpoints two ways with the same client, concurrency and duration, alternating rounds:
+
+- session: ``https://{WebServerHostname}/api/v2/...`` with ``Authorization: Bearer <_token>``
+  (Airflow 2: ``/api/v1/...`` with the ``session`` cookie), through TLS, session lookup, a minted
+  Airflow credential and the reverse proxy;
+- direct (baseline): Airflow's own ``http://127.0.0.1:<port>/api/...`` with an Airflow token
+  minted once, as a client inside the machine holding the secret could.
+
+The ratio is session / direct (target >= 0.9). Login latency is CreateWebLoginToken (boto3,
+SigV4 and IAM) plus the login POST, p50 and p99 over ``--logins`` sign-ins. Loopback only,
+bounded by ``--seconds`` per round; the server and its Airflow are stopped at the end.
+
+    .venv/bin/python benchmarks/bench_web_session.py [--seconds 5] [--concurrency 8] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import (  # noqa: E402
+    OpenMwaaServer,
+    create_environment,
+    start_server,
+    stop_server,
+)
+
+from openmwaa.runtime.airflow_token import mint_airflow_token  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way to reach an Airflow endpoint: a base URL and what to send along."""
+
+    name: str
+    base_url: str
+    headers: Mapping[str, str]
+    cookies: Mapping[str, str]
+    verify: str | bool
+
+
+def airflow_process_env(server: OpenMwaaServer, name: str, major: int) -> dict[str, str]:
+    """The environment of the environment's API process (its port and secrets), from /proc."""
+    env_dir = next((server.data_dir / "environments").glob(f"*/*/{name}"))
+    component = "api-server" if major == 3 else "webserver"
+    pid = int(json.loads((env_dir / "run" / f"{component}.pid").read_text())["pid"])
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    pairs = (item.decode(errors="replace").partition("=") for item in raw if b"=" in item)
+    return {k: v for k, _, v in pairs}
+
+
+def direct_target(server: OpenMwaaServer, name: str, major: int) -> Target:
+    env = airflow_process_env(server, name, major)
+    port = env["AIRFLOW__API__PORT"] if major == 3 else env["AIRFLOW__WEBSERVER__WEB_SERVER_PORT"]
+    token = mint_airflow_token(
+        major=major,
+        jwt_secret=env.get("AIRFLOW__API_AUTH__JWT_SECRET", ""),
+        token_secret=env.get("OPENMWAA_TOKEN_SECRET", ""),
+        username="user/admin",
+        role="Admin",
+        ttl=3600,
+    )
+    return Target("direct", f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}, {}, False)
+
+
+def login(server: OpenMwaaServer, name: str, major: int) -> tuple[Target, float]:
+    """Sign in once as the MWAA docs show; the session target and how long it took (s)."""
+    mwaa = server.client()
+    verify = str(server.data_dir / "tls" / "ca.pem")
+    path = "/aws_mwaa/login" if major == 2 else "/pluginsv2/aws_mwaa/login"
+    started = time.perf_counter()
+    created = mwaa.create_web_login_token(Name=name)
+    host = created["WebServerHostname"]
+    response = httpx.post(f"https://{host}{path}", data={"token": created["WebToken"]}, verify=verify)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    if major == 2:
+        target = Target("session", f"https://{host}", {}, {"session": response.cookies["session"]}, verify)
+    else:
+        bearer = {"Authorization": f"Bearer {response.cookies['_token']}"}
+        target = Target("session", f"https://{host}", bearer, {}, verify)
+    return target, elapsed
+
+
+async def throughput(target: Target, path: str, *, seconds: float, concurrency: int) -> tuple[float, int]:
+    """Completed requests per second (and error count) with ``concurrency`` keep-alive clients."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=target.base_url,
+        headers=dict(target.headers),
+        cookies=dict(target.cookies),
+        verify=target.verify,
+        limits=limits,
+        timeout=30,
+    ) as client:
+        for _ in range(concurrency):  # warm the connections (and TLS sessions) up
+            (await client.get(path)).raise_for_status()
+        done = errors = 0
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.perf_counter() < deadline:
+                response = await client.get(path)
+                if response.status_code == 200:
+                    done += 1
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - started), errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--airflow-version", default="3.3.1")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one measured round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per target, alternating")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--logins", type=int, default=40)
+    args = parser.parse_args()
+    major = int(args.airflow_version.split(".")[0])
+    api = "/api/v2" if major == 3 else "/api/v1"
+
+    data_dir = Path(tempfile.mkdtemp(prefix="openmwaa-bench-web-"))
+    server = start_server(data_dir)
+    try:
+        print(f"creating an Airflow {args.airflow_version} environment ...", flush=True)
+        name = create_environment(server, "bench-web", args.airflow_version)
+        session, _ = login(server, name, major)
+        direct = direct_target(server, name, major)
+
+        rows: list[tuple[str, float, float, float, int]] = []
+        for path in (f"{api}/version", f"{api}/dags?limit=10"):
+            rates: dict[str, list[float]] = {"direct": [], "session": []}
+            errors = 0
+            for _ in range(args.rounds):
+                for target in (direct, session):
+                    rate, failed = asyncio.run(
+                        throughput(target, path, seconds=args.seconds, concurrency=args.concurrency)
+                    )
+                    rates[target.name].append(rate)
+                    errors += failed
+            d, s = statistics.mean(rates["direct"]), statistics.mean(rates["session"])
+            rows.append((path, d, s, s / d, errors))
+
+        latencies = [login(server, name, major)[1] * 1000 for _ in range(args.logins)]
+    finally:
+        stop_server(server)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    print()
+    print(
+        f"Airflow {args.airflow_version}, concurrency {args.concurrency}, "
+        f"{args.rounds} x {args.seconds:g} s per target (alternating), loopback"
+    )
+    print(f"{'endpoint':<26}{'direct req/s':>14}{'session req/s':>15}{'ratio':>8}{'errors':>8}")
+    for path, d, s, ratio, errors in rows:
+        print(f"{path:<26}{d:>14.0f}{s:>15.0f}{ratio:>8.2f}{errors:>8}")
+    print("target: ratio >= 0.90")
+    print()
+    print(f"login (CreateWebLoginToken + POST login), {len(latencies)} sign-ins")
+    print(f"{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    print(f"{percentile(latencies, 0.5):>10.1f}{percentile(latencies, 0.99):>10.1f}{max(latencies):>10.1f}")
+
+
+if __name__ == "__main__":
+    main()

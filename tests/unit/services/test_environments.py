@@ -1,0 +1,205 @@
+"""The environment lifecycle rules, with a recording supervisor (no Airflow: the e2e tests run it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openmwaa.errors import ResourceNotFoundError, ValidationError
+from openmwaa.services.environments import EnvironmentService
+from openmwaa.settings import Settings
+from openmwaa.store.db import open_engine
+from openmwaa.store.environments import EnvironmentRepository
+from openmwaa.supervisor import EnvironmentEvent, EnvironmentSpec
+
+
+class RecordingSupervisor:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def create(self, spec: EnvironmentSpec) -> None:
+        self.calls.append(("create", spec))
+
+    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+        self.calls.append(("update", (spec, previous)))
+
+    def resume(self, spec: EnvironmentSpec) -> None:
+        self.calls.append(("resume", spec))
+
+    def delete(self, key: str, home: Any, database_url: str | None) -> None:
+        self.calls.append(("delete", key))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "buckets" / "my-bucket").mkdir(parents=True)
+    return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def supervisor() -> RecordingSupervisor:
+    return RecordingSupervisor()
+
+
+@pytest.fixture
+def service(settings: Settings, supervisor: RecordingSupervisor) -> EnvironmentService:
+    repo = EnvironmentRepository(open_engine(settings.state_database_url))
+    return EnvironmentService(settings=settings, repository=repo, supervisor=supervisor, clock=lambda: 1000.0)
+
+
+def params(name: str = "env", **extra: Any) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/x",
+        "SourceBucketArn": "arn:aws:s3:::my-bucket",
+        "DagS3Path": "dags",
+        "NetworkConfiguration": {"SubnetIds": ["a", "b"], "SecurityGroupIds": ["sg"]},
+        **extra,
+    }
+
+
+def test_create_fills_mwaa_defaults_and_starts_the_environment(
+    service: EnvironmentService, supervisor: RecordingSupervisor, settings: Settings
+) -> None:
+    arn = service.create(params())
+    assert arn == "arn:aws:airflow:us-east-1:123456789012:environment/env"
+    record = service.get("env")
+    assert record.status == "CREATING"
+    assert record.config["AirflowVersion"] == "3.3.1"
+    assert record.config["Schedulers"] == 2
+    assert record.config["WebserverAccessMode"] == "PRIVATE_ONLY"
+    kind, spec = supervisor.calls[0]
+    assert kind == "create"
+    assert spec.dags_dir == settings.buckets_dir / "my-bucket" / "dags"
+    assert spec.dags_dir.is_dir()
+    assert spec.database_url is None
+    assert len(record.secrets["jwt_secret"]) >= 64
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"AirflowVersion": "1.10.12"}, "not supported"),
+        ({"AirflowConfigurationOptions": {"core.fernet_key": "x"}}, "managed by openmwaa"),
+        ({"AirflowConfigurationOptions": {"database.sql_alchemy_conn": "sqlite://"}}, "managed by openmwaa"),
+        ({"MinWorkers": 5, "MaxWorkers": 2}, "MinWorkers"),
+        ({"MinWebservers": 3, "MaxWebservers": 2}, "MinWebservers"),
+        ({"SourceBucketArn": "arn:aws:s3:::no-such-bucket"}, "create"),
+        ({"DagS3Path": "../escape"}, "DagS3Path"),
+        ({"RequirementsS3Path": "requirements.txt"}, "RequirementsS3Path"),
+        ({"PluginsS3Path": "plugins.zip"}, "PluginsS3Path"),
+        ({"Tags": {f"k{i}": "v" for i in range(51)}}, "at most 50 tags"),
+    ],
+)
+def test_invalid_configurations_are_refused_before_anything_is_stored(
+    service: EnvironmentService, supervisor: RecordingSupervisor, extra: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        service.create(params(**extra))
+    assert supervisor.calls == []
+    with pytest.raises(ResourceNotFoundError):
+        service.get("env")
+
+
+def test_duplicate_name_is_a_validation_error(service: EnvironmentService) -> None:
+    service.create(params())
+    with pytest.raises(ValidationError, match="already exists"):
+        service.create(params())
+
+
+def test_available_event_then_update_then_failure_rolls_back(
+    service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    assert service.get("env").status == "AVAILABLE"
+    assert service.get("env").last_update == {"Status": "SUCCESS", "CreatedAt": 1000.0, "Source": "CREATE"}
+
+    service.update({"Name": "env", "AirflowConfigurationOptions": {"core.default_task_retries": "3"}})
+    record = service.get("env")
+    assert record.status == "UPDATING"
+    kind, (new, old) = supervisor.calls[-1]
+    assert kind == "update"
+    assert new.airflow_config == {"core.default_task_retries": "3"}
+    assert old.airflow_config == {}
+    with pytest.raises(ValidationError, match="UPDATING"):
+        service.update({"Name": "env", "MaxWorkers": 3})
+
+    service.on_event(EnvironmentEvent(key, "update_failed", "pip said no", "REQUIREMENTS_INSTALL_FAILED"))
+    record = service.get("env")
+    assert record.status == "UPDATE_FAILED"
+    assert record.config["AirflowConfigurationOptions"] == {}, "the previous configuration is back in force"
+    assert record.last_update is not None
+    assert record.last_update["Error"] == {
+        "ErrorCode": "REQUIREMENTS_INSTALL_FAILED",
+        "ErrorMessage": "pip said no",
+    }
+
+
+def test_create_failed_keeps_the_reason(service: EnvironmentService) -> None:
+    service.create(params())
+    service.on_event(EnvironmentEvent(str(service.key("env")), "create_failed", "boom", "STARTUP_TIMEOUT"))
+    record = service.get("env")
+    assert record.status == "CREATE_FAILED"
+    assert record.last_update is not None
+    assert record.last_update["Error"]["ErrorCode"] == "STARTUP_TIMEOUT"
+
+
+def test_a_late_event_never_resurrects_a_deleted_environment(
+    service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.delete("env")
+    assert service.get("env").status == "DELETING"
+    service.delete("env")  # idempotent while deleting
+    assert [c[0] for c in supervisor.calls] == ["create", "delete"]
+    service.on_event(EnvironmentEvent(key, "deleted"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    with pytest.raises(ResourceNotFoundError):
+        service.get("env")
+
+
+def test_versions_only_upgrade_within_a_major(service: EnvironmentService) -> None:
+    service.create(params(AirflowVersion="2.10.3"))
+    service.on_event(EnvironmentEvent(str(service.key("env")), "available"))
+    with pytest.raises(ValidationError, match="only upgrades"):
+        service.update({"Name": "env", "AirflowVersion": "3.3.1"})
+    with pytest.raises(ValidationError, match="only upgrades"):
+        service.update({"Name": "env", "AirflowVersion": "2.9.2"})
+    service.update({"Name": "env", "AirflowVersion": "2.11.2"})
+
+
+def test_list_pages_with_opaque_tokens(service: EnvironmentService) -> None:
+    for name in ("c", "a", "b"):
+        service.create(params(name))
+    names, token = service.list_names(max_results=2, next_token=None)
+    assert names == ["a", "b"]
+    assert token is not None
+    rest, end = service.list_names(max_results=2, next_token=token)
+    assert rest == ["c"]
+    assert end is None
+    with pytest.raises(ValidationError, match="NextToken"):
+        service.list_names(max_results=2, next_token="garbage!!")
+
+
+def test_tags(service: EnvironmentService) -> None:
+    arn = service.create(params(Tags={"a": "1"}))
+    service.tag(arn, {"b": "2"})
+    service.untag(arn, ["a"])
+    assert service.get_by_arn(arn).tags == {"b": "2"}
+    with pytest.raises(ResourceNotFoundError):
+        service.tag("arn:aws:airflow:us-east-1:123456789012:environment/nope", {"x": "y"})
+
+
+def test_postgresql_database_per_environment(tmp_path: Path, supervisor: RecordingSupervisor) -> None:
+    (tmp_path / "buckets" / "my-bucket").mkdir(parents=True)
+    settings = Settings(data_dir=tmp_path, airflow_database_url="postgresql://u:p%40ss@db:5432/postgres")
+    repo = EnvironmentRepository(open_engine(settings.state_database_url))
+    service = EnvironmentService(settings=settings, repository=repo, supervisor=supervisor)
+    service.create(params("My-Env"))
+    url = supervisor.calls[0][1].database_url
+    assert url.startswith("postgresql+psycopg2://u:p%40ss@db:5432/openmwaa_my_env_")
