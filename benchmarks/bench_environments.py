@@ -36,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from openmwaa.runtime.installer import RuntimeManager  # noqa: E402
 from openmwaa.supervisor.metrics import process_tree_pss  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     create_environment,
@@ -145,7 +146,7 @@ def main() -> None:
             run = trigger_and_wait(server, warm_name, major, "hello_openmwaa")
             trigger = time.monotonic() - t0
             assert run["state"] == "success", run
-            runtime = work / "runtimes" / f"airflow-{version}-py{sys.version_info.major}.{sys.version_info.minor}"
+            runtime = RuntimeManager(work / "runtimes").path_for(version)
         finally:
             stop_server(server)
         base_start, base_pss = baseline_airflow(runtime, major, args.idle)

@@ -160,11 +160,17 @@ def _write_identities(settings: Settings) -> dict[str, tuple[str, str]]:
             {
                 "name": name,
                 "access_keys": [{"id": key_id, "secret": secret}],
-                "policies": [] if statements is None else [{"name": "inline", "document": _policy(*statements)}],
+                "policies": []
+                if statements is None
+                else [{"name": "inline", "document": _policy(*statements)}],
             }
         )
     roles = [
-        {"name": name, "trust_policy": role["trust"], "policies": [{"name": "inline", "document": role["policy"]}]}
+        {
+            "name": name,
+            "trust_policy": role["trust"],
+            "policies": [{"name": "inline", "document": role["policy"]}],
+        }
         for name, role in ROLES.items()
     ]
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -156,7 +156,9 @@ def test_invoke_rest_api_with_no_role_granted(api: ApiServer) -> None:
     for user in ("getter", "nobody", "tls-only"):
         mwaa = api.client(user=user)
         for name in ("avail", "no-such-env"):
-            message = denied(mwaa, lambda m=mwaa, n=name: m.invoke_rest_api(Name=n, Path="/dags", Method="GET"))
+            message = denied(
+                mwaa, lambda m=mwaa, n=name: m.invoke_rest_api(Name=n, Path="/dags", Method="GET")
+            )
             assert message == NO_ROLE, (user, name)
 
 
@@ -195,9 +197,14 @@ def test_new_identities_are_picked_up_while_running(api: ApiServer) -> None:
     editor.put_user_policy(
         "late-user",
         "read",
-        json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": ENV_ARN + "avail"}
-        ]}),
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": ENV_ARN + "avail"}
+                ],
+            }
+        ),
     )
     deadline = time.monotonic() + 5
     while True:

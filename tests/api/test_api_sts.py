@@ -68,7 +68,9 @@ def test_the_session_token_is_required_and_checked(api: ApiServer) -> None:
     with pytest.raises(ClientError) as exc:
         without.list_environments()
     assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
-    forged = session_client(api, "mwaa", {**credentials, "SessionToken": credentials["SessionToken"][:-4] + "AAAA"})
+    forged = session_client(
+        api, "mwaa", {**credentials, "SessionToken": credentials["SessionToken"][:-4] + "AAAA"}
+    )
     with pytest.raises(ClientError) as exc:
         forged.list_environments()
     assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
@@ -127,5 +129,7 @@ def test_sts_refuses_unsigned_and_misscoped_requests(api: ApiServer) -> None:
         api.client("sts", user="nobody", region="eu-west-1").get_caller_identity()
     assert exc.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     with pytest.raises(ClientError) as exc:
-        api.client("sts", aws_access_key_id="AKIANOBODYHASTHIS000", aws_secret_access_key="x" * 40).get_caller_identity()
+        api.client(
+            "sts", aws_access_key_id="AKIANOBODYHASTHIS000", aws_secret_access_key="x" * 40
+        ).get_caller_identity()
     assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"

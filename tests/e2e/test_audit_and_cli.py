@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
+from openmwaa.store.audit import AuditLog
+from openmwaa.store.db import open_engine
 from tests.e2e.conftest import SECRET_KEY, OpenMwaaServer
 from tests.e2e.test_iam import ACCOUNT, ENV_ARN, ROLE_ARN, Key, add_user, as_user, wait_until_known
 
@@ -93,6 +95,7 @@ def calls(server: OpenMwaaServer, af3_env: str, audited_user: Key) -> dict[str, 
     unsigned = requests.get(f"{server.endpoint_url}/environments", timeout=10)
     ids["unsigned"] = unsigned.headers["x-amzn-RequestId"]
     assert set(ids) == {"allowed", "denied", "invoke", "unsigned"}
+    wait_for_audit(server, set(ids.values()))
     return ids
 
 
@@ -102,22 +105,25 @@ def audit_rows(server: OpenMwaaServer, *args: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def wait_for_rows(server: OpenMwaaServer, ids: dict[str, str]) -> tuple[dict[str, dict[str, Any]], str]:
-    """The audit rows of ``ids`` (the writer batches every 0.2 s) and the raw output they came in."""
+def wait_for_audit(server: OpenMwaaServer, request_ids: set[str]) -> None:
+    """The server writes the trail in batches (every 0.2 s): wait until these calls are in it."""
+    log = AuditLog(open_engine(f"sqlite:///{server.data_dir / 'openmwaa.db'}"))
     deadline = time.monotonic() + 10
-    while True:
-        done = openmwaa(server, "audit", "--json")
-        assert done.returncode == 0, done.stderr
-        rows = {row["request_id"]: row for row in map(json.loads, done.stdout.splitlines())}
-        if all(i in rows for i in ids.values()) or time.monotonic() > deadline:
-            return rows, done.stdout
-        time.sleep(0.3)
+    while not request_ids <= {
+        entry.request_id for _, entry in log.query(since=time.time() - 600, limit=100_000)
+    }:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"calls {request_ids} did not reach the audit trail")
+        time.sleep(0.2)
 
 
 def test_audit_lists_allowed_and_denied_calls(
     server: OpenMwaaServer, af3_env: str, audited_user: Key, calls: dict[str, str]
 ) -> None:
-    rows, raw = wait_for_rows(server, calls)
+    done = openmwaa(server, "audit", "--json")
+    assert done.returncode == 0, done.stderr
+    raw = done.stdout
+    rows = {row["request_id"]: row for row in map(json.loads, raw.splitlines())}
     allowed, denied = rows[calls["allowed"]], rows[calls["denied"]]
     assert (allowed["principal_arn"], allowed["action"], allowed["resource"]) == (
         USER_ARN,
@@ -154,7 +160,6 @@ def test_audit_lists_allowed_and_denied_calls(
 
 
 def test_audit_filters(server: OpenMwaaServer, calls: dict[str, str]) -> None:
-    wait_for_rows(server, calls)
     denied = audit_rows(server, "--principal", USER_ARN, "--decision", "ImplicitDeny")
     assert [row["request_id"] for row in denied] == [calls["denied"]]
     table = openmwaa(server, "audit", "--principal", USER_ARN, "--action", "airflow:GetEnvironment")

@@ -89,6 +89,12 @@ def registered_dags(home: Path) -> set[str]:
             return set()
 
 
+def run_states(home: Path) -> set[str]:
+    with sqlite3.connect(f"file:{home / 'airflow.db'}?mode=ro", uri=True, timeout=5) as conn:
+        rows = conn.execute("SELECT state FROM dag_run WHERE dag_id = 'openmwaa_probe'").fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def wait_until(predicate: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -150,6 +156,12 @@ def test_environment_lifecycle(
     # A DAG dropped into the folder is registered within seconds.
     (dags / "openmwaa_probe.py").write_text(PROBE_DAG)
     wait_until(lambda: "openmwaa_probe" in registered_dags(home), 90, "the probe DAG in the metadata DB")
+
+    # Tasks really run (on Airflow 3 they talk to the api-server's execution API).
+    for argv in (["dags", "unpause", "openmwaa_probe"], ["dags", "trigger", "openmwaa_probe"]):
+        code, out, err = sup.run_cli(spec.key, argv, 120)
+        assert code == 0, (out + err).decode(errors="replace")[-2000:]
+    wait_until(lambda: run_states(home) == {"success"}, 180, "the probe DAG run to succeed")
 
     time.sleep(5)  # let start-up spikes settle before measuring
     pids = live_pids(home)

@@ -28,8 +28,12 @@ from openmwaa.runtime.versions import major, version_tuple
 INSTALLED_MARKER: Final = ".openmwaa-installed"
 #: ``pip freeze`` of the runtime, used as constraints for an environment's requirements.txt.
 CONSTRAINTS_FILE: Final = "openmwaa-constraints.txt"
-#: Installed beside Airflow so a PostgreSQL metadata database works.
-EXTRA_PACKAGES: Final = ("psycopg2-binary",)
+#: Installed beside Airflow so a PostgreSQL metadata database works (Airflow 3 also opens an
+#: asyncio engine, hence asyncpg).
+EXTRA_PACKAGES: Final = ("psycopg2-binary", "asyncpg")
+#: Bumped whenever what goes into a runtime changes: part of the directory name, so a changed
+#: recipe gets a fresh runtime while environments still running from the old one keep it.
+RECIPE: Final = 2
 INSTALL_TIMEOUT: Final = 1800.0
 
 Progress = Callable[[str], None]
@@ -87,7 +91,7 @@ class RuntimeManager:
 
     def path_for(self, version: str) -> Path:
         version_tuple(version)  # refuse anything that is not X.Y.Z before it reaches a path
-        return self._cache_dir / f"airflow-{version}-py{self.python_tag()}"
+        return self._cache_dir / f"airflow-{version}-py{self.python_tag()}-r{RECIPE}"
 
     def installed(self, version: str) -> Runtime | None:
         root = self.path_for(version)

@@ -281,6 +281,8 @@ class EnvironmentRunner:
             message = exc.message if isinstance(exc, EnvironmentSetupError) else str(exc)
             self._emit("delete_failed", message, "DELETE_FAILED")
             return
+        finally:
+            self.release()
         self._emit("deleted", "")
 
     # Starting and watching ---------------------------------------------------------------

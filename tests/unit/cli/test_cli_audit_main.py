@@ -30,7 +30,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def entry(principal: str | None, action: str, decision: str | None, status: int, error: str | None) -> AuditEntry:
+def entry(
+    principal: str | None, action: str, decision: str | None, status: int, error: str | None
+) -> AuditEntry:
     return AuditEntry(
         time=time.time(),
         request_id=f"req-{principal}-{action}-{status}",
@@ -77,8 +79,16 @@ def test_audit_json_lines(trail: Path) -> None:
     ]
     assert rows[0]["resource"] == ENV and rows[0]["deciding_statement"] == "user/alice/all#0"
     assert set(rows[0]) == {
-        "time", "request_id", "principal_arn", "source_ip", "action", "resource", "decision",
-        "deciding_statement", "status", "error_code",
+        "time",
+        "request_id",
+        "principal_arn",
+        "source_ip",
+        "action",
+        "resource",
+        "decision",
+        "deciding_statement",
+        "status",
+        "error_code",
     }
 
 
@@ -100,8 +110,11 @@ def test_audit_table_and_filters(trail: Path) -> None:
 
 def test_audit_prints_the_whole_trail_past_one_page(data_dir: Path) -> None:
     count = PAGE_SIZE * 2 + 7
-    write(data_dir, [entry(ALICE, "airflow:GetEnvironment", "Allow", 200, None)] * (count - 1)
-          + [entry(BOB, "airflow:GetEnvironment", "Allow", 200, None)])
+    write(
+        data_dir,
+        [entry(ALICE, "airflow:GetEnvironment", "Allow", 200, None)] * (count - 1)
+        + [entry(BOB, "airflow:GetEnvironment", "Allow", 200, None)],
+    )
     code, out, _ = run_cli(data_dir, "audit", "--json")
     lines = out.splitlines()
     assert code == 0 and len(lines) == count

@@ -38,7 +38,8 @@ def test_add_user_key_and_policy(data_dir: Path, tmp_path: Path) -> None:
     assert len(secret) == 40
 
     policy = write_policy(
-        tmp_path, {"Sid": "ReadOne", "Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": f"{ENV}/a"}
+        tmp_path,
+        {"Sid": "ReadOne", "Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": f"{ENV}/a"},
     )
     assert run_cli(data_dir, "iam", "put-user-policy", "carol", "read", str(policy))[0] == 0
 
@@ -56,12 +57,22 @@ def test_put_user_policy_from_stdin(data_dir: Path, monkeypatch: pytest.MonkeyPa
     import io
 
     run_cli(data_dir, "iam", "add-user", "dave")
-    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "airflow:*", "Resource": "*"}]}
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "airflow:*", "Resource": "*"}],
+    }
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(document)))
     assert run_cli(data_dir, "iam", "put-user-policy", "dave", "all", "-")[0] == 0
     code, out, _ = run_cli(
-        data_dir, "iam", "simulate", "--principal", "user/dave", "--action", "airflow:DeleteEnvironment",
-        "--resource", f"{ENV}/x",
+        data_dir,
+        "iam",
+        "simulate",
+        "--principal",
+        "user/dave",
+        "--action",
+        "airflow:DeleteEnvironment",
+        "--resource",
+        f"{ENV}/x",
     )
     assert code == 0 and "Decision:   allowed" in out
 
@@ -71,7 +82,12 @@ def carol(data_dir: Path, tmp_path: Path) -> Path:
     run_cli(data_dir, "iam", "add-user", "carol")
     policy = write_policy(
         tmp_path,
-        {"Sid": "ReadTeam", "Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": f"{ENV}/team-*"},
+        {
+            "Sid": "ReadTeam",
+            "Effect": "Allow",
+            "Action": "airflow:GetEnvironment",
+            "Resource": f"{ENV}/team-*",
+        },
         {"Sid": "NotProd", "Effect": "Deny", "Action": "airflow:*", "Resource": f"{ENV}/team-prod"},
         {
             "Sid": "FromOffice",
@@ -88,7 +104,15 @@ def carol(data_dir: Path, tmp_path: Path) -> Path:
 def simulate(data_dir: Path, action: str, resource: str, *context: str) -> tuple[int, str, str]:
     extra = [arg for item in context for arg in ("--context", item)]
     return run_cli(
-        data_dir, "iam", "simulate", "--principal", "user/carol", "--action", action, "--resource", resource,
+        data_dir,
+        "iam",
+        "simulate",
+        "--principal",
+        "user/carol",
+        "--action",
+        action,
+        "--resource",
+        resource,
         *extra,
     )
 
@@ -106,8 +130,9 @@ def test_simulate_implicit_deny(carol: Path) -> None:
     assert code == 1
     assert "Decision:   implicitDeny" in out
     assert (
-        f"User: arn:aws:iam::{ACCOUNT}:user/carol is not authorized to perform: airflow:DeleteEnvironment on "
-        f"resource: {ENV}/team-dev because no identity-based policy allows the airflow:DeleteEnvironment action"
+        f"User: arn:aws:iam::{ACCOUNT}:user/carol is not authorized to perform: airflow:DeleteEnvironment "
+        f"on resource: {ENV}/team-dev because no identity-based policy allows the "
+        "airflow:DeleteEnvironment action"
     ) in out
 
 
@@ -130,17 +155,31 @@ def test_simulate_with_condition_context(carol: Path) -> None:
     [
         (("iam", "add-user", "carol"), "already exists"),
         (("iam", "create-access-key", "nobody-here"), "does not exist"),
-        (("iam", "simulate", "--principal", "user/ghost", "--action", "a:b", "--resource", "*"), "no such principal"),
+        (
+            ("iam", "simulate", "--principal", "user/ghost", "--action", "a:b", "--resource", "*"),
+            "no such principal",
+        ),
         (("iam", "simulate", "--principal", "carol", "--action", "a:b", "--resource", "*"), "user/NAME"),
         (
-            ("iam", "simulate", "--principal", "user/carol", "--action", "a:b", "--resource", "*", "--context", "x"),
+            (
+                "iam",
+                "simulate",
+                "--principal",
+                "user/carol",
+                "--action",
+                "a:b",
+                "--resource",
+                "*",
+                "--context",
+                "x",
+            ),
             "KEY=VALUE",
         ),
     ],
 )
 def test_errors_say_what_is_wrong(carol: Path, args: tuple[str, ...], wording: str) -> None:
     before = (carol / "iam.yaml").read_bytes()
-    code, out, err = run_cli(carol, *args)
+    code, _, err = run_cli(carol, *args)
     assert code == 2
     assert err.startswith("openmwaa: ") and wording in err
     assert "Traceback" not in err
@@ -164,17 +203,30 @@ def test_create_role_and_role_policy(data_dir: Path, tmp_path: Path) -> None:
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
                 ],
             }
         )
     )
     code, out, _ = run_cli(data_dir, "iam", "create-role", "Deployer", str(trust))
     assert (code, out.strip()) == (0, f"arn:aws:iam::{ACCOUNT}:role/Deployer")
-    policy = write_policy(tmp_path, {"Effect": "Allow", "Action": "airflow:UpdateEnvironment", "Resource": "*"})
+    policy = write_policy(
+        tmp_path, {"Effect": "Allow", "Action": "airflow:UpdateEnvironment", "Resource": "*"}
+    )
     assert run_cli(data_dir, "iam", "put-role-policy", "Deployer", "deploy", str(policy))[0] == 0
     code, out, _ = run_cli(
-        data_dir, "iam", "simulate", "--principal", "role/Deployer", "--action", "airflow:UpdateEnvironment",
-        "--resource", f"{ENV}/x",
+        data_dir,
+        "iam",
+        "simulate",
+        "--principal",
+        "role/Deployer",
+        "--action",
+        "airflow:UpdateEnvironment",
+        "--resource",
+        f"{ENV}/x",
     )
     assert code == 0 and f"Principal:  arn:aws:iam::{ACCOUNT}:role/Deployer" in out

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from openmwaa.runtime.errors import RuntimeInstallError
-from openmwaa.runtime.installer import CONSTRAINTS_FILE, INSTALLED_MARKER, RuntimeManager
+from openmwaa.runtime.installer import CONSTRAINTS_FILE, INSTALLED_MARKER, RECIPE, RuntimeManager
 
 FAKE_UV = f"""#!{sys.executable}
 import os, sys, time
@@ -59,7 +59,7 @@ def test_installs_once_and_records_constraints(tmp_path: Path, fake_uv: tuple[st
     messages: list[str] = []
     runtime = manager.ensure("3.3.1", messages.append)
     tag = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    assert runtime.root == tmp_path / "cache" / f"airflow-3.3.1-py{tag}"
+    assert runtime.root == tmp_path / "cache" / f"airflow-3.3.1-py{tag}-r{RECIPE}"
     assert runtime.major == 3
     assert runtime.python == runtime.root / "bin" / "python"
     assert runtime.airflow_command("version") == [str(runtime.python), "-m", "airflow", "version"]

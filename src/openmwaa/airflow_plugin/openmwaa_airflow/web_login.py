@@ -33,11 +33,15 @@ from openmwaa_airflow.auth_backend import _is_bearer, _Rejected, _synced_user, _
 
 log = logging.getLogger(__name__)
 
-# Flask configuration (what Airflow's default webserver_config.py sets, plus the cookie name).
+# Flask configuration: what Airflow's default webserver_config.py sets, and two changes.
 AUTH_TYPE = AUTH_DB
 WTF_CSRF_ENABLED = True
 WTF_CSRF_TIME_LIMIT = None
 SESSION_COOKIE_NAME = "airflow_session"
+# Flask-WTF's extra HTTPS check wants the Referer's host to be the request's Host, but behind the
+# proxy Airflow sees its loopback address while browsers send openmwaa's. The CSRF token itself
+# (and the SameSite=Lax session cookie) still guard every form.
+WTF_CSRF_SSL_STRICT = False
 
 _unauthenticated_prefixes = ("/api/", "/static/", "/health")
 
