@@ -21,6 +21,7 @@ Targets (issue): warm <= 15 s, cold <= 60 s, idle Airflow 3 environment <= 700 M
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -36,8 +37,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from openmwaa.runtime.installer import RuntimeManager  # noqa: E402
-from openmwaa.supervisor.metrics import process_tree_pss  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     create_environment,
     processes_using,
@@ -45,6 +44,9 @@ from tests.e2e.conftest import (  # noqa: E402
     stop_server,
     trigger_and_wait,
 )
+
+from openmwaa.runtime.installer import RuntimeManager  # noqa: E402
+from openmwaa.supervisor.metrics import process_tree_pss  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -80,7 +82,13 @@ def baseline_airflow(runtime: Path, major: int, idle: float) -> tuple[float, int
     started = time.monotonic()
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
     procs = [
-        subprocess.Popen([airflow, *c], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            [airflow, *c],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         for c in components
     ]
     try:
@@ -90,10 +98,8 @@ def baseline_airflow(runtime: Path, major: int, idle: float) -> tuple[float, int
         return elapsed, pss
     finally:
         for p in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for p in procs:
             try:
                 p.wait(timeout=30)
@@ -109,7 +115,9 @@ def wait_healthy(url: str, started: float, timeout: float = 300) -> float:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
                 body: dict[str, Any] = json.loads(response.read())
-            if all(v.get("status") == "healthy" for v in body.values() if isinstance(v, dict) and "status" in v):
+            if all(
+                v.get("status") == "healthy" for v in body.values() if isinstance(v, dict) and "status" in v
+            ):
                 return time.monotonic() - started
         except OSError:
             pass
@@ -118,10 +126,14 @@ def wait_healthy(url: str, started: float, timeout: float = 300) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--versions", default="3.3.1,2.11.2")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds idle before measuring memory")
-    parser.add_argument("--cold-uv-cache", action="store_true", help="also empty uv's download cache for the cold run")
+    parser.add_argument(
+        "--cold-uv-cache", action="store_true", help="also empty uv's download cache for the cold run"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, str, float, float | None, str]] = []
     for version in args.versions.split(","):
@@ -153,7 +165,13 @@ def main() -> None:
         rows += [
             (version, "create -> AVAILABLE, cold runtime (s)", cold, base_start, "<= 60"),
             (version, "create -> AVAILABLE, warm runtime (s)", warm, base_start, "<= 15"),
-            (version, "idle memory, PSS of all processes (MB)", pss / MB, base_pss / MB, "<= 700" if major == 3 else ""),
+            (
+                version,
+                "idle memory, PSS of all processes (MB)",
+                pss / MB,
+                base_pss / MB,
+                "<= 700" if major == 3 else "",
+            ),
             (version, "trigger -> run success, hello_openmwaa (s)", trigger, None, ""),
         ]
         shutil.rmtree(work, ignore_errors=True)

@@ -189,7 +189,9 @@ def main() -> None:
         audit.start()
         wire = MwaaWire.load()
         rows = []
-        measure(build_pipeline(wire, store, audit), signed_context("AKIABENCHSMALL000001", "s" * 40), 0.5)  # warm-up
+        measure(
+            build_pipeline(wire, store, audit), signed_context("AKIABENCHSMALL000001", "s" * 40), 0.5
+        )  # warm-up
         base_rate, _ = measure(
             build_pipeline(wire, None, audit), signed_context("AKIABENCHSMALL000001", "s" * 40), args.seconds
         )
