@@ -98,7 +98,13 @@ class FakeAirflow:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                seen = Seen(self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body)
+                seen = Seen(
+                    self.command,
+                    parts.path,
+                    parts.query,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 with fake.lock:
                     fake.seen.append(seen)
                 try:
@@ -336,7 +342,13 @@ def test_request_as_airflow_sees_it(proxy: Proxy, name: str, version: str) -> No
         name,
         "/echo/x",
         "POST",
-        QueryParameters={"paused": False, "only_active": True, "tags": ["a", "b c"], "limit": 5, "skip": None},
+        QueryParameters={
+            "paused": False,
+            "only_active": True,
+            "tags": ["a", "b c"],
+            "limit": 5,
+            "skip": None,
+        },
         Body={"conf": {"n": 1, "ok": True}, "note": None},
     )
     assert out["RestApiStatusCode"] == 200
@@ -394,7 +406,15 @@ def test_text_response_comes_back_as_a_string(proxy: Proxy) -> None:
     assert out["RestApiResponse"] == "plain text, not JSON"
 
 
-@pytest.mark.parametrize(("status", "code"), [(404, "RestApiClientException"), (409, "RestApiClientException"), (500, "RestApiServerException"), (503, "RestApiServerException")])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (404, "RestApiClientException"),
+        (409, "RestApiClientException"),
+        (500, "RestApiServerException"),
+        (503, "RestApiServerException"),
+    ],
+)
 def test_airflow_errors_are_modeled_and_never_retried(proxy: Proxy, status: int, code: str) -> None:
     client = proxy.client(max_attempts=3)
     before = proxy.upstream.calls_to(f"/status/{status}")
@@ -456,7 +476,14 @@ def test_environment_not_available(proxy: Proxy, name: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "method"),
-    [("/../v1/dags", "GET"), ("//evil/x", "GET"), ("/dags/%2e%2e/x", "GET"), ("/" + "d" * 64, "GET"), ("/dags", "HEAD"), ("/dags", "get")],
+    [
+        ("/../v1/dags", "GET"),
+        ("//evil/x", "GET"),
+        ("/dags/%2e%2e/x", "GET"),
+        ("/" + "d" * 64, "GET"),
+        ("/dags", "HEAD"),
+        ("/dags", "get"),
+    ],
 )
 def test_invalid_input_never_reaches_airflow(proxy: Proxy, path: str, method: str) -> None:
     client = proxy.client()

@@ -89,6 +89,9 @@ Point boto3 and the AWS CLI at it:
 (the bootstrap admin's key {access_key_id}; its secret is in that file. {data / "config"} holds
 the same settings as an AWS config file: export AWS_CONFIG_FILE={data / "config"} to use it.)
 
+Environments' web servers (WebServerHostname) use HTTPS from openmwaa's local CA; trust it with
+  export REQUESTS_CA_BUNDLE={data / "tls" / "ca-bundle.pem"}
+
 """
     )
     out.flush()
@@ -117,6 +120,11 @@ def create_default_environment(
     try:
         record = service.get(name)
         out.write(f"Environment {name} exists ({record.status}).\n")
+        if record.status == "CREATE_FAILED":
+            out.write("It failed to create last time; deleting it and creating it again.\n")
+            service.delete(name)
+            _wait_gone(services, name)
+            raise ResourceNotFoundError(name)
     except ResourceNotFoundError:
         params: dict[str, Any] = {
             "Name": name,
@@ -138,6 +146,16 @@ def create_default_environment(
         out.write(f"Creating environment {name} (DAGs in {dags}) ...\n")
     out.flush()
     return follow_status(services, name, out, should_stop=should_stop)
+
+
+def _wait_gone(services: Services, name: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            services.environments.get(name)
+        except ResourceNotFoundError:
+            return
+        time.sleep(0.5)
 
 
 def follow_status(services: Services, name: str, out: TextIO, *, should_stop: Any) -> str:
