@@ -66,11 +66,13 @@ def chromium(
         f"--ignore-certificate-errors-spki-list={spki_pin(server.data_dir / 'tls' / 'server.pem')}",
         "--window-size=1280,800",
         f"--virtual-time-budget={budget_ms}",
+        # A hard stop in real time, should a request never finish (virtual time waits for it).
+        "--timeout=60000",
         "--dump-dom",
     ]
     if screenshot is not None:
         args.append(f"--screenshot={screenshot}")
-    done = subprocess.run([*args, url], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([*args, url], capture_output=True, text=True, timeout=150, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

@@ -11,10 +11,9 @@ other-environment tokens, logout, and the IAM-mapped role deciding what the sess
 from __future__ import annotations
 
 import fcntl
-import glob
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 import time
@@ -138,7 +137,9 @@ class WebSession:
             self.http.headers["Authorization"] = f"Bearer {login.cookies['_token']}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.request(method, f"https://{self.host}{path}", timeout=30, **kwargs)
+        # Per request: a REQUESTS_CA_BUNDLE in the environment would override the session's verify.
+        verify = self.http.verify
+        return self.http.request(method, f"https://{self.host}{path}", timeout=30, verify=verify, **kwargs)
 
 
 def web_session(server: OpenMwaaServer, name: str, major: int, mwaa: Any = None) -> WebSession:
@@ -348,6 +349,66 @@ def viewer(server: OpenMwaaServer) -> Viewer:
         return found
 
 
+def test_airflow2_ui_pages_work_through_the_session(
+    server: OpenMwaaServer, af2_env: str, viewer: Viewer
+) -> None:
+    """Airflow 2's Flask UI signs the session's user in (openmwaa_airflow.web_login); forms work."""
+    session = web_session(server, af2_env, 2)
+    home = session.request("GET", "/home")
+    assert home.status_code == 200, home.text[-500:]
+    assert "user/admin" in home.text  # FAB's user menu
+    assert DAG in home.text
+    assert "airflow_session" in session.http.cookies  # Airflow's own session, carrying its CSRF token
+    found = re.search(r"var csrfToken = '([^']+)'", home.text)
+    assert found is not None
+    csrf = found.group(1)
+
+    def is_paused() -> bool:
+        return bool(invoke(server, af2_env, f"/dags/{DAG}")["RestApiResponse"]["is_paused"])
+
+    def toggle(who: WebSession, token: str) -> requests.Response:
+        # Airflow 2's pause switch posts the DAG's current state and flips it.
+        return who.request(
+            "POST",
+            f"/paused?is_paused={str(is_paused()).lower()}&dag_id={DAG}",
+            headers={"X-CSRFToken": token, "Referer": f"https://{session.host}/home"},
+            allow_redirects=False,
+        )
+
+    before = is_paused()
+    forged = toggle(session, "not-the-token")
+    assert forged.status_code == 400
+    assert "CSRF" in forged.text
+    assert is_paused() == before
+    assert toggle(session, csrf).status_code == 200
+    assert is_paused() != before
+    assert toggle(session, csrf).status_code == 200
+    assert is_paused() == before
+
+    # A Viewer's UI session reads but cannot change DAGs (FAB's answer).
+    created = viewer.mwaa(server).create_web_login_token(Name=af2_env)
+    login = post_login(server, created["WebServerHostname"], 2, created["WebToken"])
+    watcher = WebSession(server, created["WebServerHostname"], 2, login)
+    page = watcher.request("GET", "/home")
+    assert page.status_code == 200
+    assert created["AirflowIdentity"] in page.text
+    found = re.search(r"var csrfToken = '([^']+)'", page.text)
+    assert found is not None
+    assert toggle(watcher, found.group(1)).status_code != 200
+    assert is_paused() == before
+
+    # No session: a browser is sent to the login page, coming back here afterwards.
+    anonymous = requests.get(
+        f"https://{session.host}/home",
+        headers={"Accept": "text/html"},
+        allow_redirects=False,
+        verify=ca_file(server),
+        timeout=30,
+    )
+    assert anonymous.status_code == 302
+    assert anonymous.headers["location"] == "/aws_mwaa/login?next=%2Fhome"
+
+
 def test_session_carries_the_iam_mapped_role(
     server: OpenMwaaServer, shared_env: tuple[str, int], viewer: Viewer
 ) -> None:
@@ -384,9 +445,9 @@ def test_official_airflow_client_lists_dags_through_a_session(server: OpenMwaaSe
     )
     with airflow_client.ApiClient(config) as api_client:
         dags = airflow_client.DAGApi(api_client).get_dags(dag_id_pattern="hello")
-        version = airflow_client.VersionApi(api_client).get_version()
+        dag = airflow_client.DAGApi(api_client).get_dag(DAG)
     assert [d.dag_id for d in dags.dags] == [DAG]
-    assert version.version == "3.3.1"
+    assert dag.dag_id == DAG
 
     config.access_token = None
     with airflow_client.ApiClient(config) as api_client, pytest.raises(airflow_client.ApiException) as no:
@@ -395,19 +456,21 @@ def test_official_airflow_client_lists_dags_through_a_session(server: OpenMwaaSe
 
 
 # The Amazon provider's MwaaHook runs in its own virtualenv (apache-airflow + the provider), shared
-# with tests/e2e/test_mwaa_hook.py: same place, same recipe, created once under a file lock.
-HOOK_VENV = Path.home() / ".cache" / "openmwaa" / "test-venvs" / "mwaa-hook"
+# with tests/e2e/test_mwaa_hook.py: same place, recipe, lock and ready-marker, made once.
+HOOK_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openmwaa/test-venvs/mwaa-hook"
 HOOK_REQUIREMENTS = ("apache-airflow==3.3.1", "apache-airflow-providers-amazon")
-HOOK_MODULE = "lib/python3.*/site-packages/airflow/providers/amazon/aws/hooks/mwaa.py"
 
 HOOK_SCRIPT = """
 import json
+import os
 import sys
 
 from airflow.providers.amazon.aws.hooks.mwaa import MwaaHook
 
 results = {}
-for name, major, local in json.loads(sys.argv[1]):
+for name, major, local, keys in json.loads(sys.argv[1]):
+    if keys:  # another IAM user from here on (the hook's boto3 session reads the environment)
+        os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = keys
     hook = MwaaHook(aws_conn_id=None)
     out = hook.invoke_rest_api(
         env_name=name, path="/dags", method="GET", generate_local_token=local, airflow_version=major
@@ -422,19 +485,24 @@ print(json.dumps(results))
 
 def mwaa_hook_python() -> Path:
     """The virtualenv's python, creating the virtualenv first if it is missing (under a lock)."""
-    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    python = HOOK_VENV / "bin" / "python"
+    marker = HOOK_VENV / ".openmwaa-ready"
+    uv = Path(sys.executable).with_name("uv")
     HOOK_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(HOOK_VENV.parent / "mwaa-hook.lock", "w") as lock:
+    with (HOOK_VENV.parent / "mwaa-hook.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not glob.glob(str(HOOK_VENV / HOOK_MODULE)):
-            shutil.rmtree(HOOK_VENV, ignore_errors=True)
-            subprocess.run([uv, "venv", "--python", sys.executable, str(HOOK_VENV)], check=True)
-            subprocess.run(
-                [uv, "pip", "install", "--python", str(HOOK_VENV / "bin" / "python"), *HOOK_REQUIREMENTS],
-                check=True,
-                timeout=600,
-            )
-    return HOOK_VENV / "bin" / "python"
+        if marker.exists() and marker.read_text() == "\n".join(HOOK_REQUIREMENTS):
+            return python
+        subprocess.run(
+            [str(uv), "venv", "--quiet", "--clear", "--python", sys.executable, str(HOOK_VENV)], check=True
+        )
+        subprocess.run(
+            [str(uv), "pip", "install", "--quiet", "--python", str(python), *HOOK_REQUIREMENTS],
+            check=True,
+            timeout=900,
+        )
+        marker.write_text("\n".join(HOOK_REQUIREMENTS))
+    return python
 
 
 def test_mwaa_hook_web_token_path(
@@ -448,11 +516,19 @@ def test_mwaa_hook_web_token_path(
     which the hook falls back to the same web-token path by itself.
     """
     python = mwaa_hook_python()
-    common = {"REQUESTS_CA_BUNDLE": ca_bundle(server), "AIRFLOW_HOME": str(tmp_path / "airflow")}
-    calls = [[af2_env, 2, True], [af3_env, 3, True]]
+    calls = [
+        [af2_env, 2, True, None],
+        [af3_env, 3, True, None],
+        # As a user IAM allows CreateWebLoginToken (Viewer) but no InvokeRestApi: the fallback.
+        [af3_env, 3, False, [viewer.access_key_id, viewer.secret_access_key]],
+    ]
     done = subprocess.run(
         [str(python), "-c", HOOK_SCRIPT, json.dumps(calls)],
-        env={**server.client_env(), **common},
+        env={
+            **server.client_env(),
+            "REQUESTS_CA_BUNDLE": ca_bundle(server),
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -460,18 +536,8 @@ def test_mwaa_hook_web_token_path(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    for name in (af2_env, af3_env):
-        assert results[f"{name}/local"] == {"status": 200, "dags": ["hello_openmwaa", "on_new_signup"]}
-
-    fallback = subprocess.run(
-        [str(python), "-c", HOOK_SCRIPT, json.dumps([[af3_env, 3, False]])],
-        env={**viewer.client_env(server), **common},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert fallback.returncode == 0, fallback.stderr[-3000:]
-    assert "Trying again by generating local token" in fallback.stderr + fallback.stdout
-    results = json.loads(fallback.stdout.strip().splitlines()[-1])
-    assert results[f"{af3_env}/fallback"]["status"] == 200
+    everything = {"status": 200, "dags": ["hello_openmwaa", "on_new_signup"]}
+    assert results[f"{af2_env}/local"] == everything
+    assert results[f"{af3_env}/local"] == everything
+    assert results[f"{af3_env}/fallback"] == everything  # Viewers see every DAG too
+    assert "Trying again by generating local token" in done.stderr + done.stdout

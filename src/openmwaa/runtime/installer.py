@@ -1,6 +1,6 @@
 """Airflow runtimes: one virtual environment per Airflow version, installed once and shared.
 
-A runtime lives in ``<cache_dir>/airflow-<version>-py<X.Y>``. It is built in a temporary
+A runtime lives in ``<cache_dir>/airflow-<version>-py<X.Y>-r<RECIPE>``. It is built in a temporary
 directory beside that path and renamed into place only when complete (with a marker file
 written last), so a half-built directory is never taken for an installed runtime. A file
 lock per runtime makes concurrent installs of the same version, from threads or processes,
