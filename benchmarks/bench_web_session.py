@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import (  # noqa: E402
+    REGION,
     OpenMwaaServer,
     create_environment,
     start_server,
@@ -45,6 +47,10 @@ from tests.e2e.conftest import (  # noqa: E402
 )
 
 from openmwaa.runtime.airflow_token import mint_airflow_token  # noqa: E402
+from openmwaa.store.db import open_engine  # noqa: E402
+from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository  # noqa: E402
+
+ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -58,23 +64,51 @@ class Target:
     verify: str | bool
 
 
-def airflow_process_env(server: OpenMwaaServer, name: str, major: int) -> dict[str, str]:
-    """The environment of the environment's API process (its port and secrets), from /proc."""
-    env_dir = next((server.data_dir / "environments").glob(f"*/*/{name}"))
-    component = "api-server" if major == 3 else "webserver"
-    pid = int(json.loads((env_dir / "run" / f"{component}.pid").read_text())["pid"])
-    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    pairs = (item.decode(errors="replace").partition("=") for item in raw if b"=" in item)
-    return {k: v for k, _, v in pairs}
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports in LISTEN state held by ``pid`` or its descendants (from /proc)."""
+    pids, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        pids.add(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    inodes = set()
+    for p in pids:
+        for fd in Path(f"/proc/{p}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def direct_target(server: OpenMwaaServer, name: str, major: int) -> Target:
-    env = airflow_process_env(server, name, major)
-    port = env["AIRFLOW__API__PORT"] if major == 3 else env["AIRFLOW__WEBSERVER__WEB_SERVER_PORT"]
+    """Airflow's own API: the port its API process listens on, a token minted with its secret."""
+    record = EnvironmentRepository(open_engine(f"sqlite:///{server.data_dir / 'openmwaa.db'}")).get(
+        EnvironmentKey(ACCOUNT, REGION, name)
+    )
+    assert record is not None
+    component = "api-server" if major == 3 else "webserver"
+    env_dir = server.data_dir / "environments" / ACCOUNT / REGION / name
+    pid = int(json.loads((env_dir / "run" / f"{component}.pid").read_text())["pid"])
+    for port in sorted(listening_ports(pid)):
+        probe = httpx.get(f"http://127.0.0.1:{port}/api/v{2 if major == 3 else 1}/version", timeout=10)
+        if probe.status_code in (200, 401, 403):
+            break
+    else:
+        raise RuntimeError(f"no Airflow API port found for {name}")
     token = mint_airflow_token(
         major=major,
-        jwt_secret=env.get("AIRFLOW__API_AUTH__JWT_SECRET", ""),
-        token_secret=env.get("OPENMWAA_TOKEN_SECRET", ""),
+        jwt_secret=record.secrets.get("jwt_secret", ""),
+        token_secret=record.secrets.get("token_secret", ""),
         username="user/admin",
         role="Admin",
         ttl=3600,
