@@ -7,11 +7,12 @@ import json
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openmwaa.settings import Settings
-from openmwaa.store.audit import AuditEntry, AuditLog
-from openmwaa.store.db import open_engine
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when the command runs
+    from openmwaa.store.audit import AuditEntry
 
 #: Rows read per query; the whole trail is printed, a page at a time.
 PAGE_SIZE = 1000
@@ -36,6 +37,9 @@ def register(sub: Any) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from openmwaa.store.audit import AuditLog
+    from openmwaa.store.db import open_engine
+
     log = AuditLog(open_engine(settings.state_database_url))
     since = time.time() - args.since if args.since else None
     last_id: int | None = None

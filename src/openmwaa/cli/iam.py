@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openmwaa.auth.credentials import SecretBox
-from openmwaa.auth.iam_admin import IdentitiesEditor
 from openmwaa.errors import ValidationError
-from openmwaa.iam import simulate
 from openmwaa.settings import Settings
+
+if TYPE_CHECKING:  # imported when a command runs, so `openmwaa --help` stays quick
+    from openmwaa.auth.iam_admin import IdentitiesEditor
 
 
 def register(sub: Any) -> None:
@@ -70,6 +70,9 @@ def register(sub: Any) -> None:
 
 
 def _editor(settings: Settings) -> IdentitiesEditor:
+    from openmwaa.auth.credentials import SecretBox
+    from openmwaa.auth.iam_admin import IdentitiesEditor
+
     return IdentitiesEditor(
         settings.iam_path, account_id=settings.account_id, box=SecretBox.open(settings.data_dir)
     )
@@ -134,6 +137,8 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         if not sep:
             raise ValidationError(f"--context {item!r}: use KEY=VALUE")
         context[key] = value
+    from openmwaa.iam import simulate
+
     result = simulate(policies, args.action, args.resource, arn, context)
     print(result.render())
     return 0 if result.eval_decision == "allowed" else 1

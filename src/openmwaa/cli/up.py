@@ -9,13 +9,13 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from openmwaa.app import Services, build_services
-from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.errors import ResourceNotFoundError, ValidationError
-from openmwaa.server import Server
 from openmwaa.settings import Settings
+
+if TYPE_CHECKING:  # the app is imported when `up` runs, so `openmwaa --help` stays quick
+    from openmwaa.app import Services
 
 DEFAULT_BUCKET = "openmwaa-default"
 TERMINAL_STATUSES = ("AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE")
@@ -58,6 +58,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from openmwaa.app import build_services
+    from openmwaa.auth.bootstrap import ensure_bootstrap_admin
+    from openmwaa.server import Server
+
     logging.basicConfig(level=logging.INFO, format="openmwaa: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "uvicorn", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
