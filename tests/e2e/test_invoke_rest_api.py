@@ -87,7 +87,7 @@ def delete_quietly(server: OpenMwaaServer, name: str, path: str) -> None:
 
 
 def test_seed_sample_script_runs_unchanged(server: OpenMwaaServer, shared_env: tuple[str, int]) -> None:
-    name, _ = shared_env
+    name, major = shared_env
     mwaa = server.client()
     # The shared environments keep MWAA's default: a private web server, reached from "inside" its VPC.
     assert mwaa.get_environment(Name=name)["Environment"]["WebserverAccessMode"] == "PRIVATE_ONLY"
@@ -108,9 +108,11 @@ def test_seed_sample_script_runs_unchanged(server: OpenMwaaServer, shared_env: t
     stored = invoke(server, name, "/variables/test-restapi-key")
     assert stored["RestApiStatusCode"] == 200
     variable = stored["RestApiResponse"]
+    # Airflow 3 masks values of keys that look sensitive ("test_restapi_key" contains "api_key").
+    value = "***" if major == 3 else "test-restapi-value"
     assert (variable["key"], variable["value"], variable["description"]) == (
         "test-restapi-key",
-        "test-restapi-value",
+        value,
         "Test variable created by MWAA InvokeRestApi API",
     )
 

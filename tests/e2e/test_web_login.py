@@ -396,6 +396,13 @@ def test_airflow2_ui_pages_work_through_the_session(
     assert found is not None
     assert toggle(watcher, found.group(1)).status_code != 200
     assert is_paused() == before
+    # Each user keeps their own Airflow session: the Viewer's "Access is Denied" (and CSRF token)
+    # must not reach the next user signing in (the proxy's upstream client keeps no cookies).
+    fresh = web_session(server, af2_env, 2)
+    page = fresh.request("GET", "/home")
+    assert "Access is Denied" not in page.text
+    assert fresh.http.cookies["airflow_session"] != watcher.http.cookies["airflow_session"]
+    assert "Access is Denied" in watcher.request("GET", "/home").text
 
     # No session: a browser is sent to the login page, coming back here afterwards.
     anonymous = requests.get(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from anyio.to_thread import run_sync
-
 from openmwaa.errors import AccessDeniedError
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
@@ -38,7 +36,7 @@ def operations(
         # whether it exists, nor its web server access mode).
         if not allowed:
             raise AccessDeniedError(NO_ROLE_MESSAGE)
-        record = await run_sync(service.get, name)
+        record = service.get(name)  # served from the repository's cache: no thread hop per call
         mode = record.config.get("WebserverAccessMode", PRIVATE_ONLY)
         if mode == PRIVATE_ONLY and context.get("aws:SourceVpc") != environment_vpc:
             raise AccessDeniedError(

@@ -66,8 +66,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     for noisy in ("httpx", "httpcore", "uvicorn", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    services = build_services(settings)
+    # The admin key first: the identity store loads the file once at construction and then only
+    # re-reads it a second later, so a client right after start-up would be refused.
     access_key_id, _secret = ensure_bootstrap_admin(settings)
+    services = build_services(settings)
     server = Server(settings, services)
     version = getattr(args, "airflow_version", None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,10 +79,26 @@ def _encode(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class EnvironmentRepository:
-    """All reads and writes of environments. Each method is one short transaction."""
+    """All reads and writes of environments. Each write is one short transaction.
+
+    Reads by key and by ARN are served from a write-through cache: this process is the only
+    writer of environment rows, and InvokeRestApi reads its environment on every call, on the
+    event loop, where a database round trip would stall every other request.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._cache: dict[EnvironmentKey, EnvironmentRecord] = {}
+        # Held around every database access that fills or changes the cache, so a slow reader
+        # can never put back a record older than the last write.
+        self._lock = threading.RLock()
+
+    def _remember(self, record: EnvironmentRecord | None, key: EnvironmentKey) -> EnvironmentRecord | None:
+        if record is None:
+            self._cache.pop(key, None)
+        else:
+            self._cache[key] = record
+        return record
 
     def insert(self, record: EnvironmentRecord) -> None:
         row = EnvironmentRow(
@@ -101,21 +118,32 @@ class EnvironmentRepository:
                 }
             ),
         )
-        try:
-            with Session(self._engine) as session, session.begin():
-                session.add(row)
-        except IntegrityError as exc:
-            raise EnvironmentExistsError(str(record.key)) from exc
+        with self._lock:
+            try:
+                with Session(self._engine) as session, session.begin():
+                    session.add(row)
+            except IntegrityError as exc:
+                raise EnvironmentExistsError(str(record.key)) from exc
+            self._remember(record, record.key)
 
     def get(self, key: EnvironmentKey) -> EnvironmentRecord | None:
-        with Session(self._engine) as session:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        with self._lock, Session(self._engine) as session:
             row = session.scalars(self._select(key)).one_or_none()
-            return _to_record(row) if row else None
+            return self._remember(_to_record(row), key) if row else None
 
     def get_by_arn(self, arn: str) -> EnvironmentRecord | None:
-        with Session(self._engine) as session:
+        for record in list(self._cache.values()):
+            if record.arn == arn:
+                return record
+        with self._lock, Session(self._engine) as session:
             row = session.scalars(select(EnvironmentRow).where(EnvironmentRow.arn == arn)).one_or_none()
-            return _to_record(row) if row else None
+            if row is None:
+                return None
+            record = _to_record(row)
+            return self._remember(record, record.key)
 
     def list_page(
         self, account_id: str, region: str, *, after: str | None, limit: int
@@ -149,22 +177,26 @@ class EnvironmentRepository:
         )
         if expect is not None:
             statement = statement.where(EnvironmentRow.status.in_(list(expect)))
-        with Session(self._engine) as session, session.begin():
-            result = session.execute(statement.values(**_encode(changes)))
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                return None
-            row = session.scalars(self._select(key)).one()
-            return _to_record(row)
+        with self._lock:
+            with Session(self._engine) as session, session.begin():
+                result = session.execute(statement.values(**_encode(changes)))
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    return None
+                row = session.scalars(self._select(key)).one()
+                record = _to_record(row)
+            return self._remember(record, key)
 
     def delete(self, key: EnvironmentKey) -> bool:
-        with Session(self._engine) as session, session.begin():
-            result = session.execute(
-                delete(EnvironmentRow).where(
-                    EnvironmentRow.account_id == key.account_id,
-                    EnvironmentRow.region == key.region,
-                    EnvironmentRow.name == key.name,
+        with self._lock:
+            with Session(self._engine) as session, session.begin():
+                result = session.execute(
+                    delete(EnvironmentRow).where(
+                        EnvironmentRow.account_id == key.account_id,
+                        EnvironmentRow.region == key.region,
+                        EnvironmentRow.name == key.name,
+                    )
                 )
-            )
+            self._remember(None, key)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Final, Protocol
 from urllib.parse import parse_qs, urlencode
 
@@ -69,6 +70,8 @@ OPENMWAA_COOKIES: Final = frozenset({SESSION_COOKIE, AIRFLOW3_COOKIE, BROWSER_CO
 MAX_FORM_BYTES: Final = 16 * 1024
 #: How long a looked-up environment record is reused (status and secrets change rarely).
 RECORD_CACHE_SECONDS: Final = 2.0
+#: Bound on the per-session Airflow credentials kept for reuse.
+MAX_CACHED_AIRFLOW_TOKENS: Final = 10_000
 
 V2_PREFIX: Final = "/aws_mwaa"
 #: Where Airflow 2's UI sends "Log Out" (FAB's logout view).
@@ -125,6 +128,8 @@ class EnvironmentWebApp:
         self._deps = deps
         self._client: httpx.AsyncClient | None = None
         self._cached: tuple[float, EnvironmentRecord | None] | None = None
+        #: session id -> (reuse until, Airflow token): see _airflow_token.
+        self._minted: dict[str, tuple[float, str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -360,15 +365,7 @@ class EnvironmentWebApp:
                 503,
                 f"Environment {record.name} is {record.status}; its Airflow web server is not running.",
             )
-        bearer = mint_airflow_token(
-            major=major,
-            jwt_secret=record.secrets.get("jwt_secret", ""),
-            token_secret=record.secrets.get("token_secret", ""),
-            username=airflow_username(session.identity),
-            role=session.role,
-            ttl=self._deps.airflow_token_ttl,
-            now=self._deps.clock(),
-        )
+        bearer = self._airflow_token(record, major, session)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = bytes(raw_path).decode("latin-1")
         query: bytes = scope.get("query_string", b"")
@@ -381,6 +378,40 @@ class EnvironmentWebApp:
         if self._client is None:
             timeout = httpx.Timeout(self._deps.upstream_timeout, read=self._deps.upstream_read_timeout)
             self._client = httpx.AsyncClient(
-                timeout=timeout, follow_redirects=False, transport=self._deps.upstream_transport
+                timeout=timeout,
+                follow_redirects=False,
+                transport=self._deps.upstream_transport,
+                # Airflow is on loopback: never through an HTTP(S)_PROXY from the environment.
+                trust_env=False,
+                # One client serves every user: it must never keep a cookie Airflow sets for one
+                # (Airflow 2's session, Airflow 3's refreshed token) and send it for another.
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             )
         await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)
+
+    def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:
+        """The Airflow credential for the session, minted at most every half token lifetime.
+
+        Reusing it is safe: it only ever travels to this environment's Airflow, and a request
+        reaches this point only while the session itself is valid (logout takes effect at once).
+        """
+        now = self._deps.clock()
+        cached = self._minted.get(session.session_id)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        ttl = self._deps.airflow_token_ttl
+        token = mint_airflow_token(
+            major=major,
+            jwt_secret=record.secrets.get("jwt_secret", ""),
+            token_secret=record.secrets.get("token_secret", ""),
+            username=airflow_username(session.identity),
+            role=session.role,
+            ttl=ttl,
+            now=now,
+        )
+        if len(self._minted) >= MAX_CACHED_AIRFLOW_TOKENS:
+            self._minted = {k: v for k, v in self._minted.items() if v[0] > now}
+            if len(self._minted) >= MAX_CACHED_AIRFLOW_TOKENS:
+                self._minted.clear()
+        self._minted[session.session_id] = (now + ttl / 2, token)
+        return token

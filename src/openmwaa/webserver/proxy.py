@@ -116,7 +116,7 @@ def downstream_headers(
     out: list[tuple[bytes, bytes]] = []
     for key, value in response.headers.multi_items():
         lkey = key.lower()
-        if lkey in HOP_BY_HOP or lkey in named:
+        if lkey in HOP_BY_HOP or lkey in named or lkey == "date":  # uvicorn sends its own Date
             continue
         if lkey == "set-cookie" and value.split("=", 1)[0].strip() in drop_cookies:
             continue

@@ -1,0 +1,276 @@
+"""What InvokeRestApi adds on top of calling Airflow's REST API directly: latency and throughput.
+
+Starts a real openmwaa server (``python -m openmwaa up``, throttle off:
+``OPENMWAA_REST_API_RATE=0``) with one Airflow 3 environment, then calls the same Airflow endpoint
+(``GET /api/v2/version``) three ways in the same run:
+
+- **direct**: ``requests`` with keep-alive straight to the environment's api-server on loopback,
+  with a token minted the way openmwaa mints them (secrets read from the server's state DB; the
+  api-server's port from its process's command line). This is the baseline.
+- **proxy (pre-signed)**: one InvokeRestApi request signed once with botocore's SigV4 signer and
+  replayed with ``requests`` (a repeat of a signature inside the clock-skew window is allowed):
+  openmwaa's server-side cost only.
+- **proxy (boto3)**: ``client.invoke_rest_api`` as users call it: adds botocore's own signing and
+  parsing on the client side.
+
+Latency: sequential calls, interleaved round-robin so that load drifts hit every row alike; p50
+and p99, and the difference to direct. Throughput: N threads (each with its own session or boto3
+client) for a fixed time. Targets: p50 +2 ms at most, p99 +10 ms at most, throughput >= 0.85 of
+direct.
+
+    .venv/bin/python benchmarks/bench_invoke_rest_api.py [--calls 400] [--threads 8] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.conftest import (
+    ACCESS_KEY,
+    AIRFLOW3,
+    REGION,
+    SECRET_KEY,
+    OpenMwaaServer,
+    create_environment,
+    start_server,
+    stop_server,
+)
+
+from openmwaa.runtime.airflow_token import mint_airflow_token
+from openmwaa.store.db import open_engine
+from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
+
+ACCOUNT = "123456789012"
+ENV = "bench-af3"
+PATH = "/version"
+
+Call = Callable[[], Any]
+
+
+def wait_for_admin_key(server: OpenMwaaServer, timeout: float = 15.0) -> None:
+    """Until the server knows the bootstrap key (it may listen a moment before it reloads it)."""
+    mwaa = server.client()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mwaa.list_environments()
+            return
+        except mwaa.exceptions.ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def airflow_port(server: OpenMwaaServer) -> int:
+    """The api-server's port (the supervisor binds it to loopback), from its command line.
+
+    The supervisor runs each component as a child of the server process. Airflow rewrites its
+    process title (``airflow api_server -- host:127.0.0.1 port:N``, over its argv and environment),
+    so both that and the original ``api-server --port N`` are recognised.
+    """
+    for pid in children_of(server.process.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
+        except OSError:
+            continue
+        found = re.search(r"api[-_]server\b.*?(?:--port |port:)(\d+)", cmdline)
+        if found:
+            return int(found.group(1))
+    raise RuntimeError("no Airflow api-server process found for the benchmark environment")
+
+
+def direct_call(server: OpenMwaaServer) -> Callable[[], Call]:
+    """A factory of direct callers (one keep-alive session each)."""
+    engine = open_engine(f"sqlite:///{server.data_dir / 'openmwaa.db'}")
+    record = EnvironmentRepository(engine).get(EnvironmentKey(ACCOUNT, REGION, ENV))
+    engine.dispose()
+    assert record is not None
+    token = mint_airflow_token(
+        major=3,
+        jwt_secret=record.secrets["jwt_secret"],
+        token_secret=record.secrets["token_secret"],
+        username="user/admin",
+        role="Admin",
+        ttl=3600,
+    )
+    url = f"http://127.0.0.1:{airflow_port(server)}/api/v2{PATH}"
+    headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
+
+    def make() -> Call:
+        session = requests.Session()
+        session.trust_env = False
+
+        def call() -> Any:
+            response = session.get(url, headers=headers, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        return call
+
+    return make
+
+
+def presigned_call(server: OpenMwaaServer) -> Callable[[], Call]:
+    body = b'{"Path": "/version", "Method": "GET"}'
+    url = f"{server.endpoint_url}/restapi/{ENV}"
+    request = AWSRequest("POST", url, data=body, headers={"content-type": "application/json"})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "airflow", REGION).add_auth(request)
+    headers = dict(request.headers.items())
+
+    def make() -> Call:
+        session = requests.Session()
+        session.trust_env = False
+
+        def call() -> Any:
+            response = session.post(url, data=body, headers=headers, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        return call
+
+    return make
+
+
+def boto3_call(server: OpenMwaaServer) -> Callable[[], Call]:
+    def make() -> Call:
+        client = boto3.client(
+            "mwaa",
+            endpoint_url=server.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(inject_host_prefix=False, retries={"max_attempts": 0}),
+        )
+
+        def call() -> Any:
+            return client.invoke_rest_api(Name=ENV, Path=PATH, Method="GET")
+
+        return call
+
+    return make
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency(rows: dict[str, Call], calls: int) -> dict[str, list[float]]:
+    for call in rows.values():  # warm connections, caches, Airflow's own
+        for _ in range(20):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(calls):
+        for name, call in rows.items():
+            started = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - started)
+    return samples
+
+
+def throughput(make: Callable[[], Call], threads: int, seconds: float) -> float:
+    callers = [make() for _ in range(threads)]
+    for call in callers:
+        call()
+    counts = [0] * threads
+    start = threading.Barrier(threads + 1)
+    deadline = 0.0
+
+    def run(index: int) -> None:
+        start.wait()
+        while time.perf_counter() < deadline:
+            callers[index]()
+            counts[index] += 1
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    deadline = time.perf_counter() + seconds
+    start.wait()
+    began = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - began)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=400, help="sequential calls per row (latency)")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent clients (throughput)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput row")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-invoke-") as tmp:
+        print("starting openmwaa and an Airflow 3 environment (about a minute)...", flush=True)
+        server = start_server(Path(tmp) / "data", extra_env={"OPENMWAA_REST_API_RATE": "0"})
+        try:
+            wait_for_admin_key(server)
+            create_environment(server, ENV, AIRFLOW3)
+            makers = {
+                "direct (baseline)": direct_call(server),
+                "proxy, pre-signed": presigned_call(server),
+                "proxy, boto3": boto3_call(server),
+            }
+            rows = {name: make() for name, make in makers.items()}
+            assert rows["proxy, boto3"]()["RestApiResponse"] == rows["direct (baseline)"]()
+
+            samples = latency(rows, args.calls)
+            base50 = percentile(samples["direct (baseline)"], 0.5)
+            base99 = percentile(samples["direct (baseline)"], 0.99)
+            print(f"\nLatency: GET /api/v2{PATH}, {args.calls} sequential calls per row, interleaved")
+            print(f"{'row':<20} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8}")
+            for name, values in samples.items():
+                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+                print(
+                    f"{name:<20} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} "
+                    f"{(p50 - base50) * 1e3:8.2f} {(p99 - base99) * 1e3:8.2f}"
+                )
+            print("targets: +p50 <= 2 ms, +p99 <= 10 ms")
+
+            print(f"\nThroughput: {args.threads} concurrent clients, {args.seconds:g} s per row")
+            print(f"{'row':<20} {'req/s':>8} {'ratio':>8}")
+            base_rate = 0.0
+            for name, make in makers.items():
+                rate = throughput(make, args.threads, args.seconds)
+                base_rate = base_rate or rate
+                print(f"{name:<20} {rate:8.1f} {rate / base_rate:8.2f}")
+            print("target: ratio >= 0.85")
+        finally:
+            stop_server(server)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
