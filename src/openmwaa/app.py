@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine
 
 from openmwaa.api import environments as environments_api
@@ -42,6 +41,7 @@ from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
+from openmwaa.services.upstream import airflow_http_client
 from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
@@ -171,7 +171,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     invoker = RestApiInvoker(
         environments=environments,
         endpoints=services.supervisor,
-        client=httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+        client=airflow_http_client(timeout=settings.rest_api_timeout),
         timeout=settings.rest_api_timeout,
         limiter=RateLimiter(settings.rest_api_rate),
     )

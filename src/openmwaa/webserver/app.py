@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Final, Protocol
 from urllib.parse import parse_qs, urlencode
 
@@ -35,6 +34,7 @@ from anyio.to_thread import run_sync
 from openmwaa.errors import ThrottlingError
 from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
 from openmwaa.services.cli_commands import CliCommandRefusedError, CliService, airflow_major
+from openmwaa.services.upstream import airflow_http_client
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
 from openmwaa.webserver import pages
@@ -377,16 +377,7 @@ class EnvironmentWebApp:
         upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
         if self._client is None:
             timeout = httpx.Timeout(self._deps.upstream_timeout, read=self._deps.upstream_read_timeout)
-            self._client = httpx.AsyncClient(
-                timeout=timeout,
-                follow_redirects=False,
-                transport=self._deps.upstream_transport,
-                # Airflow is on loopback: never through an HTTP(S)_PROXY from the environment.
-                trust_env=False,
-                # One client serves every user: it must never keep a cookie Airflow sets for one
-                # (Airflow 2's session, Airflow 3's refreshed token) and send it for another.
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            )
+            self._client = airflow_http_client(timeout=timeout, transport=self._deps.upstream_transport)
         await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)
 
     def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:
