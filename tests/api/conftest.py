@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -197,20 +198,27 @@ def _insert_environments(services: Services) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    data_dir = tmp_path_factory.mktemp("api-data")
-    port = free_port()
-    settings = Settings(
+def api_settings(
+    data_dir: Path, *, admin_key: str = ADMIN_KEY, admin_secret: str = ADMIN_SECRET, **overrides: Any
+) -> Settings:
+    """Settings of an in-process API server on a free port, with a bootstrap admin key."""
+    return Settings(
         data_dir=data_dir,
-        port=port,
+        port=free_port(),
         region=REGION,
         account_id=ACCOUNT,
         runtime_dir=data_dir / "runtimes",
         default_environment=False,
-        bootstrap_access_key_id=ADMIN_KEY,
-        bootstrap_secret_access_key=ADMIN_SECRET,
+        bootstrap_access_key_id=admin_key,
+        bootstrap_secret_access_key=admin_secret,
+        **overrides,
     )
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    settings = api_settings(tmp_path_factory.mktemp("api-data"))
+    port = settings.port
     keys = _write_identities(settings)
     services = build_services(settings)
     _insert_environments(services)

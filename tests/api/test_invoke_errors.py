@@ -29,7 +29,7 @@ from openmwaa.app import build_services, create_app
 from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.settings import Settings
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
-from tests.api.conftest import free_port
+from tests.api.conftest import api_settings
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -252,19 +252,8 @@ def _records() -> dict[str, EnvironmentRecord]:
 
 
 def _serve(tmp: Any, upstream: FakeAirflow, **overrides: Any) -> Iterator[Proxy]:
-    data_dir = tmp.mktemp("invoke")
-    port = free_port()
-    settings = Settings(
-        data_dir=data_dir,
-        port=port,
-        region=REGION,
-        account_id=ACCOUNT,
-        runtime_dir=data_dir / "runtimes",
-        default_environment=False,
-        bootstrap_access_key_id=ADMIN_KEY,
-        bootstrap_secret_access_key=ADMIN_SECRET,
-        **overrides,
-    )
+    settings = api_settings(tmp.mktemp("invoke"), admin_key=ADMIN_KEY, admin_secret=ADMIN_SECRET, **overrides)
+    port = settings.port
     keys = _write_identities(settings)
     services = build_services(settings)
     real_supervisor = services.supervisor
