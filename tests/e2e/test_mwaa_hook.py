@@ -9,23 +9,18 @@ openmwaa the way a user would point it anywhere: an ``aws_default`` connection f
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AIRFLOW3, OpenMwaaServer, invoke
+from tests.e2e.conftest import OpenMwaaServer, invoke
+from tests.e2e.mwaa_hook_venv import mwaa_hook_python
 
 pytestmark = pytest.mark.e2e
 
-UV = Path(sys.executable).with_name("uv")
-VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openmwaa/test-venvs/mwaa-hook"
-REQUIREMENTS = (f"apache-airflow=={AIRFLOW3}", "apache-airflow-providers-amazon")
 
 HOOK_SCRIPT = """
 import json, sys
@@ -51,29 +46,8 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def hook_python() -> Path:
-    """The test venv's interpreter, created on first use (under a lock: parallel runs share it)."""
-    python = VENV / "bin" / "python"
-    marker = VENV / ".openmwaa-ready"
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    with (VENV.parent / "mwaa-hook.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text() == "\n".join(REQUIREMENTS):
-            return python
-        subprocess.run(
-            [str(UV), "venv", "--quiet", "--clear", "--python", sys.executable, str(VENV)], check=True
-        )
-        subprocess.run(
-            [str(UV), "pip", "install", "--quiet", "--python", str(python), *REQUIREMENTS],
-            check=True,
-            timeout=900,
-        )
-        marker.write_text("\n".join(REQUIREMENTS))
-    return python
-
-
 def test_mwaa_hook_invoke_rest_api(server: OpenMwaaServer, af3_env: str, tmp_path: Path) -> None:
-    python = hook_python()
+    python = mwaa_hook_python()
     try:
         invoke(server, af3_env, "/variables/mwaa-hook-key", "DELETE")
     except server.client().exceptions.RestApiClientException:

@@ -10,7 +10,6 @@ other-environment tokens, logout, and the IAM-mapped role deciding what the sess
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from botocore.exceptions import ClientError
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
 from tests.e2e.conftest import REGION, OpenMwaaServer, invoke
+from tests.e2e.mwaa_hook_venv import mwaa_hook_python
 
 pytestmark = pytest.mark.e2e
 
@@ -464,8 +464,6 @@ def test_official_airflow_client_lists_dags_through_a_session(server: OpenMwaaSe
 
 # The Amazon provider's MwaaHook runs in its own virtualenv (apache-airflow + the provider), shared
 # with tests/e2e/test_mwaa_hook.py: same place, recipe, lock and ready-marker, made once.
-HOOK_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openmwaa/test-venvs/mwaa-hook"
-HOOK_REQUIREMENTS = ("apache-airflow==3.3.1", "apache-airflow-providers-amazon")
 
 HOOK_SCRIPT = """
 import json
@@ -488,28 +486,6 @@ for name, major, local, keys in json.loads(sys.argv[1]):
     }
 print(json.dumps(results))
 """
-
-
-def mwaa_hook_python() -> Path:
-    """The virtualenv's python, creating the virtualenv first if it is missing (under a lock)."""
-    python = HOOK_VENV / "bin" / "python"
-    marker = HOOK_VENV / ".openmwaa-ready"
-    uv = Path(sys.executable).with_name("uv")
-    HOOK_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with (HOOK_VENV.parent / "mwaa-hook.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text() == "\n".join(HOOK_REQUIREMENTS):
-            return python
-        subprocess.run(
-            [str(uv), "venv", "--quiet", "--clear", "--python", sys.executable, str(HOOK_VENV)], check=True
-        )
-        subprocess.run(
-            [str(uv), "pip", "install", "--quiet", "--python", str(python), *HOOK_REQUIREMENTS],
-            check=True,
-            timeout=900,
-        )
-        marker.write_text("\n".join(HOOK_REQUIREMENTS))
-    return python
 
 
 def test_mwaa_hook_web_token_path(
