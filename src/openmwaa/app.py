@@ -169,7 +169,6 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
         return _operation_conditions(ctx, vpcs, environments)
 
     invoker = RestApiInvoker(
-        environments=environments,
         endpoints=services.supervisor,
         client=airflow_http_client(timeout=settings.rest_api_timeout),
         timeout=settings.rest_api_timeout,

@@ -74,7 +74,6 @@ class Settings:
     #: /aws_mwaa/cli: concurrent commands per environment and seconds each may run.
     cli_max_concurrent: int = 2
     cli_timeout: float = 60.0
-    log_level: str = "info"
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.match(self.account_id):

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from openmwaa.iam.conditions import Condition, parse_condition
 from openmwaa.iam.errors import PolicyError
 from openmwaa.iam.matching import ActionPattern, ArnPattern, Lookup
+from openmwaa.strict_json import loads_strict
 
 PolicyKind = Literal["identity", "trust"]
 Effect = Literal["Allow", "Deny"]
@@ -171,7 +172,7 @@ def _decode(document: str | Mapping[str, Any]) -> Any:
         if len(document) > MAX_DOCUMENT_CHARS:
             raise PolicyError(f"Policy document exceeds {MAX_DOCUMENT_CHARS} characters")
         try:
-            return json.loads(document, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+            return loads_strict(document)
         except (ValueError, RecursionError) as exc:
             raise PolicyError(f"Policy document is not valid JSON: {exc}") from None
     if not isinstance(document, Mapping):
@@ -183,19 +184,6 @@ def _decode(document: str | Mapping[str, Any]) -> Any:
     if size > MAX_DOCUMENT_CHARS:
         raise PolicyError(f"Policy document exceeds {MAX_DOCUMENT_CHARS} characters")
     return document
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
 
 
 def _parse_statement(raw: Any, index: int, kind: PolicyKind, *, variables: bool, where: str) -> Statement:

@@ -26,7 +26,7 @@ from openmwaa.errors import (
 )
 from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, airflow_username, mint_airflow_token
 from openmwaa.runtime.versions import major
-from openmwaa.services.environments import SERVING_STATUSES, EnvironmentService
+from openmwaa.services.environments import SERVING_STATUSES
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
 
@@ -87,7 +87,6 @@ class RestApiInvoker:
     def __init__(
         self,
         *,
-        environments: EnvironmentService,
         endpoints: AirflowEndpoints,
         client: httpx.AsyncClient,
         timeout: float,
@@ -95,7 +94,6 @@ class RestApiInvoker:
         token_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._environments = environments
         self._endpoints = endpoints
         self._client = client
         self._timeout = timeout

@@ -12,7 +12,6 @@ Decisions (stricter than AWS where it is cheap to be):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -20,25 +19,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from openmwaa.errors import PayloadTooLargeError, ValidationError
+from openmwaa.strict_json import loads_strict
 from openmwaa.wire.shapes import LOCATION_BODY, LOCATION_QUERY, LOCATION_URI, Member, Shape
 from openmwaa.wire.validation import ValidationErrors, validate_members, wire_path
 
 #: Matches MWAA's documented InvokeRestApi payload limit.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 _QUERY_INTEGER = re.compile(r"-?[0-9]{1,19}")
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key[:64]!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def decode_json_body(body: bytes, max_body_bytes: int) -> dict[str, Any]:
@@ -52,7 +39,7 @@ def decode_json_body(body: bytes, max_body_bytes: int) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ValidationError("Request body is not valid UTF-8.") from None
     try:
-        decoded = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        decoded = loads_strict(text)
     except RecursionError:
         raise ValidationError("Request body is not valid JSON: nested too deeply.") from None
     except ValueError as exc:  # JSONDecodeError is a ValueError, as are our hooks' complaints
