@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -349,14 +350,10 @@ class EnvironmentService:
 
 
 def _replace_config(record: EnvironmentRecord, config: Mapping[str, Any]) -> EnvironmentRecord:
-    from dataclasses import replace
-
     return replace(record, config=config)
 
 
 def _secrets_to_mapping(secrets: EnvironmentSecrets) -> dict[str, str]:
-    from dataclasses import asdict
-
     return {k: str(v) for k, v in asdict(secrets).items()}
 
 
