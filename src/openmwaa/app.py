@@ -43,6 +43,7 @@ from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.upstream import airflow_http_client
 from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
+from openmwaa.services.write_gate import WriteGates
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
@@ -69,6 +70,8 @@ class Services:
     wire: MwaaWire
     web_tokens: WebTokenService
     webservers: WebServerManager
+    #: Shared by InvokeRestApi and the web endpoints: one write at a time per Airflow.
+    write_gates: WriteGates
     clock: Callable[[], float]
 
     def start(self) -> None:
@@ -104,6 +107,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     )
     master = load_signing_key(settings.data_dir)
     web_tokens = WebTokenService(master, clock=clock)
+    write_gates = WriteGates()
     webservers = WebServerManager(
         settings.data_dir,
         WebServerConfig(
@@ -129,6 +133,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
             ),
             secure_cookies=settings.web_tls,
             clock=clock,
+            write_gates=write_gates,
         ),
     )
 
@@ -154,6 +159,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         wire=MwaaWire.load(),
         web_tokens=web_tokens,
         webservers=webservers,
+        write_gates=write_gates,
         clock=clock,
     )
 
@@ -170,7 +176,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
 
     invoker = RestApiInvoker(
         endpoints=services.supervisor,
-        client=airflow_http_client(timeout=settings.rest_api_timeout),
+        client=airflow_http_client(timeout=settings.rest_api_timeout, write_gates=services.write_gates),
         timeout=settings.rest_api_timeout,
         limiter=RateLimiter(settings.rest_api_rate),
     )

@@ -36,6 +36,7 @@ from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
 from openmwaa.services.cli_commands import CliCommandRefusedError, CliService, airflow_major
 from openmwaa.services.upstream import airflow_http_client
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
+from openmwaa.services.write_gate import WriteGates
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
 from openmwaa.webserver import pages
 from openmwaa.webserver.api_compat import (
@@ -106,6 +107,8 @@ class WebDependencies:
     upstream_read_timeout: float = 300.0
     #: How to reach Airflow (None: the network); tests put an in-process app here.
     upstream_transport: httpx.AsyncBaseTransport | None = None
+    #: One write at a time per Airflow (shared with InvokeRestApi; None: no gating).
+    write_gates: WriteGates | None = None
 
 
 def _wants_html(scope: Scope) -> bool:
@@ -377,7 +380,9 @@ class EnvironmentWebApp:
         upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
         if self._client is None:
             timeout = httpx.Timeout(self._deps.upstream_timeout, read=self._deps.upstream_read_timeout)
-            self._client = airflow_http_client(timeout=timeout, transport=self._deps.upstream_transport)
+            self._client = airflow_http_client(
+                timeout=timeout, transport=self._deps.upstream_transport, write_gates=self._deps.write_gates
+            )
         await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)
 
     def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:

@@ -1,0 +1,120 @@
+"""One write at a time per Airflow API server.
+
+Airflow 3's API server writes its audit log (``action_logging``) with a synchronous database
+session on its event loop. Two concurrent writes then deadlock on a SQLite metadata database:
+the first holds the write lock and needs the event loop to reach its commit, the second blocks
+the event loop waiting for that lock, until SQLite's busy timeout fails it with a 500 five
+seconds later. openmwaa therefore lets one unsafe request (anything but GET, HEAD, OPTIONS) at a
+time reach a given API server; reads are never held back. The same gate serves InvokeRestApi and
+the web endpoints, which run on different event loops, so it is a FIFO lock across threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from typing import Final
+
+import httpx
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+class WriteGate:
+    """A first-come-first-served lock for coroutines, usable from any event loop."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[_Waiter] = deque()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            waiter: _Waiter = (loop, loop.create_future())
+            self._waiters.append(waiter)
+        try:
+            await waiter[1]
+        except asyncio.CancelledError:
+            with self._mutex:
+                if waiter in self._waiters:  # never handed the gate
+                    self._waiters.remove(waiter)
+                    raise
+            if waiter[1].done() and not waiter[1].cancelled():  # handed it, then cancelled
+                self.release()
+            # else: the hand-over is still queued on our loop; _grant sees the cancel and passes it on
+            raise
+
+    def release(self) -> None:
+        with self._mutex:
+            if not self._waiters:
+                self._held = False
+                return
+            loop, future = self._waiters.popleft()
+        try:
+            loop.call_soon_threadsafe(self._grant, future)
+        except RuntimeError:  # that loop has closed: pass the gate on
+            self.release()
+
+    def _grant(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            self.release()
+        else:
+            future.set_result(None)
+
+
+class WriteGates:
+    """The gate of each upstream origin (``host:port``), created on first use."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._gates: dict[str, WriteGate] = {}
+
+    def gate(self, origin: str) -> WriteGate:
+        with self._mutex:
+            gate = self._gates.get(origin)
+            if gate is None:
+                gate = self._gates[origin] = WriteGate()
+            return gate
+
+
+class SerializedWritesTransport(httpx.AsyncBaseTransport):
+    """Passes reads straight through and unsafe requests one at a time per origin.
+
+    Waiting for the gate counts as waiting for a connection: it is bounded by the request's
+    ``pool`` timeout and ends in ``httpx.PoolTimeout``, which callers already treat as a timeout.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, gates: WriteGates) -> None:
+        self._inner = inner
+        self._gates = gates
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in SAFE_METHODS:
+            return await self._inner.handle_async_request(request)
+        gate = self._gates.gate(f"{request.url.host}:{request.url.port}")
+        timeout = request.extensions.get("timeout", {}).get("pool")
+        try:
+            await asyncio.wait_for(gate.acquire(), timeout)
+        except TimeoutError as exc:
+            message = "waited too long for the previous write to this Airflow"
+            raise httpx.PoolTimeout(message, request=request) from exc
+        try:
+            response = await self._inner.handle_async_request(request)
+            await response.aread()  # the write is over when its answer is in
+        finally:
+            gate.release()
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
