@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-import httpx
-
 from openmwaa.auth.principal import Principal
 from openmwaa.errors import (
     AccessDeniedError,
@@ -27,6 +25,13 @@ from openmwaa.errors import (
 from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, airflow_username, mint_airflow_token
 from openmwaa.runtime.versions import major
 from openmwaa.services.environments import SERVING_STATUSES
+from openmwaa.services.http1 import (
+    Http1Client,
+    ResponseTooLarge,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamTimeout,
+)
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
 
@@ -88,7 +93,7 @@ class RestApiInvoker:
         self,
         *,
         endpoints: AirflowEndpoints,
-        client: httpx.AsyncClient,
+        client: Http1Client,
         timeout: float,
         limiter: RateLimiter,
         token_ttl: float = 60.0,
@@ -140,59 +145,47 @@ class RestApiInvoker:
             ttl=self._token_ttl,
             now=self._clock() if self._clock else None,
         )
-        url = f"{base}/api/v{1 if airflow_major == 2 else 2}{quote(path, safe='/%:@!$&()*+,;=-._~')}"
+        target = f"/api/v{1 if airflow_major == 2 else 2}{quote(path, safe='/%:@!$&()*+,;=-._~')}"
         if query:
-            url = f"{url}?{query}"
+            target = f"{target}?{query}"
         headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
         content: bytes | None = None
         if "Body" in params and params["Body"] is not None:
             content = json.dumps(params["Body"]).encode()
             headers["content-type"] = "application/json"
-        return await self._send(str(params["Method"]), url, headers, content)
+        host, _, port = base.removeprefix("http://").rstrip("/").rpartition(":")
+        request = UpstreamRequest(str(params["Method"]), host, int(port), target, headers, content)
+        return await self._send(request)
 
-    async def _send(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None
-    ) -> dict[str, Any]:
+    async def _send(self, request: UpstreamRequest) -> dict[str, Any]:
         try:
-            async with self._client.stream(
-                method, url, headers=headers, content=content, timeout=self._timeout
-            ) as response:
-                body = await _read_bounded(response)
-        except httpx.TimeoutException as exc:
+            response = await self._client.request(request, timeout=self._timeout)
+        except UpstreamTimeout as exc:
             raise RestApiServerError(
                 f"The Airflow REST API did not answer within {self._timeout:g} seconds; "
                 "the call was terminated.",
                 504,
                 {"title": "Gateway Timeout", "detail": "InvokeRestApi timed out", "status": 504},
             ) from exc
-        except httpx.HTTPError as exc:
+        except ResponseTooLarge as exc:
+            raise RestApiServerError(
+                "Airflow's response exceeds InvokeRestApi's 6 MB limit; request less (e.g. limit/offset).",
+                502,
+                {"title": "Response too large", "status": 502},
+            ) from exc
+        except UpstreamError as exc:
             raise RestApiServerError(
                 "The environment's Airflow web server could not be reached.",
                 502,
                 {"title": "Bad Gateway", "detail": type(exc).__name__, "status": 502},
             ) from exc
-        status = response.status_code
-        payload = _decode(body)
+        status = response.status
+        payload = _decode(response.body)
         if status < 400:
             return {"RestApiStatusCode": status, "RestApiResponse": payload}
         if status < 500:
             raise RestApiClientError(f"Airflow answered {status}.", status, payload)
         raise RestApiServerError(f"Airflow answered {status}.", status, payload)
-
-
-async def _read_bounded(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise RestApiServerError(
-                "Airflow's response exceeds InvokeRestApi's 6 MB limit; request less (e.g. limit/offset).",
-                502,
-                {"title": "Response too large", "status": 502},
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(body: bytes) -> Any:
