@@ -1,0 +1,282 @@
+"""The lean upstream client against a scripted HTTP server on loopback (real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from openmwaa.services.http1 import (
+    Http1Client,
+    ResponseTooLarge,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from openmwaa.services.write_gate import WriteGates
+
+
+@dataclass
+class Seen:
+    connection: int
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+#: What the server does with a request: the bytes to answer, or None to close without a word.
+Behaviour = Callable[[Seen], Awaitable[bytes | None]]
+
+
+def answer(status: int = 200, body: bytes = b'{"ok": true}', extra: str = "") -> bytes:
+    head = (
+        f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass
+class Server:
+    behaviour: Behaviour
+    seen: list[Seen] = field(default_factory=list)
+    connections: int = 0
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *lines = head.decode().split("\r\n")[:-2]
+                method, target, _ = request_line.split(" ")
+                headers = dict(line.split(": ", 1) for line in lines)
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                seen = Seen(number, method, target, headers, body)
+                self.seen.append(seen)
+                reply = await self.behaviour(seen)
+                if reply is None:
+                    break
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def run(
+    behaviour: Behaviour, body: Callable[[Server, Http1Client], Awaitable[None]], **client_kw: object
+) -> Server:
+    async def main() -> Server:
+        server = Server(behaviour)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        server.port = listener.sockets[0].getsockname()[1]
+        client = Http1Client(max_body=client_kw.pop("max_body", 1000), **client_kw)  # type: ignore[arg-type]
+        try:
+            await body(server, client)
+        finally:
+            await client.aclose()
+            listener.close()
+        return server
+
+    return asyncio.run(main())
+
+
+def req(
+    server: Server, method: str = "GET", target: str = "/api/v2/dags", body: bytes | None = None
+) -> UpstreamRequest:
+    return UpstreamRequest(method, "127.0.0.1", server.port, target, {"accept": "application/json"}, body)
+
+
+async def ok(seen: Seen) -> bytes:
+    return answer()
+
+
+def test_the_request_arrives_as_sent_and_the_connection_is_kept_alive() -> None:
+    got: list[UpstreamResponse] = []
+
+    async def body(server: Server, client: Http1Client) -> None:
+        got.append(await client.request(req(server), timeout=5))
+        got.append(await client.request(req(server, "POST", "/api/v2/variables?x=1", b'{"k": 1}'), timeout=5))
+        got.append(await client.request(req(server, "DELETE", "/api/v2/variables/k"), timeout=5))
+
+    server = run(ok, body)
+    assert [r.status for r in got] == [200, 200, 200] and got[0].body == b'{"ok": true}'
+    assert server.connections == 1
+    post = server.seen[1]
+    assert (post.method, post.target, post.body) == ("POST", "/api/v2/variables?x=1", b'{"k": 1}')
+    assert post.headers["host"] == f"127.0.0.1:{server.port}" and post.headers["content-length"] == "8"
+    assert "content-length" not in server.seen[0].headers  # a GET without a body
+    assert server.seen[2].headers["content-length"] == "0"  # an unsafe method always says
+
+
+def test_chunked_and_empty_answers() -> None:
+    answers = iter(
+        [
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+        ]
+    )
+
+    async def behaviour(seen: Seen) -> bytes:
+        return next(answers)
+
+    got: list[UpstreamResponse] = []
+
+    async def body(server: Server, client: Http1Client) -> None:
+        got.append(await client.request(req(server), timeout=5))
+        got.append(await client.request(req(server, "DELETE", "/x"), timeout=5))
+
+    run(behaviour, body)
+    assert got == [UpstreamResponse(200, b"hello world"), UpstreamResponse(204, b"")]
+
+
+def test_an_answer_over_the_limit_fails_and_its_connection_is_dropped() -> None:
+    async def behaviour(seen: Seen) -> bytes:
+        return answer(body=b"x" * (2000 if seen.target == "/big" else 10))
+
+    async def body(server: Server, client: Http1Client) -> None:
+        with pytest.raises(ResponseTooLarge):
+            await client.request(req(server, target="/big"), timeout=5)
+        assert (await client.request(req(server, target="/small"), timeout=5)).body == b"x" * 10
+
+    server = run(behaviour, body)
+    assert server.connections == 2
+
+
+def test_a_timeout_covers_the_answer_and_the_connection_is_dropped() -> None:
+    async def behaviour(seen: Seen) -> bytes:
+        if seen.target == "/slow":
+            await asyncio.sleep(2)
+        return answer()
+
+    async def body(server: Server, client: Http1Client) -> None:
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            await client.request(req(server, target="/slow"), timeout=0.2)
+        assert time.monotonic() - started < 1
+        assert (await client.request(req(server, target="/fast"), timeout=5)).status == 200
+
+    server = run(behaviour, body)
+    assert server.connections == 2  # the late answer on the first connection is never read as ours
+
+
+@pytest.mark.parametrize(
+    ("method", "retried"), [("GET", True), ("PUT", True), ("DELETE", True), ("POST", False), ("PATCH", False)]
+)
+def test_a_reused_connection_closed_before_answering_is_retried_only_when_idempotent(
+    method: str, retried: bool
+) -> None:
+    async def behaviour(seen: Seen) -> bytes | None:
+        # the second request on the first connection: the server hangs up, as at keep-alive expiry
+        return None if seen.connection == 1 and len(seen_on(1)) == 2 else answer()
+
+    server_ref: list[Server] = []
+
+    def seen_on(connection: int) -> list[Seen]:
+        return [s for s in server_ref[0].seen if s.connection == connection]
+
+    outcome: list[object] = []
+
+    async def body(server: Server, client: Http1Client) -> None:
+        server_ref.append(server)
+        await client.request(req(server), timeout=5)
+        try:
+            outcome.append(await client.request(req(server, method, "/again", b"{}"), timeout=5))
+        except UpstreamUnreachable as exc:
+            outcome.append(exc)
+
+    server = run(behaviour, body)
+    again = [s for s in server.seen if s.target == "/again"]
+    if retried:
+        assert isinstance(outcome[0], UpstreamResponse) and len(again) == 2
+    else:
+        assert isinstance(outcome[0], UpstreamUnreachable) and len(again) == 1
+
+
+def test_idle_connections_expire() -> None:
+    async def body(server: Server, client: Http1Client) -> None:
+        await client.request(req(server), timeout=5)
+        await asyncio.sleep(0.15)
+        await client.request(req(server), timeout=5)
+
+    assert run(ok, body, idle_ttl=0.1).connections == 2
+    assert run(ok, body, idle_ttl=5).connections == 1
+
+
+def test_an_answer_cut_short_is_an_error_not_a_body() -> None:
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
+            await writer.drain()
+            writer.close()
+
+        listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = Http1Client(max_body=1000)
+        try:
+            with pytest.raises(UpstreamUnreachable, match="middle of the answer"):
+                await client.request(UpstreamRequest("GET", "127.0.0.1", port, "/", {}), timeout=5)
+        finally:
+            await client.aclose()
+            listener.close()
+
+    asyncio.run(main())
+
+
+def test_nothing_listening_is_unreachable() -> None:
+    async def main() -> None:
+        client = Http1Client(max_body=10)
+        with pytest.raises(UpstreamUnreachable):
+            await client.request(UpstreamRequest("GET", "127.0.0.1", 1, "/", {}), timeout=5)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a b", {}),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a\r\nx: y", {}),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", {"x": "1\r\nevil: yes"}),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", {"x y": "1"}),
+        UpstreamRequest("GET\r\n", "127.0.0.1", 1, "/a", {}),
+        UpstreamRequest("HEAD", "127.0.0.1", 1, "/a", {}),
+        UpstreamRequest("GET", "127.0.0.1", 1, "a", {}),
+    ],
+)
+def test_nothing_that_could_split_a_request_is_sent(request_: UpstreamRequest) -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError):
+            await Http1Client(max_body=10).request(request_, timeout=5)
+
+    asyncio.run(main())
+
+
+def test_writes_to_one_origin_wait_for_each_other() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def behaviour(seen: Seen) -> bytes:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return answer()
+
+    async def body(server: Server, client: Http1Client) -> None:
+        await asyncio.gather(*(client.request(req(server, "POST", "/v", b"{}"), timeout=5) for _ in range(4)))
+
+    run(behaviour, body, write_gates=WriteGates())
+    assert peak == 1
+    peak = 0
+    run(behaviour, body)  # the control: without gates they overlap
+    assert peak > 1
