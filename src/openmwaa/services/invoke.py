@@ -22,7 +22,7 @@ from openmwaa.errors import (
     ThrottlingError,
     ValidationError,
 )
-from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, airflow_username, mint_airflow_token
+from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, AirflowTokenCache, airflow_username
 from openmwaa.runtime.versions import major
 from openmwaa.services.environments import SERVING_STATUSES
 from openmwaa.services.http1 import (
@@ -105,6 +105,7 @@ class RestApiInvoker:
         self._limiter = limiter
         self._token_ttl = token_ttl
         self._clock = clock
+        self._tokens = AirflowTokenCache()
 
     def admit(self, record: EnvironmentRecord, principal: Principal) -> str:
         """Check the environment can take the call and the caller is within its rate; its base URL."""
@@ -136,7 +137,7 @@ class RestApiInvoker:
         query = encode_query(params.get("QueryParameters"))
         base = self.admit(record, principal)
         airflow_major = major(str(record.config["AirflowVersion"]))
-        token = mint_airflow_token(
+        token = self._tokens.token(
             major=airflow_major,
             jwt_secret=record.secrets["jwt_secret"],
             token_secret=record.secrets["token_secret"],

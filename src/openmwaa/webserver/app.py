@@ -32,7 +32,7 @@ import httpx
 from anyio.to_thread import run_sync
 
 from openmwaa.errors import ThrottlingError
-from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
+from openmwaa.runtime.airflow_token import AirflowTokenCache, airflow_username
 from openmwaa.services.cli_commands import CliCommandRefusedError, CliService, airflow_major
 from openmwaa.services.upstream import airflow_http_client
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
@@ -72,7 +72,6 @@ MAX_FORM_BYTES: Final = 16 * 1024
 #: How long a looked-up environment record is reused (status and secrets change rarely).
 RECORD_CACHE_SECONDS: Final = 2.0
 #: Bound on the per-session Airflow credentials kept for reuse.
-MAX_CACHED_AIRFLOW_TOKENS: Final = 10_000
 
 V2_PREFIX: Final = "/aws_mwaa"
 #: Where Airflow 2's UI sends "Log Out" (FAB's logout view).
@@ -131,8 +130,7 @@ class EnvironmentWebApp:
         self._deps = deps
         self._client: httpx.AsyncClient | None = None
         self._cached: tuple[float, EnvironmentRecord | None] | None = None
-        #: session id -> (reuse until, Airflow token): see _airflow_token.
-        self._minted: dict[str, tuple[float, str]] = {}
+        self._tokens = AirflowTokenCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -386,28 +384,17 @@ class EnvironmentWebApp:
         await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)
 
     def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:
-        """The Airflow credential for the session, minted at most every half token lifetime.
+        """The Airflow credential for the session's identity and role (reused: ``AirflowTokenCache``).
 
         Reusing it is safe: it only ever travels to this environment's Airflow, and a request
         reaches this point only while the session itself is valid (logout takes effect at once).
         """
-        now = self._deps.clock()
-        cached = self._minted.get(session.session_id)
-        if cached is not None and now < cached[0]:
-            return cached[1]
-        ttl = self._deps.airflow_token_ttl
-        token = mint_airflow_token(
+        return self._tokens.token(
             major=major,
             jwt_secret=record.secrets.get("jwt_secret", ""),
             token_secret=record.secrets.get("token_secret", ""),
             username=airflow_username(session.identity),
             role=session.role,
-            ttl=ttl,
-            now=now,
+            ttl=self._deps.airflow_token_ttl,
+            now=self._deps.clock(),
         )
-        if len(self._minted) >= MAX_CACHED_AIRFLOW_TOKENS:
-            self._minted = {k: v for k, v in self._minted.items() if v[0] > now}
-            if len(self._minted) >= MAX_CACHED_AIRFLOW_TOKENS:
-                self._minted.clear()
-        self._minted[session.session_id] = (now + ttl / 2, token)
-        return token

@@ -12,6 +12,7 @@ import pytest
 from openmwaa.runtime.airflow_token import (
     AIRFLOW_ROLES,
     MAX_AIRFLOW_USERNAME,
+    AirflowTokenCache,
     airflow_username,
     mint_airflow_token,
 )
@@ -190,3 +191,35 @@ def test_bad_arguments_are_refused(overrides: dict[str, object], message: str) -
 def test_airflow2_needs_token_secret() -> None:
     with pytest.raises(ValueError, match="secret"):
         _mint(2, token_secret="")
+
+
+def test_the_token_cache_reuses_a_token_for_half_its_lifetime() -> None:
+    cache = AirflowTokenCache()
+    args: dict[str, Any] = {
+        "major": 3,
+        "jwt_secret": "j" * 64,
+        "token_secret": "t" * 64,
+        "username": "user/alice",
+        "role": "Op",
+        "ttl": 60.0,
+    }
+    first = cache.token(**args, now=1000.0)
+    assert cache.token(**args, now=1029.0) == first
+    renewed = cache.token(**args, now=1030.0)
+    assert renewed != first
+    assert cache.token(**{**args, "role": "Viewer"}, now=1031.0) != renewed
+    assert cache.token(**{**args, "username": "user/bob"}, now=1031.0) != renewed
+    assert cache.token(**{**args, "jwt_secret": "k" * 64}, now=1031.0) != renewed  # a recreated environment
+    assert cache.token(**args, now=1031.0) == renewed
+
+
+def test_the_token_cache_is_bounded() -> None:
+    cache = AirflowTokenCache(max_entries=3)
+
+    def token(user: str, now: float) -> str:
+        return cache.token(major=2, jwt_secret="", token_secret="t" * 64, username=user, role="User", now=now)
+
+    tokens = [token(f"u{i}", 1.0) for i in range(5)]
+    assert len(cache._tokens) == 3
+    assert token("u4", 2.0) == tokens[4]
+    assert token("u0", 2.0) != tokens[0]  # dropped: minted anew
