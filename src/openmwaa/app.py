@@ -40,7 +40,7 @@ from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_con
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.http1 import Http1Client
-from openmwaa.services.invoke import MAX_RESPONSE_BYTES, RestApiInvoker
+from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
 from openmwaa.services.write_gate import WriteGates
@@ -176,7 +176,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
 
     invoker = RestApiInvoker(
         endpoints=services.supervisor,
-        client=Http1Client(max_body=MAX_RESPONSE_BYTES, write_gates=services.write_gates),
+        client=Http1Client(write_gates=services.write_gates),
         timeout=settings.rest_api_timeout,
         limiter=RateLimiter(settings.rest_api_rate),
     )

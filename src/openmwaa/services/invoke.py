@@ -155,12 +155,14 @@ class RestApiInvoker:
             content = json.dumps(params["Body"]).encode()
             headers["content-type"] = "application/json"
         host, _, port = base.removeprefix("http://").rstrip("/").rpartition(":")
-        request = UpstreamRequest(str(params["Method"]), host, int(port), target, headers, content)
+        request = UpstreamRequest(
+            str(params["Method"]), host, int(port), target, list(headers.items()), content
+        )
         return await self._send(request)
 
     async def _send(self, request: UpstreamRequest) -> dict[str, Any]:
         try:
-            response = await self._client.request(request, timeout=self._timeout)
+            response = await self._client.request(request, timeout=self._timeout, max_body=MAX_RESPONSE_BYTES)
         except UpstreamTimeout as exc:
             raise RestApiServerError(
                 f"The Airflow REST API did not answer within {self._timeout:g} seconds; "

@@ -16,8 +16,6 @@ import threading
 from collections import deque
 from typing import Final
 
-import httpx
-
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
@@ -86,35 +84,3 @@ class WriteGates:
             if gate is None:
                 gate = self._gates[origin] = WriteGate()
             return gate
-
-
-class SerializedWritesTransport(httpx.AsyncBaseTransport):
-    """Passes reads straight through and unsafe requests one at a time per origin.
-
-    Waiting for the gate counts as waiting for a connection: it is bounded by the request's
-    ``pool`` timeout and ends in ``httpx.PoolTimeout``, which callers already treat as a timeout.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, gates: WriteGates) -> None:
-        self._inner = inner
-        self._gates = gates
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method in SAFE_METHODS:
-            return await self._inner.handle_async_request(request)
-        gate = self._gates.gate(f"{request.url.host}:{request.url.port}")
-        timeout = request.extensions.get("timeout", {}).get("pool")
-        try:
-            await asyncio.wait_for(gate.acquire(), timeout)
-        except TimeoutError as exc:
-            message = "waited too long for the previous write to this Airflow"
-            raise httpx.PoolTimeout(message, request=request) from exc
-        try:
-            response = await self._inner.handle_async_request(request)
-            await response.aread()  # the write is over when its answer is in
-        finally:
-            gate.release()
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

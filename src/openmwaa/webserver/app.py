@@ -28,13 +28,12 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import parse_qs, urlencode
 
-import httpx
 from anyio.to_thread import run_sync
 
 from openmwaa.errors import ThrottlingError
 from openmwaa.runtime.airflow_token import AirflowTokenCache, airflow_username
 from openmwaa.services.cli_commands import CliCommandRefusedError, CliService, airflow_major
-from openmwaa.services.upstream import airflow_http_client
+from openmwaa.services.http1 import Http1Client
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
 from openmwaa.services.write_gate import WriteGates
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
@@ -101,11 +100,9 @@ class WebDependencies:
     clock: Callable[[], float] = time.time
     #: Lifetime of the Airflow credential minted for each proxied request.
     airflow_token_ttl: float = 60.0
-    #: Upstream timeouts (s): connecting and writing, and reading (long for streamed logs and events).
-    upstream_timeout: float = 30.0
+    #: How long Airflow may take to start answering, and then to send each further piece (long for
+    #: streamed logs and events), in seconds.
     upstream_read_timeout: float = 300.0
-    #: How to reach Airflow (None: the network); tests put an in-process app here.
-    upstream_transport: httpx.AsyncBaseTransport | None = None
     #: One write at a time per Airflow (shared with InvokeRestApi; None: no gating).
     write_gates: WriteGates | None = None
 
@@ -128,7 +125,7 @@ class EnvironmentWebApp:
         self._key = key
         self._env_key = EnvironmentKey.parse(key)
         self._deps = deps
-        self._client: httpx.AsyncClient | None = None
+        self._client: Http1Client | None = None
         self._cached: tuple[float, EnvironmentRecord | None] | None = None
         self._tokens = AirflowTokenCache()
 
@@ -377,11 +374,16 @@ class EnvironmentWebApp:
             path = v2_path
         upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
         if self._client is None:
-            timeout = httpx.Timeout(self._deps.upstream_timeout, read=self._deps.upstream_read_timeout)
-            self._client = airflow_http_client(
-                timeout=timeout, transport=self._deps.upstream_transport, write_gates=self._deps.write_gates
-            )
-        await forward(self._client, upstream, scope, receive, send, drop_cookies=OPENMWAA_COOKIES)
+            self._client = Http1Client(write_gates=self._deps.write_gates)
+        await forward(
+            self._client,
+            upstream,
+            scope,
+            receive,
+            send,
+            drop_cookies=OPENMWAA_COOKIES,
+            read_timeout=self._deps.upstream_read_timeout,
+        )
 
     def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:
         """The Airflow credential for the session's identity and role (reused: ``AirflowTokenCache``).

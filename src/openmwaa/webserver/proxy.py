@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Final
 
-import httpx
-
+from openmwaa.services.http1 import Http1Client, UpstreamError, UpstreamRequest
 from openmwaa.webserver.asgi import Receive, Scope, Send, respond_json
 
 HOP_BY_HOP: Final = frozenset(
@@ -110,12 +109,13 @@ def upstream_request_headers(
 
 
 def downstream_headers(
-    response: httpx.Response, drop_cookies: Collection[str], base_url: str, public_origin: str
+    headers: list[tuple[bytes, bytes]], drop_cookies: Collection[str], base_url: str, public_origin: str
 ) -> list[tuple[bytes, bytes]]:
-    named = {t.strip().lower() for t in response.headers.get("connection", "").split(",") if t.strip()}
+    """Airflow's response headers (names lower-case) as the browser may see them."""
+    named = _connection_tokens(headers)
     out: list[tuple[bytes, bytes]] = []
-    for key, value in response.headers.multi_items():
-        lkey = key.lower()
+    for key_b, value_b in headers:
+        lkey, value = key_b.decode("latin-1"), value_b.decode("latin-1")
         if lkey in HOP_BY_HOP or lkey in named or lkey == "date":  # uvicorn sends its own Date
             continue
         if lkey == "set-cookie" and value.split("=", 1)[0].strip() in drop_cookies:
@@ -149,13 +149,14 @@ def public_origin(scope: Scope) -> str:
 
 
 async def forward(
-    client: httpx.AsyncClient,
+    client: Http1Client,
     upstream: Upstream,
     scope: Scope,
     receive: Receive,
     send: Send,
     *,
     drop_cookies: Collection[str],
+    read_timeout: float,
 ) -> None:
     """Send the request to Airflow and stream Airflow's answer back."""
     replaced = upstream.body is not None
@@ -168,11 +169,15 @@ async def forward(
         content = upstream.body
     elif has_body:
         content = _request_body(receive)
-    url = httpx.URL(upstream.base_url + upstream.path, query=upstream.query)
-    request = client.build_request(scope["method"], url, headers=headers, content=content)
+    host, _, port = upstream.base_url.removeprefix("http://").rpartition(":")
+    target = upstream.path + (f"?{upstream.query.decode('latin-1')}" if upstream.query else "")
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
+        request = UpstreamRequest(scope["method"], host, int(port), target, headers, content)
+        stream = await client.open(request, timeout=read_timeout)
+    except ValueError:
+        await respond_json(send, 400, {"detail": "The request cannot be passed on to Airflow as it is."})
+        return
+    except UpstreamError as exc:
         await respond_json(
             send,
             502,
@@ -183,14 +188,14 @@ async def forward(
         await send(
             {
                 "type": "http.response.start",
-                "status": response.status_code,
+                "status": stream.status,
                 "headers": downstream_headers(
-                    response, drop_cookies, upstream.base_url, public_origin(scope)
+                    stream.headers, drop_cookies, upstream.base_url, public_origin(scope)
                 ),
             }
         )
-        async for chunk in response.aiter_raw():
+        async for chunk in stream.chunks(read_timeout):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
-        await response.aclose()
+        await stream.aclose()

@@ -19,6 +19,8 @@ from openmwaa.services.http1 import (
 )
 from openmwaa.services.write_gate import WriteGates
 
+LIMITS: dict[str, float] = {"timeout": 5, "max_body": 1000}
+
 
 @dataclass
 class Seen:
@@ -77,7 +79,7 @@ def run(
         server = Server(behaviour)
         listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
         server.port = listener.sockets[0].getsockname()[1]
-        client = Http1Client(max_body=client_kw.pop("max_body", 1000), **client_kw)  # type: ignore[arg-type]
+        client = Http1Client(**client_kw)  # type: ignore[arg-type]
         try:
             await body(server, client)
         finally:
@@ -91,7 +93,7 @@ def run(
 def req(
     server: Server, method: str = "GET", target: str = "/api/v2/dags", body: bytes | None = None
 ) -> UpstreamRequest:
-    return UpstreamRequest(method, "127.0.0.1", server.port, target, {"accept": "application/json"}, body)
+    return UpstreamRequest(method, "127.0.0.1", server.port, target, [("accept", "application/json")], body)
 
 
 async def ok(seen: Seen) -> bytes:
@@ -102,9 +104,13 @@ def test_the_request_arrives_as_sent_and_the_connection_is_kept_alive() -> None:
     got: list[UpstreamResponse] = []
 
     async def body(server: Server, client: Http1Client) -> None:
-        got.append(await client.request(req(server), timeout=5))
-        got.append(await client.request(req(server, "POST", "/api/v2/variables?x=1", b'{"k": 1}'), timeout=5))
-        got.append(await client.request(req(server, "DELETE", "/api/v2/variables/k"), timeout=5))
+        got.append(await client.request(req(server), **LIMITS))
+        got.append(
+            await client.request(
+                req(server, "POST", "/api/v2/variables?x=1", b'{"k": 1}'), timeout=5, max_body=1000
+            )
+        )
+        got.append(await client.request(req(server, "DELETE", "/api/v2/variables/k"), **LIMITS))
 
     server = run(ok, body)
     assert [r.status for r in got] == [200, 200, 200] and got[0].body == b'{"ok": true}'
@@ -130,8 +136,8 @@ def test_chunked_and_empty_answers() -> None:
     got: list[UpstreamResponse] = []
 
     async def body(server: Server, client: Http1Client) -> None:
-        got.append(await client.request(req(server), timeout=5))
-        got.append(await client.request(req(server, "DELETE", "/x"), timeout=5))
+        got.append(await client.request(req(server), **LIMITS))
+        got.append(await client.request(req(server, "DELETE", "/x"), **LIMITS))
 
     run(behaviour, body)
     assert got == [UpstreamResponse(200, b"hello world"), UpstreamResponse(204, b"")]
@@ -143,8 +149,8 @@ def test_an_answer_over_the_limit_fails_and_its_connection_is_dropped() -> None:
 
     async def body(server: Server, client: Http1Client) -> None:
         with pytest.raises(ResponseTooLarge):
-            await client.request(req(server, target="/big"), timeout=5)
-        assert (await client.request(req(server, target="/small"), timeout=5)).body == b"x" * 10
+            await client.request(req(server, target="/big"), **LIMITS)
+        assert (await client.request(req(server, target="/small"), **LIMITS)).body == b"x" * 10
 
     server = run(behaviour, body)
     assert server.connections == 2
@@ -159,9 +165,9 @@ def test_a_timeout_covers_the_answer_and_the_connection_is_dropped() -> None:
     async def body(server: Server, client: Http1Client) -> None:
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout):
-            await client.request(req(server, target="/slow"), timeout=0.2)
+            await client.request(req(server, target="/slow"), timeout=0.2, max_body=1000)
         assert time.monotonic() - started < 1
-        assert (await client.request(req(server, target="/fast"), timeout=5)).status == 200
+        assert (await client.request(req(server, target="/fast"), **LIMITS)).status == 200
 
     server = run(behaviour, body)
     assert server.connections == 2  # the late answer on the first connection is never read as ours
@@ -186,9 +192,9 @@ def test_a_reused_connection_closed_before_answering_is_retried_only_when_idempo
 
     async def body(server: Server, client: Http1Client) -> None:
         server_ref.append(server)
-        await client.request(req(server), timeout=5)
+        await client.request(req(server), **LIMITS)
         try:
-            outcome.append(await client.request(req(server, method, "/again", b"{}"), timeout=5))
+            outcome.append(await client.request(req(server, method, "/again", b"{}"), **LIMITS))
         except UpstreamUnreachable as exc:
             outcome.append(exc)
 
@@ -202,9 +208,9 @@ def test_a_reused_connection_closed_before_answering_is_retried_only_when_idempo
 
 def test_idle_connections_expire() -> None:
     async def body(server: Server, client: Http1Client) -> None:
-        await client.request(req(server), timeout=5)
+        await client.request(req(server), **LIMITS)
         await asyncio.sleep(0.15)
-        await client.request(req(server), timeout=5)
+        await client.request(req(server), **LIMITS)
 
     assert run(ok, body, idle_ttl=0.1).connections == 2
     assert run(ok, body, idle_ttl=5).connections == 1
@@ -220,10 +226,12 @@ def test_an_answer_cut_short_is_an_error_not_a_body() -> None:
 
         listener = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = listener.sockets[0].getsockname()[1]
-        client = Http1Client(max_body=1000)
+        client = Http1Client()
         try:
             with pytest.raises(UpstreamUnreachable, match="middle of the answer"):
-                await client.request(UpstreamRequest("GET", "127.0.0.1", port, "/", {}), timeout=5)
+                await client.request(
+                    UpstreamRequest("GET", "127.0.0.1", port, "/", []), timeout=5, max_body=1000
+                )
         finally:
             await client.aclose()
             listener.close()
@@ -233,9 +241,9 @@ def test_an_answer_cut_short_is_an_error_not_a_body() -> None:
 
 def test_nothing_listening_is_unreachable() -> None:
     async def main() -> None:
-        client = Http1Client(max_body=10)
+        client = Http1Client()
         with pytest.raises(UpstreamUnreachable):
-            await client.request(UpstreamRequest("GET", "127.0.0.1", 1, "/", {}), timeout=5)
+            await client.request(UpstreamRequest("GET", "127.0.0.1", 1, "/", []), **LIMITS)
 
     asyncio.run(main())
 
@@ -243,19 +251,19 @@ def test_nothing_listening_is_unreachable() -> None:
 @pytest.mark.parametrize(
     "request_",
     [
-        UpstreamRequest("GET", "127.0.0.1", 1, "/a b", {}),
-        UpstreamRequest("GET", "127.0.0.1", 1, "/a\r\nx: y", {}),
-        UpstreamRequest("GET", "127.0.0.1", 1, "/a", {"x": "1\r\nevil: yes"}),
-        UpstreamRequest("GET", "127.0.0.1", 1, "/a", {"x y": "1"}),
-        UpstreamRequest("GET\r\n", "127.0.0.1", 1, "/a", {}),
-        UpstreamRequest("HEAD", "127.0.0.1", 1, "/a", {}),
-        UpstreamRequest("GET", "127.0.0.1", 1, "a", {}),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a b", []),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a\r\nx: y", []),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", [("x", "1\r\nevil: yes")]),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", [("x y", "1")]),
+        UpstreamRequest("GET\r\n", "127.0.0.1", 1, "/a", []),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", [("x", "1\x00")]),
+        UpstreamRequest("GET", "127.0.0.1", 1, "a", []),
     ],
 )
 def test_nothing_that_could_split_a_request_is_sent(request_: UpstreamRequest) -> None:
     async def main() -> None:
         with pytest.raises(ValueError):
-            await Http1Client(max_body=10).request(request_, timeout=5)
+            await Http1Client().request(request_, **LIMITS)
 
     asyncio.run(main())
 
@@ -273,10 +281,24 @@ def test_writes_to_one_origin_wait_for_each_other() -> None:
         return answer()
 
     async def body(server: Server, client: Http1Client) -> None:
-        await asyncio.gather(*(client.request(req(server, "POST", "/v", b"{}"), timeout=5) for _ in range(4)))
+        await asyncio.gather(*(client.request(req(server, "POST", "/v", b"{}"), **LIMITS) for _ in range(4)))
 
     run(behaviour, body, write_gates=WriteGates())
     assert peak == 1
     peak = 0
     run(behaviour, body)  # the control: without gates they overlap
     assert peak > 1
+
+
+def test_no_state_rides_from_one_call_to_the_next() -> None:
+    """Airflow's Set-Cookie (a session, a refreshed token) never reaches another caller's request."""
+
+    async def behaviour(seen: Seen) -> bytes:
+        return answer(extra="set-cookie: session=alice; Path=/\r\n")
+
+    async def body(server: Server, client: Http1Client) -> None:
+        await client.request(req(server), **LIMITS)
+        await client.request(req(server), **LIMITS)
+
+    server = run(behaviour, body)
+    assert [s.headers.get("cookie") for s in server.seen] == [None, None]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from webtest_support import Harness, make_harness
+from webtest_support import FakeAirflow, Harness, make_harness, serve
+
+
+@pytest.fixture(scope="session")
+def fake_airflow() -> Iterator[FakeAirflow]:
+    with serve(FakeAirflow()) as airflow:
+        yield airflow
 
 
 @pytest.fixture
-def harness() -> Harness:
-    return make_harness()
+def harness(fake_airflow: FakeAirflow) -> Harness:
+    fake_airflow.requests.clear()
+    return make_harness(fake_airflow)
 
 
 @pytest.fixture

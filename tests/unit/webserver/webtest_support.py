@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, MutableMapping
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import uvicorn
 
 from openmwaa.services.cli_commands import CliService
 from openmwaa.services.web_tokens import WebTokenService
@@ -18,7 +23,6 @@ from openmwaa.webserver.sessions import SessionStore
 ACCOUNT, REGION = "123456789012", "us-east-1"
 JWT_SECRET = "j" * 64
 TOKEN_SECRET = "t" * 64
-UPSTREAM = "http://127.0.0.1:28080"
 
 
 def make_record(name: str, version: str, status: str = "AVAILABLE") -> EnvironmentRecord:
@@ -45,9 +49,10 @@ class Clock:
 
 @dataclass
 class FakeAirflow:
-    """Records what reached 'Airflow' and answers according to the path."""
+    """Records what reached 'Airflow' and answers according to the path (served by ``serve``)."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
+    base_url: str = ""
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
@@ -96,7 +101,7 @@ class FakeAirflow:
         status = 200
         if path == "/redirect":
             status = 302
-            headers.append((b"location", f"{UPSTREAM}/home".encode()))
+            headers.append((b"location", f"{self.base_url}/home".encode()))
         payload = json.dumps({"path": path, "length": len(body)}).encode()
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -153,17 +158,40 @@ class Harness:
         return self.tokens.issue_web_token(environment_arn=arn, identity=identity, role=role)
 
 
-def make_harness() -> Harness:
+@contextmanager
+def serve(airflow: FakeAirflow) -> Iterator[FakeAirflow]:
+    """The fake on a real loopback port (uvicorn in a thread), as openmwaa reaches a real Airflow."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(airflow, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake Airflow did not start")
+        time.sleep(0.01)
+    airflow.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield airflow
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def make_harness(airflow: FakeAirflow) -> Harness:
     clock = Clock()
     tokens = WebTokenService(b"m" * 32, clock=clock)
     sessions = SessionStore(b"s" * 32, ttl=3600, clock=clock)
-    airflow = FakeAirflow()
     records = Records(
         make_record("af2", "2.11.0"), make_record("af3", "3.3.1"), make_record("down", "3.3.1", "UPDATING")
     )
     endpoints = Endpoints()
     for name in ("af2", "af3"):
-        endpoints.running[f"{ACCOUNT}/{REGION}/{name}"] = UPSTREAM
+        endpoints.running[f"{ACCOUNT}/{REGION}/{name}"] = airflow.base_url
     runner = FakeRunner()
     deps = WebDependencies(
         records=records,
@@ -173,7 +201,6 @@ def make_harness() -> Harness:
         cli=CliService(runner),
         secure_cookies=True,
         clock=clock,
-        upstream_transport=httpx.ASGITransport(app=airflow),
     )
     return Harness(clock, tokens, sessions, airflow, records, endpoints, runner, deps)
 
