@@ -169,13 +169,9 @@ AIRFLOW3 = "3.3.1"
 AIRFLOW2 = "2.11.2"
 
 
-def create_environment(
-    server: OpenMwaaServer, name: str, version: str, *, bucket: str | None = None, **extra: Any
-) -> str:
-    bucket = bucket or f"bucket-{name.lower()}"
-    server.make_bucket(bucket)
-    mwaa = server.client()
-    mwaa.create_environment(
+def request_environment(server: OpenMwaaServer, name: str, version: str, bucket: str, **extra: Any) -> None:
+    """CreateEnvironment with the DAG folder ``dags`` of an existing bucket (does not wait)."""
+    server.client().create_environment(
         Name=name,
         AirflowVersion=version,
         SourceBucketArn=f"arn:aws:s3:::{bucket}",
@@ -184,6 +180,16 @@ def create_environment(
         NetworkConfiguration={"SubnetIds": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-a"]},
         **extra,
     )
+
+
+def create_environment(
+    server: OpenMwaaServer, name: str, version: str, *, bucket: str | None = None, **extra: Any
+) -> str:
+    """An environment with the bundled example DAGs, AVAILABLE (or an AssertionError saying why not)."""
+    bucket = bucket or f"bucket-{name.lower()}"
+    server.make_bucket(bucket)
+    request_environment(server, name, version, bucket, **extra)
+    mwaa = server.client()
     env = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
     if env["Status"] != "AVAILABLE":
         raise AssertionError(f"{name} ({version}) failed: {env.get('LastUpdate')}\n{server.log_tail()}")

@@ -234,11 +234,18 @@ _SHELL_NOISE: Final = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "BASH_ENV", "ENV
 
 
 def startup_overrides(exports: Mapping[str, str], owned: Mapping[str, str]) -> dict[str, str]:
-    """The startup script's exports that may reach the components (MWAA: it can't touch ours)."""
+    """The startup script's exports that may reach the components.
+
+    MWAA: the script cannot touch what the service sets. Here that is everything in ``owned``
+    (openmwaa's variables and the user's AirflowConfigurationOptions), except openmwaa's tuned
+    small-machine defaults: those are not the user's choice, so the script may change them.
+    """
     allowed = {}
     for name, value in exports.items():
         upper = name.upper()
-        if name in owned or upper in PROTECTED_VARIABLES or name in _SHELL_NOISE:
+        if name in owned and not _is_tuned_default(name, owned[name]):
+            continue
+        if upper in PROTECTED_VARIABLES or name in _SHELL_NOISE:
             continue
         if upper.startswith(("OPENMWAA_", "MWAA__")):
             continue
@@ -264,11 +271,16 @@ def component_environment(
         for k, v in base.items()
         if not k.startswith(("AIRFLOW_", "AIRFLOW__", "OPENMWAA_")) and k not in PROTECTED_VARIABLES
     }
-    env.update(startup_overrides(startup_exports, airflow_env))
     env.update(airflow_env)
+    env.update(startup_overrides(startup_exports, airflow_env))
     path = env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
     env["PATH"] = f"{runtime_bin}:{path}"
     return env
+
+
+def _is_tuned_default(variable: str, value: str) -> bool:
+    option = _option_of(variable)
+    return any(defaults.get(option) == value for defaults in TUNED_DEFAULTS.values())
 
 
 def _option_of(variable: str) -> str:

@@ -249,13 +249,10 @@ class EnvironmentService:
                 last_update={"Status": "FAILED", "CreatedAt": now, "Source": "UPDATE", "Error": error},
             )
         elif event.kind == "unavailable":
-            record = self._repo.get(key)
-            if record is None:
-                return
-            last = {**(record.last_update or {}), "Error": error}
-            self._repo.change(
-                key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last
-            )
+            # LastUpdate describes the last create or update, as in MWAA; why the running
+            # environment stopped working goes to the log (as MWAA sends it to CloudWatch).
+            log.warning("environment %s is UNAVAILABLE: %s", key.name, event.message)
+            self._repo.change(key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE")
         elif event.kind == "deleted":
             self._repo.delete(key)
         elif event.kind == "delete_failed":

@@ -194,6 +194,15 @@ def test_startup_exports_cannot_touch_owned_variables() -> None:
     }
 
 
+def test_startup_exports_may_change_tuned_defaults_but_not_the_users_options(tmp_path: Path) -> None:
+    airflow_env = build(3, tmp_path, options={"core.default_task_retries": "2"})
+    exports = {"AIRFLOW__CORE__PARALLELISM": "8", "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "5"}
+    env = component_environment({}, airflow_env, exports, Path("/rt/bin"))
+    assert airflow_env["AIRFLOW__CORE__PARALLELISM"] == TUNED_DEFAULTS[3]["core.parallelism"]
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "8"  # openmwaa's small-machine default, the script's call
+    assert env["AIRFLOW__CORE__DEFAULT_TASK_RETRIES"] == "2"  # the user's AirflowConfigurationOptions win
+
+
 def test_component_environment_layers(tmp_path: Path) -> None:
     airflow_env = build(3, tmp_path)
     base = {

@@ -139,6 +139,24 @@ def test_available_event_then_update_then_failure_rolls_back(
     }
 
 
+def test_unavailable_and_back_leave_last_update_to_create_and_update(
+    service: EnvironmentService, caplog: pytest.LogCaptureFixture
+) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    before = service.get("env").last_update
+    service.on_event(
+        EnvironmentEvent(key, "unavailable", "Airflow scheduler keeps crashing", "COMPONENT_CRASHED")
+    )
+    assert service.get("env").status == "UNAVAILABLE"
+    assert service.get("env").last_update == before
+    assert "scheduler keeps crashing" in caplog.text
+    service.on_event(EnvironmentEvent(key, "available"))
+    assert service.get("env").status == "AVAILABLE"
+    assert service.get("env").last_update == before
+
+
 def test_create_failed_keeps_the_reason(service: EnvironmentService) -> None:
     service.create(params())
     service.on_event(EnvironmentEvent(str(service.key("env")), "create_failed", "boom", "STARTUP_TIMEOUT"))

@@ -1,0 +1,46 @@
+"""Uses all three MWAA sources: plugins.zip, the startup script's exports and requirements.txt.
+
+The plugin import is at the top, so a plugins folder Airflow cannot see is an import error of
+this file. The task writes what it saw into the Variable ``e2e_sources_seen`` (JSON), which the
+test reads back through InvokeRestApi (XCom paths are longer than InvokeRestApi's 64 characters).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import pendulum
+from e2e_lib.text import shout  # from plugins.zip
+
+try:  # Airflow 3
+    from airflow.sdk import Variable, dag, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import dag, task
+    from airflow.models import Variable
+
+
+@dag(dag_id="e2e_sources", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False)
+def e2e_sources():
+    @task
+    def record_what_the_task_sees(from_macro: str) -> None:
+        pyjokes = None
+        if importlib.util.find_spec("pyjokes") is not None:
+            import pyjokes as module
+
+            pyjokes = {"file": module.__file__, "joke": module.get_joke()}
+        seen = {
+            "greeting": os.environ.get("E2E_GREETING"),
+            "shouted": shout(os.environ.get("E2E_GREETING", "")),
+            "from_macro": from_macro,
+            "executor": os.environ.get("AIRFLOW__CORE__EXECUTOR"),
+            "airflow_home": os.environ.get("AIRFLOW_HOME"),
+            "pyjokes": pyjokes,
+        }
+        Variable.set("e2e_sources_seen", json.dumps(seen))
+
+    record_what_the_task_sees("{{ macros.openmwaa_e2e.shout('macro') }}")
+
+
+e2e_sources()

@@ -1,0 +1,1 @@
+"""A helper package shipped in plugins.zip, imported by a DAG."""
