@@ -247,7 +247,7 @@ class _Connection(asyncio.Protocol):
     def done(self) -> bool:
         """End the exchange; True when the connection can serve another request."""
         finished = self._complete and self._error is None and not self._chunks
-        if not finished:
+        if not finished or self._closed:
             self.close()  # while still busy: an unread or broken answer aborts the connection
         self._busy = False
         return finished and not self._closed

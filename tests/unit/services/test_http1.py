@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,7 +58,14 @@ class Server:
                 request_line, *lines = head.decode().split("\r\n")[:-2]
                 method, target, _ = request_line.split(" ")
                 headers = dict(line.split(": ", 1) for line in lines)
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if headers.get("transfer-encoding") == "chunked":
+                    body = b""
+                    while size := int((await reader.readline()).strip(), 16):
+                        body += await reader.readexactly(size)
+                        await reader.readline()
+                    await reader.readline()
+                else:
+                    body = await reader.readexactly(int(headers.get("content-length", "0")))
                 seen = Seen(number, method, target, headers, body)
                 self.seen.append(seen)
                 reply = await self.behaviour(seen)
@@ -302,3 +309,61 @@ def test_no_state_rides_from_one_call_to_the_next() -> None:
 
     server = run(behaviour, body)
     assert [s.headers.get("cookie") for s in server.seen] == [None, None]
+
+
+def test_a_head_answer_has_no_body_whatever_its_length_says() -> None:
+    async def behaviour(seen: Seen) -> bytes:
+        if seen.method == "HEAD":
+            return b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n"
+        return answer()
+
+    got: list[UpstreamResponse] = []
+
+    async def body(server: Server, client: Http1Client) -> None:
+        got.append(await client.request(req(server, "HEAD"), **LIMITS))
+        got.append(await client.request(req(server), **LIMITS))
+
+    server = run(behaviour, body)
+    assert got[0] == UpstreamResponse(200, b"") and got[1].status == 200
+    assert server.connections == 2  # a HEAD's connection is not trusted with another request
+
+
+def test_streams_both_ways_with_backpressure() -> None:
+    size = 3 * 1024 * 1024 + 5  # more than the high-water mark: reading pauses and resumes
+
+    async def behaviour(seen: Seen) -> bytes:
+        if seen.target == "/download":
+            return answer(body=b"d" * size)
+        return answer(body=str(len(seen.body)).encode())
+
+    async def upload(total: int) -> AsyncIterator[bytes]:
+        for _ in range(total // 65536):
+            yield b"u" * 65536
+        yield b"u" * (total % 65536)
+
+    results: dict[str, object] = {}
+
+    async def body(server: Server, client: Http1Client) -> None:
+        stream = await client.open(req(server, target="/download"), timeout=5)
+        received = 0
+        async for chunk in stream.chunks(read_timeout=5):
+            received += len(chunk)
+            await asyncio.sleep(0)  # a slow reader
+        await stream.aclose()
+        results["download"] = received
+        chunked = UpstreamRequest("POST", "127.0.0.1", server.port, "/up", [], upload(size))
+        stream = await client.open(chunked, timeout=5)
+        results["chunked"] = await stream.read(100)
+        await stream.aclose()
+        sized = UpstreamRequest(
+            "PUT", "127.0.0.1", server.port, "/up", [("content-length", str(size))], upload(size)
+        )
+        stream = await client.open(sized, timeout=5)
+        results["sized"] = await stream.read(100)
+        await stream.aclose()
+
+    server = run(behaviour, body)
+    assert results == {"download": size, "chunked": str(size).encode(), "sized": str(size).encode()}
+    assert server.seen[1].headers.get("transfer-encoding") == "chunked"
+    assert server.seen[2].headers.get("content-length") == str(size)
+    assert server.connections == 1
