@@ -26,15 +26,23 @@ from openmwaa.supervisor import pidfiles, postgres
 from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.components import ComponentSpec, components_for, components_to_restart
 from openmwaa.supervisor.group import ComponentGroup, Crash, ProcessHandle
-from openmwaa.supervisor.health import HealthReport, probe_health
+from openmwaa.supervisor.health import HealthProbe, HealthReport
 from openmwaa.supervisor.ports import allocate_ports, release_ports
-from openmwaa.supervisor.prepare import PreparedEnvironment, migrate_database, prepare_environment
+from openmwaa.supervisor.prepare import (
+    PreparedEnvironment,
+    initialize_database,
+    migrate_database,
+    prepare_environment,
+)
 from openmwaa.supervisor.process import ChildProcess, log_tail, spawn, stop_all
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec, EventKind
+from openmwaa.supervisor.startup_priority import BACKGROUND_NICE, set_autogroup_nice
 
 log = logging.getLogger(__name__)
 
-HEALTH_INTERVAL = 1.0
+#: How often Airflow's health endpoint is asked while components start: a probe costs well under
+#: a millisecond of CPU, and every second saved here is a second sooner AVAILABLE.
+HEALTH_INTERVAL = 0.25
 RECOVERY_CHECK_INTERVAL = 5.0
 STOP_GRACE = 20.0
 
@@ -90,7 +98,7 @@ class EnvironmentRunner:
         start_timeout: float,
         clock: Callable[[], float],
         policy: RestartPolicy | None = None,
-        probe: Callable[[str, int], HealthReport] = probe_health,
+        probe: Callable[[str, int], HealthReport] | None = None,
         tick: float = 1.0,
     ) -> None:
         self.key = key
@@ -98,6 +106,9 @@ class EnvironmentRunner:
         self._emit_event = emit
         self._start_timeout = start_timeout
         self._clock = clock
+        self._own_probe: HealthProbe | None = None
+        if probe is None:
+            probe = self._own_probe = HealthProbe()
         self._probe = probe
         self._tick = tick
         self._commands: queue.Queue[Command] = queue.Queue()
@@ -153,6 +164,8 @@ class EnvironmentRunner:
                     self._handle(command)
                 self._reconcile()
         finally:
+            if self._own_probe is not None:
+                self._own_probe.close()
             self.finished.set()
 
     def _handle(self, command: Create | Update | Resume) -> None:
@@ -181,7 +194,7 @@ class EnvironmentRunner:
             pidfiles.kill_orphans(spec.home / "run")
             prepared = self._prepare(spec, self._new_ports())
             self._progress("Creating the Airflow metadata database")
-            migrate_database(prepared, timeout=self._remaining(deadline))
+            initialize_database(prepared, timeout=self._remaining(deadline))
             self._launch(prepared, deadline)
         except (EnvironmentSetupError, StartFailure) as exc:
             self._stop_everything()
@@ -196,7 +209,7 @@ class EnvironmentRunner:
             pidfiles.kill_orphans(spec.home / "run")
             prepared = self._prepare(spec, self._new_ports())
             if prepared.spec.database_url is None and not (spec.home / "airflow.db").exists():
-                migrate_database(prepared, timeout=self._remaining(deadline))
+                initialize_database(prepared, timeout=self._remaining(deadline))
         except EnvironmentSetupError as exc:
             self._emit("unavailable", exc.message, exc.error_code)
             return
@@ -302,8 +315,26 @@ class EnvironmentRunner:
         specs = components_for(prepared.runtime, prepared.ports.api)
         for stale in prepared.spec.home.glob("airflow-*.pid"):  # Airflow 2 refuses to start beside one
             stale.unlink(missing_ok=True)
-        self._group.start([s for s in specs if only is None or s.name in only], self._clock())
+        chosen = [s for s in specs if only is None or s.name in only]
+        self._group.start(chosen, self._clock())
         self._endpoint = prepared.base_url
+        waiting = self._web_server_first(chosen)
+        try:
+            self._wait_healthy(prepared, deadline)
+        finally:
+            for handle in waiting:
+                if handle.poll() is None:  # not reaped: the pid is still this process's
+                    set_autogroup_nice(handle.pid, 0)
+
+    def _web_server_first(self, started: Sequence[ComponentSpec]) -> list[ProcessHandle]:
+        """Lower the others' CPU share while the web server starts (see startup_priority)."""
+        if not any(s.serves_api for s in started):
+            return []
+        running = self._group.running
+        handles = [running[s.name] for s in started if not s.serves_api and s.name in running]
+        return [h for h in handles if set_autogroup_nice(h.pid, BACKGROUND_NICE)]
+
+    def _wait_healthy(self, prepared: PreparedEnvironment, deadline: float) -> None:
         while True:
             for name, code in self._group.exited():
                 handle = self._group.running[name]

@@ -38,10 +38,16 @@ def evaluate_health(body: Any, major: int) -> HealthReport:
     return HealthReport(True, "all components healthy")
 
 
-def probe_health(base_url: str, major: int, *, timeout: float = 5.0) -> HealthReport:
+def probe_health(
+    base_url: str, major: int, *, timeout: float = 5.0, client: httpx.Client | None = None
+) -> HealthReport:
+    """Ask Airflow; ``client`` saves building one per probe (tens of ms of CPU each, for TLS)."""
     url = base_url.rstrip("/") + HEALTH_PATH[major]
     try:
-        response = httpx.get(url, timeout=timeout)
+        if client is None:
+            response = httpx.get(url, timeout=timeout, trust_env=False)
+        else:
+            response = client.get(url, timeout=timeout)
     except httpx.HTTPError as exc:
         return HealthReport(False, f"the web server does not answer yet ({type(exc).__name__})")
     if response.status_code != 200:
@@ -51,3 +57,21 @@ def probe_health(base_url: str, major: int, *, timeout: float = 5.0) -> HealthRe
     except ValueError:
         return HealthReport(False, "the health endpoint returned no JSON")
     return evaluate_health(body, major)
+
+
+class HealthProbe:
+    """``probe_health`` through one client, for a supervisor that probes several times a second.
+
+    Loopback only: no proxy from the environment, and no kept-alive connections that a
+    restarted web server would leave stale.
+    """
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self._timeout = timeout
+        self._client = httpx.Client(trust_env=False, limits=httpx.Limits(max_keepalive_connections=0))
+
+    def __call__(self, base_url: str, major: int) -> HealthReport:
+        return probe_health(base_url, major, timeout=self._timeout, client=self._client)
+
+    def close(self) -> None:
+        self._client.close()

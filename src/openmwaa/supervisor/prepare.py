@@ -1,5 +1,7 @@
 """Getting an environment ready to start: runtime, database, requirements, plugins, startup script.
 
+A new SQLite environment gets a copy of its runtime's migrated template database
+(:mod:`openmwaa.supervisor.metadata_template`); every other database is migrated in place.
 Each step raises an :class:`~openmwaa.runtime.errors.EnvironmentSetupError` that tells the
 user what went wrong; nothing here starts a long-lived process.
 """
@@ -7,6 +9,7 @@ user what went wrong; nothing here starts a long-lived process.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import subprocess
@@ -18,12 +21,17 @@ from openmwaa.runtime import plugins, requirements
 from openmwaa.runtime.airflow_config import Ports, airflow_environment, component_environment
 from openmwaa.runtime.errors import DatabaseSetupError, EnvironmentSetupError
 from openmwaa.runtime.installer import Runtime, RuntimeManager
+from openmwaa.runtime.secrets import EnvironmentSecrets
 from openmwaa.runtime.startup_script import run_startup_script
-from openmwaa.supervisor import postgres
+from openmwaa.supervisor import metadata_template, postgres
 from openmwaa.supervisor.process import log_tail
 from openmwaa.supervisor.spec import EnvironmentSpec
 
+log = logging.getLogger(__name__)
+
 MIGRATE_TIMEOUT = 600.0
+#: Written into the template's throwaway configuration; nothing listens on them during a migrate.
+_TEMPLATE_PORTS = Ports(api=8080, worker_log=8793, trigger_log=8794)
 
 
 @dataclass(frozen=True)
@@ -92,19 +100,96 @@ def prepare_environment(
     return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir)
 
 
+def initialize_database(
+    prepared: PreparedEnvironment,
+    *,
+    timeout: float = MIGRATE_TIMEOUT,
+    base_environ: Mapping[str, str] | None = None,
+) -> None:
+    """A new environment's metadata database: a copy of the runtime's template when one fits.
+
+    Otherwise (PostgreSQL, a database already there, configuration that changes what migrate
+    writes) ``airflow db migrate`` runs on the environment's own database.
+    """
+    spec = prepared.spec
+    code_dirs = [d for d in (prepared.site_dir, prepared.plugins_dir) if d is not None]
+    reason = metadata_template.template_unusable_reason(
+        prepared.env,
+        major=prepared.runtime.major,
+        home=spec.home,
+        database_url=spec.database_url,
+        code_dirs=code_dirs,
+    )
+    if reason is not None:
+        log.info("environment %s: migrating its own metadata database (%s)", spec.key, reason)
+        migrate_database(prepared, timeout=timeout)
+        return
+    log_path = spec.home / "logs" / "db-migrate.log"
+    base = dict(os.environ if base_environ is None else base_environ)
+
+    def build(staging: Path, left: float) -> Path:
+        return _migrate_template(prepared.runtime, staging, base, log_path, left)
+
+    try:
+        template = metadata_template.ensure_template(
+            metadata_template.template_path(prepared.runtime.root), build, timeout=timeout
+        )
+    except OSError as exc:  # e.g. a read-only runtime cache: do without a template
+        log.warning("environment %s: no metadata database template (%s); migrating", spec.key, exc)
+        migrate_database(prepared, timeout=timeout)
+        return
+    metadata_template.copy_template(
+        template, spec.home / "airflow.db", slots=metadata_template.pool_slots(prepared.env)
+    )
+
+
 def migrate_database(prepared: PreparedEnvironment, *, timeout: float = MIGRATE_TIMEOUT) -> None:
     """``airflow db migrate``: create or upgrade the metadata database."""
-    log_path = prepared.spec.home / "logs" / "db-migrate.log"
     if prepared.spec.database_url is None:
         use_wal(prepared.spec.home / "airflow.db")
-    with log_path.open("ab") as log:
+    _run_migrate(
+        prepared.runtime,
+        prepared.env,
+        cwd=prepared.spec.home,
+        log_path=prepared.spec.home / "logs" / "db-migrate.log",
+        timeout=timeout,
+    )
+
+
+def _migrate_template(
+    runtime: Runtime, staging: Path, base: Mapping[str, str], log_path: Path, timeout: float
+) -> Path:
+    """Migrate a new database in ``staging`` with a configuration no environment's data is in."""
+    for folder in ("dags", "plugins"):
+        (staging / folder).mkdir()
+    airflow_env = airflow_environment(
+        major=runtime.major,
+        home=staging,
+        dags_dir=staging / "dags",
+        plugins_dir=staging / "plugins",
+        database_url=None,
+        secrets=EnvironmentSecrets.generate(),  # throwaway: nothing migrate writes is encrypted
+        ports=_TEMPLATE_PORTS,
+        options={"core.load_examples": "False"},
+    )
+    env = component_environment(base, airflow_env, {}, runtime.bin_dir)
+    with log_path.open("ab") as log_file:
+        log_file.write(f"--- openmwaa: migrating the metadata database template in {staging}\n".encode())
+    _run_migrate(runtime, env, cwd=staging, log_path=log_path, timeout=timeout)
+    return staging / "airflow.db"
+
+
+def _run_migrate(
+    runtime: Runtime, env: Mapping[str, str], *, cwd: Path, log_path: Path, timeout: float
+) -> None:
+    with log_path.open("ab") as log_file:
         try:
             done = subprocess.run(
-                prepared.runtime.airflow_command("db", "migrate"),
-                env=dict(prepared.env),
-                cwd=prepared.spec.home,
+                runtime.airflow_command("db", "migrate"),
+                env=dict(env),
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=log_file,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
                 check=False,

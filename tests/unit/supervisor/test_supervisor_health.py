@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from openmwaa.supervisor.health import evaluate_health, probe_health
+from openmwaa.supervisor.health import HealthProbe, evaluate_health, probe_health
 
 HEALTHY3 = {
     "metadatabase": {"status": "healthy"},
@@ -47,3 +51,41 @@ def test_unreachable_server_is_reported_not_raised() -> None:
     report = probe_health("http://127.0.0.1:9", 3, timeout=0.5)
     assert not report.healthy
     assert "does not answer" in report.detail
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps(HEALTHY3).encode()
+        self.send_response(200 if self.path == "/api/v2/monitor/health" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def airflow_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_probe_reuses_one_client_and_ignores_proxy_settings(
+    airflow_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would make every probe fail
+    monkeypatch.setenv("NO_PROXY", "")
+    probe = HealthProbe(timeout=5)
+    try:
+        for _ in range(3):
+            assert probe(airflow_url, 3).healthy
+    finally:
+        probe.close()
+    assert probe_health(airflow_url, 3).healthy
+    assert "HTTP 404" in probe_health(airflow_url, 2).detail
