@@ -275,8 +275,12 @@ def test_a_crash_loop_makes_the_environment_unavailable_until_it_recovers(
                 killed.append(pid)
         time.sleep(0.3)
         status = mwaa.get_environment(Name=env.name)["Environment"]
-    # LastUpdate still tells of the last create or update; the reason is in the server's log.
-    assert status["LastUpdate"] == last_update
+    error = status["LastUpdate"]["Error"]
+    assert error["ErrorCode"] == "COMPONENT_CRASHED"
+    assert "scheduler keeps crashing" in error["ErrorMessage"]
+    assert {k: v for k, v in status["LastUpdate"].items() if k != "Error"} == {
+        k: v for k, v in last_update.items() if k != "Error"
+    }, "Status and Source still tell of the last create or update"
     reason = f"environment {env.name} is UNAVAILABLE: Airflow scheduler keeps crashing"
     assert reason in server.log_path.read_text(errors="replace")
     print(f"\n{env.name}: UNAVAILABLE after {len(killed)} scheduler kills")

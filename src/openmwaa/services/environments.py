@@ -222,6 +222,8 @@ class EnvironmentService:
             if record.status in ("CREATING", "UPDATING"):
                 last.update({"Status": "SUCCESS"})
                 last.pop("Error", None)
+            elif record.status == "UNAVAILABLE" and last.get("Status") == "SUCCESS":
+                last.pop("Error", None)  # the reason it was unavailable, now gone
             self._repo.change(
                 key,
                 expect={"CREATING", "UPDATING", "UNAVAILABLE", "AVAILABLE", "UPDATE_FAILED"},
@@ -249,10 +251,16 @@ class EnvironmentService:
                 last_update={"Status": "FAILED", "CreatedAt": now, "Source": "UPDATE", "Error": error},
             )
         elif event.kind == "unavailable":
-            # LastUpdate describes the last create or update, as in MWAA; why the running
-            # environment stopped working goes to the log (as MWAA sends it to CloudWatch).
+            # The reason goes where the API can show it: LastUpdate.Error (its Status and Source
+            # still tell of the last create or update), and to the log.
             log.warning("environment %s is UNAVAILABLE: %s", key.name, event.message)
-            self._repo.change(key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE")
+            record = self._repo.get(key)
+            if record is None:
+                return
+            last = {**(record.last_update or {}), "Error": error}
+            self._repo.change(
+                key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last
+            )
         elif event.kind == "deleted":
             self._repo.delete(key)
         elif event.kind == "delete_failed":

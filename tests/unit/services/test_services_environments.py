@@ -139,18 +139,21 @@ def test_available_event_then_update_then_failure_rolls_back(
     }
 
 
-def test_unavailable_and_back_leave_last_update_to_create_and_update(
+def test_unavailable_says_why_and_recovery_clears_it(
     service: EnvironmentService, caplog: pytest.LogCaptureFixture
 ) -> None:
     service.create(params())
     key = str(service.key("env"))
     service.on_event(EnvironmentEvent(key, "available"))
     before = service.get("env").last_update
-    service.on_event(
-        EnvironmentEvent(key, "unavailable", "Airflow scheduler keeps crashing", "COMPONENT_CRASHED")
-    )
-    assert service.get("env").status == "UNAVAILABLE"
-    assert service.get("env").last_update == before
+    crashed = EnvironmentEvent(key, "unavailable", "Airflow scheduler keeps crashing", "COMPONENT_CRASHED")
+    service.on_event(crashed)
+    record = service.get("env")
+    assert record.status == "UNAVAILABLE"
+    assert record.last_update == {
+        **(before or {}),
+        "Error": {"ErrorCode": "COMPONENT_CRASHED", "ErrorMessage": "Airflow scheduler keeps crashing"},
+    }
     assert "scheduler keeps crashing" in caplog.text
     service.on_event(EnvironmentEvent(key, "available"))
     assert service.get("env").status == "AVAILABLE"
