@@ -3,7 +3,8 @@
 Runs a real openmwaa server (``python -m openmwaa up``) in a temporary data directory with one
 Airflow environment (3.3.1 unless ``--airflow-version``), signs in as MWAA documents it
 (CreateWebLoginToken, then POST the token to the login route), and drives the same Airflow
-endpoints two ways with the same client, concurrency and duration, alternating rounds:
+endpoints two ways with the same client (``loadgen``: lean, so that on a small machine the client's
+own CPU does not crowd out what it measures), concurrency and duration, alternating rounds:
 
 - session: ``https://{WebServerHostname}/api/v2/...`` with ``Authorization: Bearer <_token>``
   (Airflow 2: ``/api/v1/...`` with the ``session`` cookie), through TLS, session lookup, a minted
@@ -15,7 +16,10 @@ The ratio is session / direct (target >= 0.9). Login latency is CreateWebLoginTo
 SigV4 and IAM) plus the login POST, p50 and p99 over ``--logins`` sign-ins. Loopback only,
 bounded by ``--seconds`` per round; the server and its Airflow are stopped at the end.
 
-    .venv/bin/python benchmarks/bench_web_session.py [--seconds 5] [--concurrency 8] [--rounds 2]
+With ``--tls off`` openmwaa serves its web endpoints over plain HTTP (``OPENMWAA_WEB_TLS=false``),
+which separates the proxy's own cost from TLS's (the direct baseline is plain HTTP either way).
+
+    .venv/bin/python benchmarks/bench_web_session.py [--seconds 5] [--concurrency 8] [--rounds 2] [--tls off]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import statistics
 import sys
 import tempfile
@@ -38,6 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import loadgen  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     REGION,
     OpenMwaaServer,
@@ -116,53 +122,35 @@ def direct_target(server: OpenMwaaServer, name: str, major: int) -> Target:
     return Target("direct", f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}, {}, False)
 
 
-def login(server: OpenMwaaServer, name: str, major: int) -> tuple[Target, float]:
+def login(server: OpenMwaaServer, name: str, major: int, *, tls: bool) -> tuple[Target, float]:
     """Sign in once as the MWAA docs show; the session target and how long it took (s)."""
     mwaa = server.client()
-    verify = str(server.data_dir / "tls" / "ca.pem")
+    verify: str | bool = str(server.data_dir / "tls" / "ca.pem") if tls else False
+    scheme = "https" if tls else "http"
     path = "/aws_mwaa/login" if major == 2 else "/pluginsv2/aws_mwaa/login"
     started = time.perf_counter()
     created = mwaa.create_web_login_token(Name=name)
     host = created["WebServerHostname"]
-    response = httpx.post(f"https://{host}{path}", data={"token": created["WebToken"]}, verify=verify)
+    response = httpx.post(f"{scheme}://{host}{path}", data={"token": created["WebToken"]}, verify=verify)
     elapsed = time.perf_counter() - started
     response.raise_for_status()
     if major == 2:
-        target = Target("session", f"https://{host}", {}, {"session": response.cookies["session"]}, verify)
+        target = Target("session", f"{scheme}://{host}", {}, {"session": response.cookies["session"]}, verify)
     else:
         bearer = {"Authorization": f"Bearer {response.cookies['_token']}"}
-        target = Target("session", f"https://{host}", bearer, {}, verify)
+        target = Target("session", f"{scheme}://{host}", bearer, {}, verify)
     return target, elapsed
 
 
 async def throughput(target: Target, path: str, *, seconds: float, concurrency: int) -> tuple[float, int]:
-    """Completed requests per second (and error count) with ``concurrency`` keep-alive clients."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=target.base_url,
-        headers=dict(target.headers),
-        cookies=dict(target.cookies),
-        verify=target.verify,
-        limits=limits,
-        timeout=30,
-    ) as client:
-        for _ in range(concurrency):  # warm the connections (and TLS sessions) up
-            (await client.get(path)).raise_for_status()
-        done = errors = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal done, errors
-            while time.perf_counter() < deadline:
-                response = await client.get(path)
-                if response.status_code == 200:
-                    done += 1
-                else:
-                    errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.perf_counter() - started), errors
+    """Completed requests per second (and error count) with ``concurrency`` keep-alive connections."""
+    headers = dict(target.headers)
+    if target.cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in target.cookies.items())
+    context = ssl.create_default_context(cafile=target.verify) if isinstance(target.verify, str) else None
+    return await loadgen.throughput(
+        target.base_url + path, headers, seconds=seconds, concurrency=concurrency, ssl_context=context
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -177,16 +165,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds per target, alternating")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--logins", type=int, default=40)
+    parser.add_argument("--tls", choices=("on", "off"), default="on", help="HTTPS on the web endpoints")
     args = parser.parse_args()
     major = int(args.airflow_version.split(".")[0])
     api = "/api/v2" if major == 3 else "/api/v1"
 
     data_dir = Path(tempfile.mkdtemp(prefix="openmwaa-bench-web-"))
-    server = start_server(data_dir)
+    tls = args.tls == "on"
+    server = start_server(data_dir, extra_env={"OPENMWAA_WEB_TLS": str(tls).lower()})
     try:
         print(f"creating an Airflow {args.airflow_version} environment ...", flush=True)
         name = create_environment(server, "bench-web", args.airflow_version)
-        session, _ = login(server, name, major)
+        session, _ = login(server, name, major, tls=tls)
         direct = direct_target(server, name, major)
 
         rows: list[tuple[str, float, float, float, int]] = []
@@ -203,7 +193,7 @@ def main() -> None:
             d, s = statistics.mean(rates["direct"]), statistics.mean(rates["session"])
             rows.append((path, d, s, s / d, errors))
 
-        latencies = [login(server, name, major)[1] * 1000 for _ in range(args.logins)]
+        latencies = [login(server, name, major, tls=tls)[1] * 1000 for _ in range(args.logins)]
     finally:
         stop_server(server)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -211,7 +201,8 @@ def main() -> None:
     print()
     print(
         f"Airflow {args.airflow_version}, concurrency {args.concurrency}, "
-        f"{args.rounds} x {args.seconds:g} s per target (alternating), loopback"
+        f"{args.rounds} x {args.seconds:g} s per target (alternating), loopback, "
+        f"session over {'HTTPS' if tls else 'plain HTTP'}"
     )
     print(f"{'endpoint':<26}{'direct req/s':>14}{'session req/s':>15}{'ratio':>8}{'errors':>8}")
     for path, d, s, ratio, errors in rows:
