@@ -57,8 +57,12 @@ def describe(record: EnvironmentRecord, *, account_id: str, webserver_url: str |
     if webserver_url:
         out["WebserverUrl"] = webserver_url
     if record.last_update:
-        out["LastUpdate"] = dict(record.last_update)
+        out["LastUpdate"] = {k: v for k, v in record.last_update.items() if k in _LAST_UPDATE_MEMBERS}
     return out
+
+
+#: The model's LastUpdate members: the service may keep more there for itself.
+_LAST_UPDATE_MEMBERS = frozenset({"Status", "CreatedAt", "Error", "Source", "WorkerReplacementStrategy"})
 
 
 def _logging_configuration(given: Mapping[str, Any] | None) -> dict[str, Any]:

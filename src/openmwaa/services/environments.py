@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from openmwaa.errors import ResourceNotFoundError, ValidationError
@@ -49,6 +49,9 @@ CREATE_DEFAULTS: Mapping[str, Any] = {
 }
 #: Input members that are not configuration.
 _NOT_CONFIG = frozenset({"Name", "Tags"})
+#: Where LastUpdate keeps a failed update's error while a crash loop's reason is shown in its
+#: place (not a member of the model's LastUpdate: the API never returns it).
+HIDDEN_UPDATE_ERROR: Final = "OpenmwaaFailedUpdateError"
 UPDATABLE_FROM = frozenset({"AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE"})
 #: Statuses in which Airflow serves requests (UPDATE_FAILED: rolled back, the previous configuration runs).
 SERVING_STATUSES = frozenset({"AVAILABLE", "UPDATE_FAILED"})
@@ -219,15 +222,22 @@ class EnvironmentService:
             if record is None:
                 return
             last = dict(record.last_update or {})
+            status = "UPDATE_FAILED" if record.status == "UPDATE_FAILED" else "AVAILABLE"
             if record.status in ("CREATING", "UPDATING"):
                 last.update({"Status": "SUCCESS"})
                 last.pop("Error", None)
-            elif record.status == "UNAVAILABLE" and last.get("Status") == "SUCCESS":
-                last.pop("Error", None)  # the reason it was unavailable, now gone
+            elif record.status == "UNAVAILABLE":
+                # Back to where it was before the crash loop: its reason is gone, and a failed
+                # update (its error kept aside while UNAVAILABLE) is still what it was.
+                last.pop("Error", None)
+                if HIDDEN_UPDATE_ERROR in last:
+                    last["Error"] = last.pop(HIDDEN_UPDATE_ERROR)
+                    status = "UPDATE_FAILED"
+            last.pop(HIDDEN_UPDATE_ERROR, None)
             self._repo.change(
                 key,
                 expect={"CREATING", "UPDATING", "UNAVAILABLE", "AVAILABLE", "UPDATE_FAILED"},
-                status="AVAILABLE" if record.status != "UPDATE_FAILED" else "UPDATE_FAILED",
+                status=status,
                 previous_config=None,
                 last_update=last,
             )
@@ -258,6 +268,8 @@ class EnvironmentService:
             if record is None:
                 return
             last = {**(record.last_update or {}), "Error": error}
+            if record.status == "UPDATE_FAILED" and record.last_update and "Error" in record.last_update:
+                last[HIDDEN_UPDATE_ERROR] = record.last_update["Error"]
             self._repo.change(
                 key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last
             )

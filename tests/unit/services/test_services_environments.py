@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from openmwaa.api.environments import describe
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.settings import Settings
@@ -158,6 +159,27 @@ def test_unavailable_says_why_and_recovery_clears_it(
     service.on_event(EnvironmentEvent(key, "available"))
     assert service.get("env").status == "AVAILABLE"
     assert service.get("env").last_update == before
+
+
+def test_a_crash_loop_after_a_failed_update_returns_to_update_failed(service: EnvironmentService) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    service.update({"Name": "env", "MaxWorkers": 3})
+    service.on_event(EnvironmentEvent(key, "update_failed", "pip said no", "REQUIREMENTS_INSTALL_FAILED"))
+    failed = service.get("env").last_update
+    assert failed is not None
+    service.on_event(EnvironmentEvent(key, "unavailable", "scheduler keeps crashing", "COMPONENT_CRASHED"))
+    record = service.get("env")
+    assert record.status == "UNAVAILABLE"
+    assert record.last_update is not None
+    assert record.last_update["Error"]["ErrorCode"] == "COMPONENT_CRASHED"
+    shown = describe(record, account_id="123456789012", webserver_url=None)["LastUpdate"]
+    assert shown == {**failed, "Error": record.last_update["Error"]}  # the update's error stays private
+    service.on_event(EnvironmentEvent(key, "available"))
+    record = service.get("env")
+    assert record.status == "UPDATE_FAILED"
+    assert record.last_update == failed
 
 
 def test_create_failed_keeps_the_reason(service: EnvironmentService) -> None:
