@@ -94,6 +94,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         runtimes=RuntimeManager(settings.runtime_dir),
         on_event=lambda event: events[0](event),  # noqa: PLW0108 (bound after construction)
         start_timeout=settings.environment_start_timeout,
+        hang_timeout=settings.hung_component_timeout,
     )
     environments = EnvironmentService(
         settings=settings, repository=repository, supervisor=supervisor, clock=clock

@@ -44,6 +44,9 @@ class Settings:
     default_environment_name: str = "MyAirflowEnvironment"
     #: Seconds an environment may take from CREATING to AVAILABLE before CREATE_FAILED.
     environment_start_timeout: float = 600.0
+    #: A component Airflow reports unhealthy (or a web server that does not answer) this long
+    #: without a break, while the environment is AVAILABLE, is restarted; 0 turns this off.
+    hung_component_timeout: float = 180.0
     #: Allowed clock skew for SigV4, seconds.
     clock_skew: float = 300.0
     #: InvokeRestApi: upstream timeout (s), throttle (requests/s per environment and account; 0 = off).
@@ -82,6 +85,8 @@ class Settings:
             raise ValidationError(f"region {self.region!r} is not a valid region name")
         if not 0 <= self.port <= 65535:
             raise ValidationError(f"port {self.port} is out of range")
+        if not self.hung_component_timeout >= 0:  # also refuses NaN
+            raise ValidationError("hung_component_timeout must be 0 (off) or a number of seconds")
 
     # Derived locations -------------------------------------------------------------------
 

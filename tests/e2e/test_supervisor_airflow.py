@@ -190,3 +190,66 @@ def test_environment_lifecycle(
     assert not [pid for pid in everything if read_stat(pid) is not None]
     assert processes_using(home) == []
     assert sup.endpoint(spec.key) is None
+
+
+HANG_TIMEOUT = 5.0
+#: Airflow reports a scheduler without a heartbeat for this long unhealthy (its default is 30 s).
+HEALTH_THRESHOLD = 10
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_hung_scheduler_is_restarted(version: str, tmp_path: Path) -> None:
+    """A scheduler that stops (SIGSTOP: alive, but no heartbeat) is killed and started again."""
+    events = EventLog()
+    sup = Supervisor(
+        runtimes=RuntimeManager(runtime_dir()),
+        on_event=events,
+        start_timeout=START_TIMEOUT,
+        hang_timeout=HANG_TIMEOUT,
+    )
+    try:
+        home = tmp_path / "env"
+        dags = tmp_path / "dags"
+        dags.mkdir()
+        spec = EnvironmentSpec(
+            key=f"123456789012/us-east-1/hang-{version}",
+            name=f"hang-{version}",
+            airflow_version=version,
+            home=home,
+            dags_dir=dags,
+            plugins_zip=None,
+            requirements_file=None,
+            startup_script=None,
+            airflow_config={"scheduler.scheduler_health_check_threshold": str(HEALTH_THRESHOLD)},
+            secrets=EnvironmentSecrets.generate(),
+            database_url=None,
+        )
+        sup.create(spec)
+        outcome = events.wait_for({"available", "create_failed"}, START_TIMEOUT + 30)
+        assert outcome.kind == "available", outcome.message
+        hung = live_pids(home)["scheduler"]
+        os.kill(hung, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        # Unhealthy after HEALTH_THRESHOLD, seen by a liveness check (every 15 s), due after
+        # HANG_TIMEOUT more, then SIGTERM and, since a stopped process cannot act on it, SIGKILL.
+        wait_until(lambda: read_stat(hung) is None, 90, "the hung scheduler to be killed")
+        killed_after = time.monotonic() - stopped_at
+        assert killed_after >= HEALTH_THRESHOLD, "killed before Airflow could have called it unhealthy"
+        wait_until(
+            lambda: live_pids(home).get("scheduler") not in (None, hung), 60, "a new scheduler process"
+        )
+        base = sup.endpoint(spec.key)
+        assert base is not None
+
+        def healthy() -> bool:
+            try:
+                body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
+            except httpx.HTTPError:
+                return False
+            return evaluate_health(body, major(version)).healthy
+
+        wait_until(healthy, 120, "health after the hung scheduler's restart")
+        assert not [e for e in events.events if e.kind == "unavailable"]
+        print(f"\nAirflow {version}: hung scheduler killed {killed_after:.0f} s after it stopped")
+    finally:
+        sup.shutdown(timeout=60)

@@ -37,6 +37,7 @@ from openmwaa.supervisor.prepare import (
 from openmwaa.supervisor.process import ChildProcess, log_tail, spawn, stop_all
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec, EventKind
 from openmwaa.supervisor.startup_priority import BACKGROUND_NICE, set_autogroup_nice
+from openmwaa.supervisor.watchdog import HangWatch
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 #: a millisecond of CPU, and every second saved here is a second sooner AVAILABLE.
 HEALTH_INTERVAL = 0.25
 RECOVERY_CHECK_INTERVAL = 5.0
+#: How often an AVAILABLE environment's health is checked for hung components.
+LIVENESS_CHECK_INTERVAL = 15.0
+#: A hung component gets this long to end on SIGTERM before SIGKILL.
+HUNG_STOP_GRACE = 5.0
 STOP_GRACE = 20.0
 
 
@@ -100,6 +105,7 @@ class EnvironmentRunner:
         policy: RestartPolicy | None = None,
         probe: Callable[[str, int], HealthReport] | None = None,
         tick: float = 1.0,
+        hang_timeout: float = 0.0,
     ) -> None:
         self.key = key
         self._runtimes = runtimes
@@ -119,6 +125,8 @@ class EnvironmentRunner:
         self._major: int | None = None
         self._unavailable = False
         self._next_recovery_check = 0.0
+        self._hangs = HangWatch(hang_timeout)
+        self._next_liveness_check = 0.0
         self._thread = threading.Thread(target=self._run, name=f"openmwaa-env:{key}", daemon=True)
         self.finished = threading.Event()
 
@@ -366,6 +374,32 @@ class EnvironmentRunner:
             if self._probe(self._prepared.base_url, self._prepared.runtime.major).healthy:
                 self._unavailable = False
                 self._emit("available", "Airflow is healthy again")
+        elif not self._unavailable and self._hangs.enabled and now >= self._next_liveness_check:
+            self._next_liveness_check = now + LIVENESS_CHECK_INTERVAL
+            self._check_liveness(self._prepared, now)
+
+    def _check_liveness(self, prepared: PreparedEnvironment, now: float) -> None:
+        """Restart a component Airflow has reported failing for the hang timeout without a break."""
+        if not self._group.all_running():
+            self._hangs.reset()  # a restart is under way: its start-up is not a hang
+            return
+        report = self._probe(prepared.base_url, prepared.runtime.major)
+        running = self._group.running
+        for name in self._hangs.observe(report.failing, now):
+            handle = running.get(name)
+            if not isinstance(handle, ChildProcess):
+                continue
+            log.warning(
+                "environment %s: Airflow %s is running but has not been healthy for %.0f s (%s); "
+                "restarting it",
+                self.key,
+                name,
+                self._hangs.timeout,
+                report.detail,
+            )
+            # Its exit is then handled as a crash: restarted with backoff, counted towards a
+            # crash loop (UNAVAILABLE) if it keeps happening.
+            stop_all([handle], grace=HUNG_STOP_GRACE)
 
     def _on_crash(self, crash: Crash) -> None:
         verdict = crash.verdict
@@ -386,6 +420,7 @@ class EnvironmentRunner:
 
     def _mark_unavailable(self, code: str, message: str) -> None:
         self._unavailable = True
+        self._hangs.reset()
         self._next_recovery_check = self._clock() + RECOVERY_CHECK_INTERVAL
         self._emit("unavailable", message, code)
 
@@ -394,6 +429,8 @@ class EnvironmentRunner:
         self._major = prepared.runtime.major
         self._endpoint = prepared.base_url
         self._unavailable = False
+        self._hangs.reset()
+        self._next_liveness_check = self._clock() + LIVENESS_CHECK_INTERVAL
         self._emit("available", "")
 
     # Process plumbing --------------------------------------------------------------------

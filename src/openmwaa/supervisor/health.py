@@ -16,25 +16,39 @@ REQUIRED_COMPONENTS: Final[Mapping[int, tuple[str, ...]]] = {
 }
 
 
+#: The component (as openmwaa names its processes) behind each part of the health report.
+COMPONENT_OF: Final[Mapping[str, str]] = {
+    "scheduler": "scheduler",
+    "triggerer": "triggerer",
+    "dag_processor": "dag-processor",
+}
+#: The component that serves the health endpoint: if it does not answer, it is the one failing.
+WEB_COMPONENT: Final[Mapping[int, str]] = {3: "api-server", 2: "webserver"}
+
+
 @dataclass(frozen=True)
 class HealthReport:
     healthy: bool
     #: Human-readable: which parts are not healthy, or why the endpoint did not answer.
     detail: str
+    #: The components known to be failing (a failing metadatabase is no component's fault).
+    failing: tuple[str, ...] = ()
 
 
 def evaluate_health(body: Any, major: int) -> HealthReport:
     """Judge a health response body (pure)."""
     if not isinstance(body, Mapping):
         return HealthReport(False, "the health endpoint returned no JSON object")
-    unhealthy = []
+    unhealthy, failing = [], []
     for name in REQUIRED_COMPONENTS[major]:
         part = body.get(name)
         status = part.get("status") if isinstance(part, Mapping) else None
         if status != "healthy":
             unhealthy.append(f"{name} is {status or 'not reporting'}")
+            if name in COMPONENT_OF:
+                failing.append(COMPONENT_OF[name])
     if unhealthy:
-        return HealthReport(False, "; ".join(unhealthy))
+        return HealthReport(False, "; ".join(unhealthy), tuple(failing))
     return HealthReport(True, "all components healthy")
 
 
@@ -49,13 +63,15 @@ def probe_health(
         else:
             response = client.get(url, timeout=timeout)
     except httpx.HTTPError as exc:
-        return HealthReport(False, f"the web server does not answer yet ({type(exc).__name__})")
+        detail = f"the web server does not answer yet ({type(exc).__name__})"
+        return HealthReport(False, detail, (WEB_COMPONENT[major],))
     if response.status_code != 200:
-        return HealthReport(False, f"the health endpoint answered HTTP {response.status_code}")
+        detail = f"the health endpoint answered HTTP {response.status_code}"
+        return HealthReport(False, detail, (WEB_COMPONENT[major],))
     try:
         body = response.json()
     except ValueError:
-        return HealthReport(False, "the health endpoint returned no JSON")
+        return HealthReport(False, "the health endpoint returned no JSON", (WEB_COMPONENT[major],))
     return evaluate_health(body, major)
 
 

@@ -42,8 +42,10 @@ class Supervisor:
         start_timeout: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
         policy: RestartPolicy | None = None,
+        hang_timeout: float = 0.0,
     ) -> None:
         self._runtimes = runtimes
+        self._hang_timeout = hang_timeout
         self._on_event = on_event
         self._start_timeout = start_timeout
         self._clock = clock
@@ -141,6 +143,7 @@ class Supervisor:
                     start_timeout=self._start_timeout,
                     clock=self._clock,
                     policy=self._policy,
+                    hang_timeout=self._hang_timeout,
                 )
                 self._runners[key] = runner
                 runner.start()

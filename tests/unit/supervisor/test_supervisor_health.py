@@ -23,18 +23,22 @@ def test_all_healthy() -> None:
 
 
 @pytest.mark.parametrize(
-    ("part", "value", "detail"),
+    ("part", "value", "detail", "failing"),
     [
-        ("scheduler", {"status": "unhealthy"}, "scheduler is unhealthy"),
-        ("triggerer", {"status": None}, "triggerer is not reporting"),
-        ("dag_processor", None, "dag_processor is not reporting"),
+        ("scheduler", {"status": "unhealthy"}, "scheduler is unhealthy", ("scheduler",)),
+        ("triggerer", {"status": None}, "triggerer is not reporting", ("triggerer",)),
+        ("dag_processor", None, "dag_processor is not reporting", ("dag-processor",)),
+        ("metadatabase", {"status": "unhealthy"}, "metadatabase is unhealthy", ()),
     ],
 )
-def test_any_unhealthy_part_fails(part: str, value: Any, detail: str) -> None:
+def test_any_unhealthy_part_fails_and_names_its_component(
+    part: str, value: Any, detail: str, failing: tuple[str, ...]
+) -> None:
     body = {**HEALTHY3, part: value}
     report = evaluate_health(body, 3)
     assert not report.healthy
     assert detail in report.detail
+    assert report.failing == failing
 
 
 def test_airflow2_does_not_need_a_standalone_dag_processor() -> None:
@@ -51,6 +55,8 @@ def test_unreachable_server_is_reported_not_raised() -> None:
     report = probe_health("http://127.0.0.1:9", 3, timeout=0.5)
     assert not report.healthy
     assert "does not answer" in report.detail
+    assert report.failing == ("api-server",)
+    assert probe_health("http://127.0.0.1:9", 2, timeout=0.5).failing == ("webserver",)
 
 
 class _Healthy(BaseHTTPRequestHandler):
