@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import (  # noqa: E402
     OpenMwaaServer,
-    processes_using,
     request_environment,
     start_server,
     stop_server,
@@ -54,6 +53,7 @@ from openmwaa.runtime.installer import RuntimeManager  # noqa: E402
 from openmwaa.supervisor.health import evaluate_health  # noqa: E402
 from openmwaa.supervisor.metadata_template import template_path  # noqa: E402
 from openmwaa.supervisor.metrics import process_tree_pss  # noqa: E402
+from openmwaa.supervisor.pidfiles import read_pidfiles  # noqa: E402
 
 MB = 1024 * 1024
 #: GetEnvironment polling while timing a create: fine enough not to add up to a second to each
@@ -135,7 +135,9 @@ def baseline_airflow(runtime: Path, major: int, idle: float) -> tuple[float, int
     try:
         elapsed = wait_healthy(health, started, major)
         time.sleep(idle)
-        pss = process_tree_pss(processes_using(home))
+        # The started processes and their descendants: setproctitle (Airflow 2 scheduler, gunicorn)
+        # overwrites what /proc shows of their command line and environment.
+        pss = process_tree_pss(p.pid for p in procs)
         return elapsed, pss
     finally:
         for p in procs:
@@ -208,7 +210,8 @@ def main() -> None:
             warm = create_environment(server, warm_name, version)
             time.sleep(args.idle)
             home = server.data_dir / "environments" / "123456789012" / "us-east-1" / warm_name
-            pss = process_tree_pss(processes_using(home))
+            # The components openmwaa started (its pid files) and their descendants.
+            pss = process_tree_pss(r.pid for r in read_pidfiles(home / "run"))
             t0 = time.monotonic()
             run = trigger_and_wait(server, warm_name, major, "hello_openmwaa")
             trigger = time.monotonic() - t0
