@@ -53,6 +53,7 @@ from tests.e2e.conftest import (
     stop_server,
 )
 
+from openmwaa.auth.credentials import SecretBox
 from openmwaa.runtime.airflow_token import mint_airflow_token
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
@@ -112,7 +113,9 @@ def airflow_port(server: OpenMwaaServer) -> int:
 def direct_call(server: OpenMwaaServer) -> Callable[[], Call]:
     """A factory of direct callers (one keep-alive session each)."""
     engine = open_engine(f"sqlite:///{server.data_dir / 'openmwaa.db'}")
-    record = EnvironmentRepository(engine).get(EnvironmentKey(ACCOUNT, REGION, ENV))
+    record = EnvironmentRepository(engine, cipher=SecretBox.open(server.data_dir)).get(
+        EnvironmentKey(ACCOUNT, REGION, ENV)
+    )
     engine.dispose()
     assert record is not None
     token = mint_airflow_token(

@@ -52,6 +52,7 @@ from tests.e2e.conftest import (  # noqa: E402
     stop_server,
 )
 
+from openmwaa.auth.credentials import SecretBox  # noqa: E402
 from openmwaa.runtime.airflow_token import mint_airflow_token  # noqa: E402
 from openmwaa.store.db import open_engine  # noqa: E402
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository  # noqa: E402
@@ -98,7 +99,8 @@ def listening_ports(pid: int) -> set[int]:
 
 def direct_target(server: OpenMwaaServer, name: str, major: int) -> Target:
     """Airflow's own API: the port its API process listens on, a token minted with its secret."""
-    record = EnvironmentRepository(open_engine(f"sqlite:///{server.data_dir / 'openmwaa.db'}")).get(
+    engine = open_engine(f"sqlite:///{server.data_dir / 'openmwaa.db'}")
+    record = EnvironmentRepository(engine, cipher=SecretBox.open(server.data_dir)).get(
         EnvironmentKey(ACCOUNT, REGION, name)
     )
     assert record is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ from openmwaa.webserver.sessions import SessionStore as WebSessionStore
 from openmwaa.wire.error_response import serialize_error
 from openmwaa.wire.model import MwaaWire
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Services:
@@ -88,7 +91,11 @@ class Services:
 def build_services(settings: Settings, *, clock: Callable[[], float] = time.time) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = open_engine(settings.state_database_url)
-    repository = EnvironmentRepository(engine)
+    box = SecretBox.open(settings.data_dir)
+    repository = EnvironmentRepository(engine, cipher=box)
+    sealed = repository.seal_plaintext_secrets()
+    if sealed:
+        log.info("sealed the secrets of %d environment(s) written before they were encrypted", sealed)
     events: list[Callable[[EnvironmentEvent], None]] = []
     supervisor = Supervisor(
         runtimes=RuntimeManager(settings.runtime_dir),
@@ -99,7 +106,6 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     environments = EnvironmentService(
         settings=settings, repository=repository, supervisor=supervisor, clock=clock
     )
-    box = SecretBox.open(settings.data_dir)
     identities = IdentityStore(
         settings.iam_path,
         account_id=settings.account_id,

@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Protocol
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -51,31 +51,67 @@ class EnvironmentRecord:
         return self.key.name
 
 
-_JSON_COLUMNS = ("config", "previous_config", "last_update", "tags", "secrets")
+_JSON_COLUMNS = ("config", "previous_config", "last_update", "tags")
+#: Marks a secrets column written through the cipher (older rows hold plain JSON).
+_SEALED: Final = "sealed:"
 
 
-def _to_record(row: EnvironmentRow) -> EnvironmentRecord:
-    return EnvironmentRecord(
-        key=EnvironmentKey(row.account_id, row.region, row.name),
-        arn=row.arn,
-        status=row.status,
-        created_at=row.created_at,
-        config=json.loads(row.config),
-        previous_config=json.loads(row.previous_config) if row.previous_config else None,
-        last_update=json.loads(row.last_update) if row.last_update else None,
-        tags=json.loads(row.tags),
-        secrets=json.loads(row.secrets),
-    )
+class SecretCipher(Protocol):
+    """Encryption at rest for the environments' secrets (openmwaa's ``SecretBox``)."""
+
+    def encrypt(self, plaintext: str) -> str: ...
+
+    def decrypt(self, token: str) -> str: ...
 
 
-def _encode(changes: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for column, value in changes.items():
-        if column in _JSON_COLUMNS:
-            out[column] = None if value is None else json.dumps(value, sort_keys=True)
-        else:
-            out[column] = value
-    return out
+class _Codec:
+    """Rows <-> records; the secrets column sealed with the cipher when there is one."""
+
+    def __init__(self, cipher: SecretCipher | None) -> None:
+        self._cipher = cipher
+
+    def record(self, row: EnvironmentRow) -> EnvironmentRecord:
+        return EnvironmentRecord(
+            key=EnvironmentKey(row.account_id, row.region, row.name),
+            arn=row.arn,
+            status=row.status,
+            created_at=row.created_at,
+            config=json.loads(row.config),
+            previous_config=json.loads(row.previous_config) if row.previous_config else None,
+            last_update=json.loads(row.last_update) if row.last_update else None,
+            tags=json.loads(row.tags),
+            secrets=self.open_secrets(row.secrets),
+        )
+
+    def columns(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column, value in changes.items():
+            if column == "secrets":
+                out[column] = self.seal_secrets(value)
+            elif column in _JSON_COLUMNS:
+                out[column] = None if value is None else json.dumps(value, sort_keys=True)
+            else:
+                out[column] = value
+        return out
+
+    def seal_secrets(self, secrets: Mapping[str, str]) -> str:
+        text = json.dumps(dict(secrets), sort_keys=True)
+        return text if self._cipher is None else _SEALED + self._cipher.encrypt(text)
+
+    def open_secrets(self, stored: str) -> dict[str, str]:
+        if not stored.startswith(_SEALED):
+            return dict(json.loads(stored))
+        if self._cipher is None:
+            raise ValueError("the environment's secrets are sealed and no key was given")
+        return dict(json.loads(self._cipher.decrypt(stored.removeprefix(_SEALED))))
+
+    @property
+    def seals(self) -> bool:
+        return self._cipher is not None
+
+    @staticmethod
+    def is_sealed(stored: str) -> bool:
+        return stored.startswith(_SEALED)
 
 
 class EnvironmentRepository:
@@ -86,8 +122,10 @@ class EnvironmentRepository:
     event loop, where a database round trip would stall every other request.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cipher: SecretCipher | None = None) -> None:
+        """``cipher`` seals each environment's secrets at rest (plain JSON without one: tests)."""
         self._engine = engine
+        self._codec = _Codec(cipher)
         self._cache: dict[EnvironmentKey, EnvironmentRecord] = {}
         # Held around every database access that fills or changes the cache, so a slow reader
         # can never put back a record older than the last write.
@@ -108,7 +146,7 @@ class EnvironmentRepository:
             arn=record.arn,
             status=record.status,
             created_at=record.created_at,
-            **_encode(
+            **self._codec.columns(
                 {
                     "config": record.config,
                     "previous_config": record.previous_config,
@@ -132,7 +170,7 @@ class EnvironmentRepository:
             return cached
         with self._lock, Session(self._engine) as session:
             row = session.scalars(self._select(key)).one_or_none()
-            return self._remember(_to_record(row), key) if row else None
+            return self._remember(self._codec.record(row), key) if row else None
 
     def get_by_arn(self, arn: str) -> EnvironmentRecord | None:
         for record in list(self._cache.values()):
@@ -142,7 +180,7 @@ class EnvironmentRepository:
             row = session.scalars(select(EnvironmentRow).where(EnvironmentRow.arn == arn)).one_or_none()
             if row is None:
                 return None
-            record = _to_record(row)
+            record = self._codec.record(row)
             return self._remember(record, record.key)
 
     def list_page(
@@ -158,13 +196,12 @@ class EnvironmentRepository:
         if after is not None:
             query = query.where(EnvironmentRow.name > after)
         with Session(self._engine) as session:
-            return [_to_record(r) for r in session.scalars(query)]
+            return [self._codec.record(r) for r in session.scalars(query)]
 
     def list_all(self) -> list[EnvironmentRecord]:
         with Session(self._engine) as session:
-            return [
-                _to_record(r) for r in session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.id))
-            ]
+            rows = session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.id))
+            return [self._codec.record(r) for r in rows]
 
     def change(
         self, key: EnvironmentKey, *, expect: Collection[str] | None = None, **changes: Any
@@ -179,12 +216,23 @@ class EnvironmentRepository:
             statement = statement.where(EnvironmentRow.status.in_(list(expect)))
         with self._lock:
             with Session(self._engine) as session, session.begin():
-                result = session.execute(statement.values(**_encode(changes)))
+                result = session.execute(statement.values(**self._codec.columns(changes)))
                 if result.rowcount == 0:  # type: ignore[attr-defined]
                     return None
                 row = session.scalars(self._select(key)).one()
-                record = _to_record(row)
+                record = self._codec.record(row)
             return self._remember(record, key)
+
+    def seal_plaintext_secrets(self) -> int:
+        """Rewrite rows written before secrets were sealed (or without a cipher); how many."""
+        if not self._codec.seals:
+            return 0
+        with self._lock, Session(self._engine) as session, session.begin():
+            rows = session.scalars(select(EnvironmentRow)).all()
+            rows = [r for r in rows if not self._codec.is_sealed(r.secrets)]
+            for row in rows:
+                row.secrets = self._codec.seal_secrets(self._codec.open_secrets(row.secrets))
+            return len(rows)
 
     def delete(self, key: EnvironmentKey) -> bool:
         with self._lock:

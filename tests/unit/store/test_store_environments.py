@@ -1,7 +1,10 @@
+import sqlite3
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
+from openmwaa.auth.credentials import SecretBox
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import (
     EnvironmentExistsError,
@@ -78,3 +81,40 @@ def test_delete(repo: EnvironmentRepository) -> None:
     assert repo.delete(record("a").key) is True
     assert repo.delete(record("a").key) is False
     assert repo.get(record("a").key) is None
+
+
+def raw_secrets(url: str) -> list[str]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return [row[0] for row in conn.execute("SELECT secrets FROM environments")]
+
+
+def test_secrets_are_sealed_at_rest_and_read_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    box = SecretBox(Fernet.generate_key())
+    repo = EnvironmentRepository(open_engine(url), cipher=box)
+    repo.insert(record("a"))
+    repo.change(record("a").key, status="AVAILABLE")
+    (stored,) = raw_secrets(url)
+    assert "x" * 64 not in stored
+    assert stored.startswith("sealed:")
+    again = EnvironmentRepository(open_engine(url), cipher=box)
+    assert again.list_all()[0].secrets == record("a").secrets
+    wrong = EnvironmentRepository(open_engine(url), cipher=SecretBox(Fernet.generate_key()))
+    with pytest.raises(ValueError, match="cannot decrypt"):
+        wrong.list_all()
+    with pytest.raises(ValueError, match="no key"):
+        EnvironmentRepository(open_engine(url)).list_all()
+
+
+def test_rows_written_before_sealing_are_read_and_then_sealed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    EnvironmentRepository(open_engine(url)).insert(record("old"))
+    assert raw_secrets(url) == ['{"jwt_secret": "' + "x" * 64 + '"}']
+    box = SecretBox(Fernet.generate_key())
+    repo = EnvironmentRepository(open_engine(url), cipher=box)
+    assert repo.list_all()[0].secrets == record("old").secrets
+    assert repo.seal_plaintext_secrets() == 1
+    assert repo.seal_plaintext_secrets() == 0
+    (stored,) = raw_secrets(url)
+    assert stored.startswith("sealed:") and "x" * 64 not in stored
+    assert EnvironmentRepository(open_engine(url), cipher=box).list_all()[0].secrets == record("old").secrets
