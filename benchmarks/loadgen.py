@@ -53,16 +53,25 @@ class _Connection(asyncio.Protocol):
         return await self._done
 
 
-def build_request(url: str, headers: Mapping[str, str]) -> tuple[str, int, bool, bytes]:
-    """(host, port, tls, bytes of a GET ``url`` with ``headers``)."""
+def build_request(
+    url: str, headers: Mapping[str, str], method: str = "GET", body: bytes = b""
+) -> tuple[str, int, bool, bytes]:
+    """(host, port, tls, the bytes of the request), with Host, Accept and Content-Length added."""
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if tls else 80)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Accept: application/json"]
+    given = {k.lower() for k in headers}
+    lines = [f"{method} {target} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {parts.netloc}")
+    if "accept" not in given:
+        lines.append("Accept: application/json")
+    if body and "content-length" not in given:
+        lines.append(f"Content-Length: {len(body)}")
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    return host, port, tls, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return host, port, tls, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 async def throughput(
@@ -72,9 +81,11 @@ async def throughput(
     seconds: float,
     concurrency: int,
     ssl_context: ssl.SSLContext | None = None,
+    method: str = "GET",
+    body: bytes = b"",
 ) -> tuple[float, int]:
     """Completed 200s per second (and the count of other answers) over ``concurrency`` connections."""
-    host, port, tls, request = build_request(url, headers)
+    host, port, tls, request = build_request(url, headers, method, body)
     loop = asyncio.get_running_loop()
     context = ssl_context if tls else None
     if tls and context is None:
