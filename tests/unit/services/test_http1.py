@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pytest
 
@@ -19,7 +20,13 @@ from openmwaa.services.http1 import (
 )
 from openmwaa.services.write_gate import WriteGates
 
-LIMITS: dict[str, float] = {"timeout": 5, "max_body": 1000}
+
+class Limits(TypedDict):
+    timeout: float
+    max_body: int
+
+
+LIMITS: Limits = {"timeout": 5, "max_body": 1000}
 
 
 @dataclass
