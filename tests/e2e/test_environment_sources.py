@@ -261,7 +261,8 @@ def test_a_crash_loop_makes_the_environment_unavailable_until_it_recovers(
     env = sources_envs[3]
     pidfile = env.home / "run" / "scheduler.pid"
 
-    last_update = mwaa.get_environment(Name=env.name)["Environment"]["LastUpdate"]
+    before = mwaa.get_environment(Name=env.name)["Environment"]
+    last_update = before["LastUpdate"]
     # Kill every scheduler the supervisor starts until it calls it a crash loop.
     killed: list[int] = []
     deadline = time.monotonic() + 120
@@ -285,10 +286,12 @@ def test_a_crash_loop_makes_the_environment_unavailable_until_it_recovers(
     assert reason in server.log_path.read_text(errors="replace")
     print(f"\n{env.name}: UNAVAILABLE after {len(killed)} scheduler kills")
 
-    # The cause goes away (nobody kills it any more): the supervisor's restart brings it back.
+    # The cause goes away (nobody kills it any more): the supervisor's restart brings it back to
+    # the status it had (UPDATE_FAILED, after the failing startup script above, keeps its error).
     started = time.monotonic()
-    status = wait_for_status(mwaa, env.name, {"AVAILABLE"}, timeout=180)
-    print(f"{env.name}: AVAILABLE again {time.monotonic() - started:.1f}s later")
+    status = wait_for_status(mwaa, env.name, {before["Status"]}, timeout=180)
+    print(f"{env.name}: {before['Status']} again {time.monotonic() - started:.1f}s later")
+    assert status["LastUpdate"] == last_update
     health = call(server, env.name, "/monitor/health")
     assert health["scheduler"]["status"] == "healthy"
     assert call(server, env.name, f"/dags/{DAG_ID}")["dag_id"] == DAG_ID
