@@ -72,6 +72,13 @@ def startup_script(major: int) -> str:
         f'export E2E_GREETING="{GREETING[major]}"\n'
         f"export AIRFLOW__CORE__EXECUTOR={FORBIDDEN_EXECUTOR[major]}\n"
         "export AIRFLOW_HOME=/nonexistent/airflow-home\n"
+        # As MWAA's docs show: scripts branch on the component they prepare.
+        'case "$MWAA_AIRFLOW_COMPONENT" in\n'
+        "  scheduler) export E2E_FROM_SCHEDULER=yes ;;\n"
+        "  worker) export E2E_FROM_WORKER=yes ;;\n"
+        "  webserver) export E2E_FROM_WEBSERVER=yes ;;\n"
+        '  *) echo "MWAA_AIRFLOW_COMPONENT is not set" >&2; exit 9 ;;\n'
+        "esac\n"
     )
 
 
@@ -191,8 +198,13 @@ def test_startup_script_exports_reach_tasks_but_not_reserved_variables(
     # The script's AIRFLOW_HOME and executor were dropped: the run above succeeded with ours.
     assert seen[major]["executor"] == EXPECTED_EXECUTOR[major]
     assert seen[major]["airflow_home"] == str(env.home.resolve())
-    # What the script prints goes to the environment's startup log.
-    assert "openmwaa e2e startup script ran" in (env.home / "logs" / "startup.log").read_text()
+    # What the script prints goes to the environment's startup logs, one per run.
+    for log in ("startup.log", "startup-worker.log", "startup-webserver.log"):
+        assert "openmwaa e2e startup script ran" in (env.home / "logs" / log).read_text()
+    # Tasks run in the scheduler's process tree: the scheduler's and the worker's exports, not the
+    # web server's.
+    assert seen[major]["component"] == "scheduler"
+    assert seen[major]["by_component"] == {"scheduler": "yes", "worker": "yes", "webserver": None}
 
 
 def test_requirements_are_installed_for_their_environment_only(

@@ -1,8 +1,10 @@
 """The environment's startup script: run with bash before the components start.
 
-As on MWAA, the variables the script exports reach every component; what the script prints
-goes to ``<home>/logs/startup.log``. The script runs in a shell that then prints its
-environment NUL-separated on stdout, so values with newlines survive.
+One run is one shell: the variables the script exports (or changes) are returned for the
+components that run with them (which runs, and for which components, is the supervisor's
+business: ``supervisor/prepare.py``); what the script prints goes to the given log. The script
+runs in a shell that then prints its environment NUL-separated on stdout, so values with
+newlines survive.
 """
 
 from __future__ import annotations

@@ -250,6 +250,8 @@ class EnvironmentRunner:
         else:
             same = old.runtime.root == new.runtime.root
             restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
+            if old.web_env != new.web_env:  # only what serves the API reads it
+                restart += [c.name for c in specs if c.serves_api and c.name not in restart]
         if old is not None and not restart:
             self._became_available(new)
             return
@@ -442,7 +444,7 @@ class EnvironmentRunner:
         child = spawn(
             component.name,
             component.argv,
-            env=prepared.env,
+            env=prepared.env_for(component.serves_api),
             cwd=home,
             log_path=home / "logs" / f"{component.name}.log",
             started_at=now,

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from openmwaa.runtime import plugins, requirements
 from openmwaa.runtime.airflow_config import Ports, airflow_environment, component_environment
@@ -34,15 +35,27 @@ MIGRATE_TIMEOUT = 600.0
 _TEMPLATE_PORTS = Ports(api=8080, worker_log=8793, trigger_log=8794)
 
 
+#: ``MWAA_AIRFLOW_COMPONENT`` as MWAA sets it, for the startup script and the components. The
+#: scheduler, DAG processor and triggerer run as "scheduler"; tasks run inside the scheduler's
+#: process tree (LocalExecutor, SequentialExecutor), so the "worker" run's exports reach it too.
+COMPONENT_VARIABLE: Final = "MWAA_AIRFLOW_COMPONENT"
+SCRIPT_RUNS: Final = ("scheduler", "worker", "webserver")
+
+
 @dataclass(frozen=True)
 class PreparedEnvironment:
     spec: EnvironmentSpec
     runtime: Runtime
     ports: Ports
-    #: The complete environment of every component process.
+    #: The complete environment of the scheduler-side components (and of ``airflow`` commands).
     env: Mapping[str, str] = field(repr=False)
     site_dir: Path | None
     plugins_dir: Path
+    #: The complete environment of the component serving the API and UI.
+    web_env: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+    def env_for(self, serves_api: bool) -> Mapping[str, str]:
+        return self.web_env if serves_api else self.env
 
     @property
     def base_url(self) -> str:
@@ -87,17 +100,26 @@ def prepare_environment(
     except ValueError as exc:
         raise EnvironmentSetupError(f"AirflowConfigurationOptions: {exc}.") from exc
     base = dict(os.environ if base_environ is None else base_environ)
-    exports: dict[str, str] = {}
+    exports: dict[str, dict[str, str]] = {kind: {} for kind in SCRIPT_RUNS}
     if spec.startup_script is not None:
-        progress("Running the startup script")
-        exports = run_startup_script(
-            spec.startup_script,
-            component_environment(base, airflow_env, {}, runtime.bin_dir),
-            cwd=home,
-            log_path=home / "logs" / "startup.log",
-        )
-    env = component_environment(base, airflow_env, exports, runtime.bin_dir)
-    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir)
+        for kind in SCRIPT_RUNS:  # one after the other: they share this machine's files
+            progress(f"Running the startup script ({COMPONENT_VARIABLE}={kind})")
+            before = component_environment(base, airflow_env, {}, runtime.bin_dir)
+            exports[kind] = run_startup_script(
+                spec.startup_script,
+                {**before, COMPONENT_VARIABLE: kind},
+                cwd=home,
+                log_path=home / "logs" / ("startup.log" if kind == "scheduler" else f"startup-{kind}.log"),
+            )
+
+    def environment(kind: str, startup_exports: Mapping[str, str]) -> dict[str, str]:
+        env = component_environment(base, airflow_env, startup_exports, runtime.bin_dir)
+        env[COMPONENT_VARIABLE] = kind
+        return env
+
+    env = environment("scheduler", {**exports["scheduler"], **exports["worker"]})
+    web_env = environment("webserver", exports["webserver"])
+    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir, web_env)
 
 
 def initialize_database(

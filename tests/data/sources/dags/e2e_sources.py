@@ -37,6 +37,11 @@ def e2e_sources():
             "executor": os.environ.get("AIRFLOW__CORE__EXECUTOR"),
             "airflow_home": os.environ.get("AIRFLOW_HOME"),
             "pyjokes": pyjokes,
+            "component": os.environ.get("MWAA_AIRFLOW_COMPONENT"),
+            "by_component": {
+                kind: os.environ.get(f"E2E_FROM_{kind.upper()}")
+                for kind in ("scheduler", "worker", "webserver")
+            },
         }
         Variable.set("e2e_sources_seen", json.dumps(seen))
 
