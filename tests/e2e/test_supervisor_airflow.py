@@ -104,6 +104,33 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def probe_spec(tmp_path: Path, name: str, version: str, airflow_config: dict[str, str]) -> EnvironmentSpec:
+    """An environment in ``tmp_path`` (home ``env``, an empty DAG folder ``dags``), nothing else set."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    return EnvironmentSpec(
+        key=f"123456789012/us-east-1/{name}",
+        name=name,
+        airflow_version=version,
+        home=tmp_path / "env",
+        dags_dir=dags,
+        plugins_zip=None,
+        requirements_file=None,
+        startup_script=None,
+        airflow_config=airflow_config,
+        secrets=EnvironmentSecrets.generate(),
+        database_url=None,
+    )
+
+
+def airflow_healthy(base: str, version: str) -> bool:
+    try:
+        body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
+    except httpx.HTTPError:
+        return False
+    return evaluate_health(body, major(version)).healthy
+
+
 @pytest.fixture
 def supervisor_and_events() -> Iterator[tuple[Supervisor, EventLog]]:
     events = EventLog()
@@ -118,22 +145,8 @@ def test_environment_lifecycle(
 ) -> None:
     sup, events = supervisor_and_events
     RuntimeManager(runtime_dir()).ensure(version, print)  # warm the cache outside the timing
-    home = tmp_path / "env"
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    spec = EnvironmentSpec(
-        key=f"123456789012/us-east-1/e2e-{version}",
-        name=f"e2e-{version}",
-        airflow_version=version,
-        home=home,
-        dags_dir=dags,
-        plugins_zip=None,
-        requirements_file=None,
-        startup_script=None,
-        airflow_config={"core.default_task_retries": "1"},
-        secrets=EnvironmentSecrets.generate(),
-        database_url=None,
-    )
+    spec = probe_spec(tmp_path, f"e2e-{version}", version, {"core.default_task_retries": "1"})
+    home, dags = spec.home, spec.dags_dir
 
     started = time.monotonic()
     sup.create(spec)
@@ -175,14 +188,7 @@ def test_environment_lifecycle(
         lambda: live_pids(home).get("scheduler") not in (None, old_scheduler), 60, "a new scheduler process"
     )
 
-    def healthy() -> bool:
-        try:
-            body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
-        except httpx.HTTPError:
-            return False
-        return evaluate_health(body, major(version)).healthy
-
-    wait_until(healthy, 120, "health after the scheduler restart")
+    wait_until(lambda: airflow_healthy(base, version), 120, "health after the scheduler restart")
     assert not [e for e in events.events if e.kind == "unavailable"]
 
     everything = set(live_pids(home).values())
@@ -208,22 +214,9 @@ def test_a_hung_scheduler_is_restarted(version: str, tmp_path: Path) -> None:
         hang_timeout=HANG_TIMEOUT,
     )
     try:
-        home = tmp_path / "env"
-        dags = tmp_path / "dags"
-        dags.mkdir()
-        spec = EnvironmentSpec(
-            key=f"123456789012/us-east-1/hang-{version}",
-            name=f"hang-{version}",
-            airflow_version=version,
-            home=home,
-            dags_dir=dags,
-            plugins_zip=None,
-            requirements_file=None,
-            startup_script=None,
-            airflow_config={"scheduler.scheduler_health_check_threshold": str(HEALTH_THRESHOLD)},
-            secrets=EnvironmentSecrets.generate(),
-            database_url=None,
-        )
+        threshold = {"scheduler.scheduler_health_check_threshold": str(HEALTH_THRESHOLD)}
+        spec = probe_spec(tmp_path, f"hang-{version}", version, threshold)
+        home = spec.home
         sup.create(spec)
         outcome = events.wait_for({"available", "create_failed"}, START_TIMEOUT + 30)
         assert outcome.kind == "available", outcome.message
@@ -240,15 +233,7 @@ def test_a_hung_scheduler_is_restarted(version: str, tmp_path: Path) -> None:
         )
         base = sup.endpoint(spec.key)
         assert base is not None
-
-        def healthy() -> bool:
-            try:
-                body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
-            except httpx.HTTPError:
-                return False
-            return evaluate_health(body, major(version)).healthy
-
-        wait_until(healthy, 120, "health after the hung scheduler's restart")
+        wait_until(lambda: airflow_healthy(base, version), 120, "health after the hung scheduler's restart")
         assert not [e for e in events.events if e.kind == "unavailable"]
         print(f"\nAirflow {version}: hung scheduler killed {killed_after:.0f} s after it stopped")
     finally:

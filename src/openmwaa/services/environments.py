@@ -233,7 +233,6 @@ class EnvironmentService:
                 if HIDDEN_UPDATE_ERROR in last:
                     last["Error"] = last.pop(HIDDEN_UPDATE_ERROR)
                     status = "UPDATE_FAILED"
-            last.pop(HIDDEN_UPDATE_ERROR, None)
             self._repo.change(
                 key,
                 expect={"CREATING", "UPDATING", "UNAVAILABLE", "AVAILABLE", "UPDATE_FAILED"},

@@ -99,7 +99,7 @@ class _Codec:
         return text if self._cipher is None else _SEALED + self._cipher.encrypt(text)
 
     def open_secrets(self, stored: str) -> dict[str, str]:
-        if not stored.startswith(_SEALED):
+        if not self.is_sealed(stored):
             return dict(json.loads(stored))
         if self._cipher is None:
             raise ValueError("the environment's secrets are sealed and no key was given")

@@ -102,9 +102,9 @@ def prepare_environment(
     base = dict(os.environ if base_environ is None else base_environ)
     exports: dict[str, dict[str, str]] = {kind: {} for kind in SCRIPT_RUNS}
     if spec.startup_script is not None:
+        before = component_environment(base, airflow_env, {}, runtime.bin_dir)
         for kind in SCRIPT_RUNS:  # one after the other: they share this machine's files
             progress(f"Running the startup script ({COMPONENT_VARIABLE}={kind})")
-            before = component_environment(base, airflow_env, {}, runtime.bin_dir)
             exports[kind] = run_startup_script(
                 spec.startup_script,
                 {**before, COMPONENT_VARIABLE: kind},
