@@ -32,14 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="openmwaa", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"openmwaa {__version__}")
-    parser.add_argument(
-        "--data-dir", help="where openmwaa keeps its state (default ./.openmwaa; OPENMWAA_DATA_DIR)"
-    )
+    data_dir_help = "where openmwaa keeps its state (default ./.openmwaa; OPENMWAA_DATA_DIR)"
+    parser.add_argument("--data-dir", help=data_dir_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     up.register(sub)
     environments.register(sub)
     iam.register(sub)
     audit.register(sub)
+    # Also after the command (`openmwaa up --data-dir D`); SUPPRESS keeps a value given before it.
+    for command in sub.choices.values():
+        command.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
     return parser
 
 

@@ -11,6 +11,8 @@ import pytest
 from cli_support import run_cli
 
 from openmwaa.cli.audit import PAGE_SIZE
+from openmwaa.cli.main import build_parser
+from openmwaa.cli.up import overrides
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditEntry, AuditLog
 from openmwaa.store.db import open_engine
@@ -165,3 +167,20 @@ def test_env_list_explains_client_side_failures(data_dir: Path, monkeypatch: pyt
     assert code == 2
     assert err.startswith("openmwaa: nothing answers at http://127.0.0.1:9")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--data-dir", "/d/before", "up", "--port", "9"], "/d/before"),
+        (["up", "--data-dir", "/d/after", "--port", "9"], "/d/after"),
+        (["--data-dir", "/d/before", "up", "--data-dir", "/d/after"], "/d/after"),
+        (["audit", "--data-dir", "/d/audit"], "/d/audit"),
+        (["up"], None),
+    ],
+)
+def test_the_data_directory_may_be_given_before_or_after_the_command(
+    argv: list[str], expected: str | None
+) -> None:
+    args = build_parser().parse_args(argv)
+    assert overrides(args).get("data_dir") == (Path(expected) if expected else None)
