@@ -51,8 +51,8 @@ from tests.e2e.conftest import (  # noqa: E402
 
 from openmwaa.runtime.installer import RuntimeManager  # noqa: E402
 from openmwaa.supervisor.health import evaluate_health  # noqa: E402
+from openmwaa.supervisor.memory import process_tree_pss  # noqa: E402
 from openmwaa.supervisor.metadata_template import template_path  # noqa: E402
-from openmwaa.supervisor.metrics import process_tree_pss  # noqa: E402
 from openmwaa.supervisor.pidfiles import read_pidfiles  # noqa: E402
 
 MB = 1024 * 1024

@@ -31,7 +31,7 @@ from botocore.credentials import Credentials
 from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
-from openmwaa.auth.sessions import SessionStore
+from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.finishers import audit_to
@@ -119,7 +119,17 @@ def build_pipeline(wire: MwaaWire, store: IdentityStore | None, audit: AuditLog)
         steps += [
             Authenticate(authn),
             ParseInput(wire),
-            Authorize(authorizer, operations, lambda ctx: condition_context(ctx, vpcs)),
+            Authorize(
+                authorizer,
+                operations,
+                lambda ctx: condition_context(
+                    vpcs,
+                    principal=ctx.principal,
+                    client_ip=ctx.client_ip,
+                    received_at=ctx.received_at,
+                    secure_transport=ctx.scheme == "https",
+                ),
+            ),
         ]
     else:
         steps += [ParseInput(wire)]
@@ -183,7 +193,7 @@ def main() -> None:
         (data / "iam.yaml").write_text(yaml.safe_dump({"users": users}))
         box = SecretBox.open(data)
         store = IdentityStore(
-            data / "iam.yaml", account_id=ACCOUNT, box=box, sessions=SessionStore(data / "s.json", box)
+            data / "iam.yaml", account_id=ACCOUNT, box=box, sessions=StsSessionStore(data / "s.json", box)
         )
         audit = AuditLog(open_engine(f"sqlite:///{data / 'state.db'}"))
         audit.start()

@@ -11,16 +11,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from openmwaa.api import environments as environments_api
-from openmwaa.api import metrics as metrics_api
+from openmwaa.api import publish_metrics as publish_metrics_api
 from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
+from openmwaa.api.sts import StsService, make_sts_handler
 from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
-from openmwaa.auth.sessions import SessionStore
-from openmwaa.auth.sts import StsService, make_sts_handler
-from openmwaa.auth.sts_wire import error_response as sts_error_response
+from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import OpenMwaaError
 from openmwaa.pipeline.asgi import ApiApp
 from openmwaa.pipeline.chain import Pipeline
@@ -50,11 +49,13 @@ from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
+from openmwaa.supervisor.event_bus import EventBus
 from openmwaa.webserver.app import WebDependencies
 from openmwaa.webserver.manager import WebServerConfig, WebServerManager
-from openmwaa.webserver.sessions import SessionStore as WebSessionStore
+from openmwaa.webserver.sessions import WebSessionStore
 from openmwaa.wire.error_response import serialize_error
 from openmwaa.wire.model import MwaaWire
+from openmwaa.wire.sts import error_response as sts_error_response
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,10 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     sealed = repository.seal_plaintext_secrets()
     if sealed:
         log.info("sealed the secrets of %d environment(s) written before they were encrypted", sealed)
-    events: list[Callable[[EnvironmentEvent], None]] = []
+    events = EventBus()
     supervisor = Supervisor(
         runtimes=RuntimeManager(settings.runtime_dir),
-        on_event=lambda event: events[0](event),  # noqa: PLW0108 (bound after construction)
+        on_event=events.publish,
         start_timeout=settings.environment_start_timeout,
         hang_timeout=settings.hung_component_timeout,
     )
@@ -110,7 +111,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         settings.iam_path,
         account_id=settings.account_id,
         box=box,
-        sessions=SessionStore(settings.data_dir / "sessions.json", box=box),
+        sessions=StsSessionStore(settings.data_dir / "sessions.json", box=box),
     )
     master = load_signing_key(settings.data_dir)
     web_tokens = WebTokenService(master, clock=clock)
@@ -154,7 +155,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         elif event.kind == "deleted":
             webservers.forget(event.key)
 
-    events.append(on_event)
+    events.subscribe(on_event)
     return Services(
         settings=settings,
         engine=engine,
@@ -194,7 +195,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             webserver_url=lambda record: services.webservers.hostname(str(record.key)),
         ),
         **tags_api.operations(environments),
-        **metrics_api.operations(environments),
+        **publish_metrics_api.operations(environments),
         **restapi_api.operations(
             environments,
             invoker,
@@ -221,8 +222,10 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     )
 
     def mwaa_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
-        status, headers, body = serialize_error(error, ctx.request_id)
-        return Response(status, body, headers)
+        return Response.from_wire(serialize_error(error, ctx.request_id))
+
+    def sts_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
+        return Response.from_wire(sts_error_response(error, ctx.request_id))
 
     pipeline = Pipeline(
         (
@@ -241,7 +244,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
         ),
         serializers={
             MWAA_SERVICE: mwaa_error,
-            STS_SERVICE: lambda e, ctx: sts_error_response(e, ctx.request_id),
+            STS_SERVICE: sts_error,
         },
         default_serializer=mwaa_error,
         finishers=(log_access, audit_to(services.audit)),
@@ -277,5 +280,12 @@ def _operation_conditions(
     except OpenMwaaError:
         resource_tags = None
     return condition_context(
-        ctx, vpcs, resource_tags=resource_tags, request_tags=request_tags, tag_keys=tag_keys
+        vpcs,
+        principal=ctx.principal,
+        client_ip=ctx.client_ip,
+        received_at=ctx.received_at,
+        secure_transport=ctx.scheme == "https",
+        resource_tags=resource_tags,
+        request_tags=request_tags,
+        tag_keys=tag_keys,
     )

@@ -4,7 +4,8 @@ Every error a request can end in is an :class:`OpenMwaaError`. Each class knows 
 code (what botocore maps to an exception class), its HTTP status, whether it is the
 sender's fault, and which body key carries the message (MWAA writes ``Message`` with a
 capital M for AccessDeniedException and ``message`` elsewhere). Services raise these;
-only the edge (``pipeline.errors``) turns them into HTTP responses.
+only the edge turns them into HTTP responses (``wire.error_response`` for MWAA,
+``wire.sts`` for STS, both called by the pipeline).
 
     OpenMwaaError
     ├── ValidationError                 ValidationException          400

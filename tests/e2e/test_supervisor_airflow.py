@@ -22,7 +22,7 @@ from openmwaa.runtime.versions import major
 from openmwaa.settings import default_cache_dir
 from openmwaa.supervisor import EnvironmentEvent, EnvironmentSecrets, EnvironmentSpec, Supervisor
 from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
-from openmwaa.supervisor.metrics import process_tree_pss
+from openmwaa.supervisor.memory import process_tree_pss
 from openmwaa.supervisor.pidfiles import read_pidfiles
 from openmwaa.supervisor.proc import read_stat
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from openmwaa.errors import AccessDeniedError
+from openmwaa.pipeline.authorization import allowed_resources
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.steps import Operation
@@ -29,8 +30,8 @@ def operations(
         assert ctx.principal is not None
         name = str(ctx.params["Name"])
         context = condition_context(ctx)
-        allowed = authorizer.allowed_resources(
-            ctx, "airflow:InvokeRestApi", role_arns(region, account_id, name), context
+        allowed = allowed_resources(
+            authorizer, ctx, "airflow:InvokeRestApi", role_arns(region, account_id, name), context
         )
         # IAM first: a caller granted no role learns nothing about the environment (not
         # whether it exists, nor its web server access mode).

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from anyio.to_thread import run_sync
 
 from openmwaa.errors import AccessDeniedError, ValidationError
+from openmwaa.pipeline.authorization import allowed_resources
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.steps import Operation
@@ -50,8 +51,12 @@ def operations(
     async def create_web_login_token(ctx: RequestContext) -> Mapping[str, Any]:
         assert ctx.principal is not None
         name = str(ctx.params["Name"])
-        allowed = authorizer.allowed_resources(
-            ctx, "airflow:CreateWebLoginToken", role_arns(region, account_id, name), condition_context(ctx)
+        allowed = allowed_resources(
+            authorizer,
+            ctx,
+            "airflow:CreateWebLoginToken",
+            role_arns(region, account_id, name),
+            condition_context(ctx),
         )
         role = most_privileged_role(allowed)
         if role is None:  # before the lookup: a caller granted no role learns nothing more

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from openmwaa.auth.credentials import CredentialLookup
-from openmwaa.auth.principal import Principal
 from openmwaa.auth.sigv4 import verify_request
 from openmwaa.pipeline.context import RequestContext
+from openmwaa.principal import Principal
 
 
 class SigV4Authenticator:

@@ -17,9 +17,9 @@ from typing import Protocol
 from cryptography.fernet import Fernet, InvalidToken
 
 from openmwaa.auth.files import PRIVATE_MODE, check_private_file
-from openmwaa.auth.principal import Principal
 from openmwaa.errors import ValidationError
 from openmwaa.iam.policy import Policy
+from openmwaa.principal import Principal
 
 MASTER_KEY_FILE = "master.key"
 

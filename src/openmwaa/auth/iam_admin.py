@@ -23,7 +23,7 @@ from openmwaa.auth.identities_file import (
     parse_identities,
     read_raw,
 )
-from openmwaa.auth.sessions import generate_access_key_id, generate_secret_access_key
+from openmwaa.auth.sts_sessions import generate_access_key_id, generate_secret_access_key
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 
 Document = Mapping[str, Any]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from openmwaa.auth.credentials import ResolvedCredential, SecretBox
 from openmwaa.auth.identities_file import Identities, Role, parse_identities, read_raw
-from openmwaa.auth.principal import Principal
-from openmwaa.auth.sessions import Session, SessionStore
+from openmwaa.auth.sts_sessions import Session, StsSessionStore
 from openmwaa.errors import UnrecognizedClientError, ValidationError
 from openmwaa.iam.policy import Policy
+from openmwaa.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class IdentityStore:
         *,
         account_id: str,
         box: SecretBox,
-        sessions: SessionStore,
+        sessions: StsSessionStore,
         check_interval: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -21,18 +21,17 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 from openmwaa.auth.credentials import CredentialLookup
-from openmwaa.auth.principal import Principal
 from openmwaa.errors import (
     IncompleteSignatureError,
     InvalidSignatureError,
     MissingAuthenticationTokenError,
 )
 from openmwaa.pipeline.context import RequestContext
+from openmwaa.principal import Principal
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MISMATCH_MESSAGE = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from openmwaa.auth.principal import Principal
+from openmwaa.iam import Decision
+from openmwaa.principal import Principal
 
 
 @dataclass
@@ -41,6 +42,13 @@ class RequestContext:
     #: Filled in at the end.
     status: int = 0
     error_code: str | None = None
+
+    def record_decision(self, action: str, resource: str, decision: Decision) -> None:
+        """What authorization decided, for the audit trail."""
+        self.action = action
+        self.resource = resource
+        self.decision = decision.effect
+        self.deciding_statement = str(decision.statements[0]) if decision.statements else None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""

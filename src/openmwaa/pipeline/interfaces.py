@@ -1,13 +1,14 @@
-"""The small interfaces the pipeline plugs together: authentication, authorization, operations, audit."""
+"""The small interfaces the pipeline plugs together: authentication, authorization, operations."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from openmwaa.auth.principal import Principal
+from openmwaa.iam import Decision
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.response import Response
+from openmwaa.principal import Principal
 
 
 class Authenticator(Protocol):
@@ -16,17 +17,10 @@ class Authenticator(Protocol):
 
 
 class Authorizer(Protocol):
-    def authorize(self, ctx: RequestContext, action: str, resource: str, context: Mapping[str, Any]) -> None:
-        """Raise AccessDeniedError unless ``ctx.principal`` may perform ``action`` on ``resource``."""
-
-    def allowed_resources(
-        self, ctx: RequestContext, action: str, resources: Sequence[str], context: Mapping[str, Any]
-    ) -> list[str]:
-        """Those of ``resources`` on which ``ctx.principal`` may perform ``action``."""
-
-
-class AuditSink(Protocol):
-    def record(self, ctx: RequestContext) -> None: ...
+    def decide(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+    ) -> Decision:
+        """May ``principal`` perform ``action`` on ``resource``, given the condition keys ``context``?"""
 
 
 #: An MWAA operation: validated input in ``ctx.params`` -> output members.

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from openmwaa.errors import UnknownOperationError
+from openmwaa.pipeline.authorization import authorize
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authenticator, Authorizer, OperationHandler, ServiceHandler
 from openmwaa.pipeline.response import Response
 from openmwaa.wire.model import MwaaWire
+from openmwaa.wire.sts import FORM_CONTENT_TYPE
 
 STS_SERVICE = "sts"
 MWAA_SERVICE = "airflow"
@@ -26,13 +28,10 @@ class Operation:
     resource: Callable[[Mapping[str, Any]], str] | None
 
 
-def _is_sts(ctx: RequestContext) -> bool:
+def is_sts_request(ctx: RequestContext) -> bool:
+    """STS shares the endpoint: a form POST to ``/`` (MWAA has no ``/``; STS by GET is not served)."""
     content_type = (ctx.header("content-type") or "").lower()
-    return (
-        ctx.raw_path == "/"
-        and ctx.method == "POST"
-        and content_type.startswith("application/x-www-form-urlencoded")
-    )
+    return ctx.raw_path == "/" and ctx.method == "POST" and content_type.startswith(FORM_CONTENT_TYPE)
 
 
 class RouteRequest:
@@ -43,7 +42,7 @@ class RouteRequest:
         self._path_params: dict[str, dict[str, str]] = {}
 
     async def __call__(self, ctx: RequestContext) -> Response | None:
-        if _is_sts(ctx):
+        if is_sts_request(ctx):
             ctx.service = STS_SERVICE
             return None
         ctx.service = MWAA_SERVICE
@@ -73,9 +72,7 @@ class ParseInput:
     async def __call__(self, ctx: RequestContext) -> Response | None:
         if ctx.service != MWAA_SERVICE or ctx.operation is None:
             return None
-        ctx.params = self._wire.parse_input(
-            ctx.operation, ctx.params, ctx.raw_query, ctx.body, ctx.header("content-type")
-        )
+        ctx.params = self._wire.parse_input(ctx.operation, ctx.params, ctx.raw_query, ctx.body)
         return None
 
 
@@ -102,7 +99,7 @@ class Authorize:
         if operation.resource is None:
             return None
         ctx.resource = operation.resource(ctx.params)
-        self._authorizer.authorize(ctx, ctx.action, ctx.resource, self._condition_context(ctx))
+        authorize(self._authorizer, ctx, ctx.action, ctx.resource, self._condition_context(ctx))
         return None
 
 

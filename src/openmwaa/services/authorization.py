@@ -1,4 +1,8 @@
-"""IAM authorization of API calls: the caller's policies, the request's condition keys, the pure engine."""
+"""IAM authorization of API calls: the caller's policies, the request's condition keys, the pure engine.
+
+The authorizer only decides: it returns the engine's :class:`~openmwaa.iam.Decision`, and the
+caller (the pipeline's Authorize step, the STS handler) records it and enforces it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from openmwaa.auth.principal import Principal
 from openmwaa.errors import AccessDeniedError
 from openmwaa.iam import AuthzRequest, Decision, Policy, PolicyIndex, denial_message, evaluate_indexed
-from openmwaa.pipeline.context import RequestContext
+from openmwaa.principal import Principal
 
 PolicySource = Callable[[Principal], Sequence[Policy]]
 
@@ -41,22 +44,24 @@ class VpcMap:
 
 
 def condition_context(
-    ctx: RequestContext,
     vpcs: VpcMap,
     *,
+    principal: Principal | None,
+    client_ip: str,
+    received_at: float,
+    secure_transport: bool,
     resource_tags: Mapping[str, str] | None = None,
     request_tags: Mapping[str, str] | None = None,
     tag_keys: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The global condition keys of a request (see the IAM issue's list)."""
-    principal = ctx.principal
     context: dict[str, Any] = {
-        "aws:SourceIp": ctx.client_ip,
-        "aws:CurrentTime": _iso_time(int(ctx.received_at)),
-        "aws:EpochTime": str(int(ctx.received_at)),
-        "aws:SecureTransport": "true" if ctx.scheme == "https" else "false",
+        "aws:SourceIp": client_ip,
+        "aws:CurrentTime": _iso_time(int(received_at)),
+        "aws:EpochTime": str(int(received_at)),
+        "aws:SecureTransport": "true" if secure_transport else "false",
     }
-    vpc = vpcs.vpc_of(ctx.client_ip)
+    vpc = vpcs.vpc_of(client_ip)
     if vpc is not None:
         context["aws:SourceVpc"] = vpc
     if principal is not None:
@@ -115,38 +120,3 @@ class IamAuthorizer:
         decision = self.decide(principal, action, resource, context)
         if not decision.allowed:
             raise AccessDeniedError(denial_message(principal.arn, action, resource, decision))
-
-    def authorize(self, ctx: RequestContext, action: str, resource: str, context: Mapping[str, Any]) -> None:
-        principal = _require_principal(ctx)
-        decision = self.decide(principal, action, resource, context)
-        _record(ctx, action, resource, decision)
-        if not decision.allowed:
-            raise AccessDeniedError(denial_message(principal.arn, action, resource, decision))
-
-    def allowed_resources(
-        self, ctx: RequestContext, action: str, resources: Sequence[str], context: Mapping[str, Any]
-    ) -> list[str]:
-        principal = _require_principal(ctx)
-        allowed = []
-        for resource in resources:
-            decision = self.decide(principal, action, resource, context)
-            if decision.allowed:
-                allowed.append(resource)
-                if ctx.decision != "Allow":
-                    _record(ctx, action, resource, decision)
-            elif ctx.decision is None:
-                _record(ctx, action, resource, decision)
-        return allowed
-
-
-def _require_principal(ctx: RequestContext) -> Principal:
-    if ctx.principal is None:
-        raise AccessDeniedError("The request was not authenticated.")
-    return ctx.principal
-
-
-def _record(ctx: RequestContext, action: str, resource: str, decision: Decision) -> None:
-    ctx.action = action
-    ctx.resource = resource
-    ctx.decision = decision.effect
-    ctx.deciding_statement = str(decision.statements[0]) if decision.statements else None

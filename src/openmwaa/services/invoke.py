@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from openmwaa.auth.principal import Principal
 from openmwaa.errors import (
     AccessDeniedError,
     RestApiClientError,
@@ -22,6 +21,7 @@ from openmwaa.errors import (
     ThrottlingError,
     ValidationError,
 )
+from openmwaa.principal import Principal
 from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, AirflowTokenCache, airflow_username
 from openmwaa.runtime.versions import major
 from openmwaa.services.environments import SERVING_STATUSES

@@ -6,9 +6,9 @@ import json
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import CursorResult, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -216,8 +216,10 @@ class EnvironmentRepository:
             statement = statement.where(EnvironmentRow.status.in_(list(expect)))
         with self._lock:
             with Session(self._engine) as session, session.begin():
-                result = session.execute(statement.values(**self._codec.columns(changes)))
-                if result.rowcount == 0:  # type: ignore[attr-defined]
+                result = cast(
+                    CursorResult[Any], session.execute(statement.values(**self._codec.columns(changes)))
+                )
+                if result.rowcount == 0:
                     return None
                 row = session.scalars(self._select(key)).one()
                 record = self._codec.record(row)
@@ -237,15 +239,18 @@ class EnvironmentRepository:
     def delete(self, key: EnvironmentKey) -> bool:
         with self._lock:
             with Session(self._engine) as session, session.begin():
-                result = session.execute(
-                    delete(EnvironmentRow).where(
-                        EnvironmentRow.account_id == key.account_id,
-                        EnvironmentRow.region == key.region,
-                        EnvironmentRow.name == key.name,
-                    )
+                result = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        delete(EnvironmentRow).where(
+                            EnvironmentRow.account_id == key.account_id,
+                            EnvironmentRow.region == key.region,
+                            EnvironmentRow.name == key.name,
+                        )
+                    ),
                 )
             self._remember(None, key)
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     @staticmethod
     def _select(key: EnvironmentKey) -> Any:

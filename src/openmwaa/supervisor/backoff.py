@@ -38,10 +38,6 @@ class CrashTracker:
         delay = min(self.policy.max_delay, self.policy.base_delay * 2 ** (recent - 1))
         return CrashVerdict(delay=delay, recent=recent, crash_loop=recent >= self.policy.max_restarts)
 
-    def recent_crashes(self, now: float) -> int:
-        self._forget_before(now - self.policy.window)
-        return len(self._crashes)
-
     def _forget_before(self, cutoff: float) -> None:
         while self._crashes and self._crashes[0] < cutoff:
             self._crashes.popleft()

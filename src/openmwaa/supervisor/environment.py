@@ -27,7 +27,7 @@ from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.components import ComponentSpec, components_for, components_to_restart
 from openmwaa.supervisor.group import ComponentGroup, Crash, ProcessHandle
 from openmwaa.supervisor.health import HealthProbe, HealthReport
-from openmwaa.supervisor.ports import allocate_ports, release_ports
+from openmwaa.supervisor.loopback_ports import allocate_ports, release_ports
 from openmwaa.supervisor.prepare import (
     PreparedEnvironment,
     initialize_database,

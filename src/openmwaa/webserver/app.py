@@ -59,7 +59,7 @@ from openmwaa.webserver.asgi import (
     respond_json,
 )
 from openmwaa.webserver.proxy import Upstream, forward
-from openmwaa.webserver.sessions import SessionStore, WebSession
+from openmwaa.webserver.sessions import WebSession, WebSessionStore
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class WebDependencies:
 
     records: RecordSource
     tokens: WebTokenService
-    sessions: SessionStore
+    sessions: WebSessionStore
     endpoints: AirflowEndpoints
     cli: CliService | None
     #: Cookies get ``Secure`` (the endpoint serves HTTPS).

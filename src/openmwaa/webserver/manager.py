@@ -19,7 +19,7 @@ import uvicorn
 
 from openmwaa.store.environments import EnvironmentRecord
 from openmwaa.webserver.app import EnvironmentWebApp, WebDependencies
-from openmwaa.webserver.ports import PortRegistry
+from openmwaa.webserver.port_registry import PortRegistry
 from openmwaa.webserver.tls import DEFAULT_HOSTS, TlsFiles, ensure_local_tls
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ class WebSession:
         )
 
 
-class SessionStore:
+class WebSessionStore:
     def __init__(
         self,
         key: bytes,
@@ -62,7 +62,7 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"SessionStore(<{len(self._sessions)} sessions>)"
+        return f"WebSessionStore(<{len(self._sessions)} sessions>)"
 
     @property
     def ttl(self) -> float:

@@ -1,5 +1,6 @@
-"""MWAA rest-json on the wire: routes, shapes and validation from botocore's model, serialization.
+"""The API's wire formats: MWAA rest-json (routes, shapes and validation from botocore's model,
+serialization) and STS's query protocol (:mod:`openmwaa.wire.sts`).
 
-Entry points: :class:`openmwaa.wire.model.MwaaWire` (``MwaaWire.load()``) and
-:func:`openmwaa.wire.error_response.serialize_error`.
+Entry points: :class:`openmwaa.wire.model.MwaaWire` (``MwaaWire.load()``),
+:func:`openmwaa.wire.error_response.serialize_error` and :mod:`openmwaa.wire.sts`.
 """

@@ -1,6 +1,6 @@
 """MwaaWire: the MWAA rest-json contract, read from botocore's service model.
 
-Everything the wire layer knows (routes, shapes, constraints, sensitive members) comes from
+Everything the wire layer knows (routes, shapes, constraints) comes from
 the ``mwaa`` model of the installed botocore, loaded when :meth:`MwaaWire.load` is called,
 never at import time.
 """
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openmwaa.errors import UnknownOperationError
-from openmwaa.wire.output import is_sensitive_path, redact_value, serialize_structure
+from openmwaa.wire.output import serialize_structure
 from openmwaa.wire.parsing import DEFAULT_MAX_BODY_BYTES, parse_request
 from openmwaa.wire.routing import Route, RouteMatch, RouteTable
 from openmwaa.wire.shapes import Shape, build_shapes
@@ -62,9 +62,6 @@ class MwaaWire:
     def input_shape(self, operation: str) -> Shape:
         return self._inputs[operation]
 
-    def output_shape(self, operation: str) -> Shape | None:
-        return self._outputs[operation]
-
     def route(self, method: str, raw_path: str) -> RouteMatch:
         """The operation for ``method`` + raw ``raw_path``; raises UnknownOperationError (404)."""
         return self._routes.route(method, raw_path)
@@ -75,14 +72,11 @@ class MwaaWire:
         path_params: Mapping[str, str],
         raw_query: str,
         body: bytes,
-        content_type: str | None = None,
     ) -> dict[str, Any]:
         """Validated input keyed by member names; raises ValidationError / PayloadTooLargeError.
 
-        ``content_type`` is accepted for the pipeline's convenience but not enforced: every
-        body is parsed as JSON (see :mod:`openmwaa.wire.parsing`).
+        Every body is parsed as JSON, whatever its content type (see :mod:`openmwaa.wire.parsing`).
         """
-        del content_type
         shape = self._inputs.get(operation)
         if shape is None:
             raise UnknownOperationError(f"Operation {operation[:64]} is not in the model.")
@@ -91,20 +85,3 @@ class MwaaWire:
     def serialize_output(self, operation: str, result: Mapping[str, Any]) -> bytes:
         """The 200 response body for ``result`` (keyed by model member names)."""
         return serialize_structure(self._outputs[operation], result)
-
-    def is_sensitive(self, operation: str, member_path: str) -> bool:
-        """Whether input member ``member_path`` (dotted model names, e.g. ``Body``) is sensitive."""
-        return is_sensitive_path(self._inputs[operation], member_path)
-
-    def redact(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``params`` (the operation's input) fit for a log: sensitive members replaced."""
-        redacted: dict[str, Any] = redact_value(self._inputs[operation], dict(params))
-        return redacted
-
-    def redact_output(self, operation: str, result: Mapping[str, Any]) -> dict[str, Any]:
-        """The same for an operation's output (tokens, Airflow responses)."""
-        shape = self._outputs[operation]
-        if shape is None:
-            return dict(result)
-        redacted: dict[str, Any] = redact_value(shape, dict(result))
-        return redacted

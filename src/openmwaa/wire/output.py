@@ -1,4 +1,4 @@
-"""Write operation results as rest-json, and keep sensitive members out of logs.
+"""Write operation results as rest-json.
 
 A result is a mapping keyed by model member names. ``None`` members are dropped, timestamps
 (``datetime``, naive meaning UTC, or epoch seconds) become epoch-second JSON numbers, and an
@@ -16,9 +16,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from openmwaa.wire.shapes import Shape
-
-#: What a sensitive value is replaced with in logs.
-REDACTED = "***"
 
 
 def _epoch_seconds(value: Any) -> int | float:
@@ -66,38 +63,3 @@ def to_wire(shape: Shape, value: Any) -> Any:
 def serialize_structure(shape: Shape | None, result: Mapping[str, Any]) -> bytes:
     body = to_wire(shape, result) if shape is not None else {}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def redact_value(shape: Shape, value: Any) -> Any:
-    """A copy of ``value`` with every sensitive part replaced by :data:`REDACTED`."""
-    if shape.sensitive:
-        return REDACTED
-    if shape.document or value is None:
-        return value
-    if shape.type == "structure" and isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for name, item in value.items():
-            member = shape.members.get(name)
-            # Unknown keys are not ours to judge: keep them out rather than risk a secret.
-            out[name] = REDACTED if member is None else redact_value(member.shape, item)
-        return out
-    if shape.type == "list" and isinstance(value, list):
-        return [redact_value(shape.member, item) for item in value]
-    if shape.type == "map" and isinstance(value, Mapping):
-        return {k: redact_value(shape.value, v) for k, v in value.items()}
-    return value
-
-
-def is_sensitive_path(shape: Shape, member_path: str) -> bool:
-    """Whether the member at dotted ``member_path`` (model names, lists/maps stepped through) is sensitive."""
-    current = shape
-    for name in member_path.split(".") if member_path else []:
-        while current.type in ("list", "map") and not current.sensitive:
-            current = current.member if current.type == "list" else current.value
-        if current.sensitive:
-            return True
-        member = current.members.get(name)
-        if member is None:
-            raise KeyError(f"{name!r} is not a member of {current.name}")
-        current = member.shape
-    return current.sensitive

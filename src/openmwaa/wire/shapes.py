@@ -18,7 +18,6 @@ from openmwaa.wire.patterns import compile_pattern
 LOCATION_BODY = "body"
 LOCATION_URI = "uri"
 LOCATION_QUERY = "querystring"
-LOCATION_HEADER = "header"
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,9 +16,9 @@ from openmwaa.auth.credentials import ResolvedCredential, SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.identities_file import parse_identities
-from openmwaa.auth.principal import Principal
-from openmwaa.auth.sessions import SessionStore
+from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import ResourceNotFoundError, UnrecognizedClientError, ValidationError
+from openmwaa.principal import Principal
 from openmwaa.settings import Settings
 
 
@@ -54,7 +54,7 @@ def test_roles_are_parsed(store: IdentityStore) -> None:
     assert store.role_by_arn(f"arn:aws:iam::{ACCOUNT}:role/Nope") is None
 
 
-def test_secrets_never_in_repr(store: IdentityStore, box: SecretBox, sessions: SessionStore) -> None:
+def test_secrets_never_in_repr(store: IdentityStore, box: SecretBox, sessions: StsSessionStore) -> None:
     resolved = store.lookup(ALICE_KEY, None, 0)
     user = store.identities().users["alice"]
     issued = sessions.issue(role_name="Deployer", session_name="s1", source_arn="x", duration=900, now=0)
@@ -74,7 +74,7 @@ def test_secrets_never_in_repr(store: IdentityStore, box: SecretBox, sessions: S
         assert issued.session.token_sha256 not in text
 
 
-def test_inactive_key_is_unrecognized(data_dir: Path, box: SecretBox, sessions: SessionStore) -> None:
+def test_inactive_key_is_unrecognized(data_dir: Path, box: SecretBox, sessions: StsSessionStore) -> None:
     path = data_dir / "iam.yaml"
     write_identities(
         path, IDENTITIES_YAML.replace(f"id: {ALICE_KEY}", f"id: {ALICE_KEY}\n        active: false")
@@ -84,7 +84,7 @@ def test_inactive_key_is_unrecognized(data_dir: Path, box: SecretBox, sessions: 
         store.lookup(ALICE_KEY, None, 0)
 
 
-def test_encrypted_secret_in_file(data_dir: Path, box: SecretBox, sessions: SessionStore) -> None:
+def test_encrypted_secret_in_file(data_dir: Path, box: SecretBox, sessions: StsSessionStore) -> None:
     path = data_dir / "iam.json"
     sealed = box.encrypt("s3cr3t-value")
     key = {"id": "AKIADAVE000000000001", "secret_encrypted": sealed}
@@ -129,7 +129,7 @@ def test_encrypted_secret_in_file(data_dir: Path, box: SecretBox, sessions: Sess
     ],
 )
 def test_invalid_files_name_the_entry(
-    data_dir: Path, box: SecretBox, sessions: SessionStore, text: str, fragment: str
+    data_dir: Path, box: SecretBox, sessions: StsSessionStore, text: str, fragment: str
 ) -> None:
     path = data_dir / "iam.yaml"
     write_identities(path, text)
@@ -139,7 +139,7 @@ def test_invalid_files_name_the_entry(
     assert str(path) in info.value.message
 
 
-def test_yaml_errors_do_not_quote_the_file(data_dir: Path, box: SecretBox, sessions: SessionStore) -> None:
+def test_yaml_errors_do_not_quote_the_file(data_dir: Path, box: SecretBox, sessions: StsSessionStore) -> None:
     path = data_dir / "iam.yaml"
     write_identities(
         path, "users:\n  - name: a\n    access_keys: [{id: AKIA0000000000000001, secret: TOPSECRET: x}]\n"
@@ -150,13 +150,15 @@ def test_yaml_errors_do_not_quote_the_file(data_dir: Path, box: SecretBox, sessi
     assert "TOPSECRET" not in info.value.message
 
 
-def test_missing_file_means_no_identities(data_dir: Path, box: SecretBox, sessions: SessionStore) -> None:
+def test_missing_file_means_no_identities(data_dir: Path, box: SecretBox, sessions: StsSessionStore) -> None:
     store = IdentityStore(data_dir / "none.yaml", account_id=ACCOUNT, box=box, sessions=sessions)
     with pytest.raises(UnrecognizedClientError):
         store.lookup(ALICE_KEY, None, 0)
 
 
-def test_reload_on_change_and_keep_last_good(iam_path: Path, box: SecretBox, sessions: SessionStore) -> None:
+def test_reload_on_change_and_keep_last_good(
+    iam_path: Path, box: SecretBox, sessions: StsSessionStore
+) -> None:
     clock = FakeClock()
     store = IdentityStore(iam_path, account_id=ACCOUNT, box=box, sessions=sessions, monotonic=clock)
     assert store.lookup(BOB_KEY, None, 0).principal.name == "bob"
@@ -325,7 +327,7 @@ def test_bootstrap_with_given_keys(tmp_path: Path) -> None:
     assert ensure_bootstrap_admin(rotated)[1] == "rotated-secret"
     box = SecretBox.open(settings.data_dir)
     store = IdentityStore(
-        settings.iam_path, account_id=ACCOUNT, box=box, sessions=SessionStore(tmp_path / "s.json", box)
+        settings.iam_path, account_id=ACCOUNT, box=box, sessions=StsSessionStore(tmp_path / "s.json", box)
     )
     assert store.lookup("AKIACIEXAMPLE0000001", None, 0).secret_access_key == "rotated-secret"
     assert len(store.identities().users["admin"].access_keys) == 1
@@ -338,7 +340,7 @@ def test_bootstrap_refuses_half_given_keys(tmp_path: Path) -> None:
 
 
 def test_yaml_unquoted_version_date_is_accepted(
-    data_dir: Path, box: SecretBox, sessions: SessionStore
+    data_dir: Path, box: SecretBox, sessions: StsSessionStore
 ) -> None:
     path = data_dir / "iam.yaml"
     write_identities(

@@ -13,7 +13,7 @@ from cryptography import x509
 from webtest_support import Harness, make_record
 
 from openmwaa.webserver.manager import WebServerConfig, WebServerManager
-from openmwaa.webserver.ports import PortRegistry
+from openmwaa.webserver.port_registry import PortRegistry
 from openmwaa.webserver.tls import ensure_local_tls
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from openmwaa.webserver.sessions import SessionStore
+from openmwaa.webserver.sessions import WebSessionStore
 
 ENV = "arn:aws:airflow:us-east-1:123456789012:environment/a"
 OTHER = "arn:aws:airflow:us-east-1:123456789012:environment/b"
@@ -19,7 +19,7 @@ class Clock:
 
 def test_session_resolves_for_its_environment_until_it_ends() -> None:
     clock = Clock()
-    store = SessionStore(b"s" * 32, ttl=100, clock=clock)
+    store = WebSessionStore(b"s" * 32, ttl=100, clock=clock)
     session, token = store.start(environment_arn=ENV, identity="user/alice", role="User")
     assert store.resolve(token, environment_arn=ENV) == session
     assert store.resolve(token, environment_arn=OTHER) is None
@@ -29,7 +29,7 @@ def test_session_resolves_for_its_environment_until_it_ends() -> None:
 
 def test_session_expires_with_its_ttl() -> None:
     clock = Clock()
-    store = SessionStore(b"s" * 32, ttl=100, clock=clock)
+    store = WebSessionStore(b"s" * 32, ttl=100, clock=clock)
     _, token = store.start(environment_arn=ENV, identity="user/alice", role="User")
     clock.now += 99
     assert store.resolve(token, environment_arn=ENV) is not None
@@ -38,19 +38,19 @@ def test_session_expires_with_its_ttl() -> None:
 
 
 def test_forged_or_foreign_tokens_do_not_resolve() -> None:
-    store = SessionStore(b"s" * 32)
+    store = WebSessionStore(b"s" * 32)
     session, token = store.start(environment_arn=ENV, identity="user/alice", role="User")
     claims = jwt.decode(token, options={"verify_signature": False})
     assert store.resolve(jwt.encode(claims, b"x" * 32, algorithm="HS256"), environment_arn=ENV) is None
     assert store.resolve(jwt.encode(claims, "", algorithm="none"), environment_arn=ENV) is None
-    other_store = SessionStore(b"s" * 32)  # same key, but the session id lives elsewhere (a restart)
+    other_store = WebSessionStore(b"s" * 32)  # same key, but the session id lives elsewhere (a restart)
     assert other_store.resolve(token, environment_arn=ENV) is None
     assert session.session_id not in repr(session)
 
 
 def test_store_is_bounded() -> None:
     clock = Clock()
-    store = SessionStore(b"s" * 32, ttl=100, clock=clock, max_sessions=3)
+    store = WebSessionStore(b"s" * 32, ttl=100, clock=clock, max_sessions=3)
     tokens = []
     for i in range(5):
         clock.now += 1

@@ -18,7 +18,7 @@ from openmwaa.services.cli_commands import CliService
 from openmwaa.services.web_tokens import WebTokenService
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
 from openmwaa.webserver.app import EnvironmentWebApp, WebDependencies
-from openmwaa.webserver.sessions import SessionStore
+from openmwaa.webserver.sessions import WebSessionStore
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 JWT_SECRET = "j" * 64
@@ -139,7 +139,7 @@ class FakeRunner:
 class Harness:
     clock: Clock
     tokens: WebTokenService
-    sessions: SessionStore
+    sessions: WebSessionStore
     airflow: FakeAirflow
     records: Records
     endpoints: Endpoints
@@ -185,7 +185,7 @@ def serve(airflow: FakeAirflow) -> Iterator[FakeAirflow]:
 def make_harness(airflow: FakeAirflow) -> Harness:
     clock = Clock()
     tokens = WebTokenService(b"m" * 32, clock=clock)
-    sessions = SessionStore(b"s" * 32, ttl=3600, clock=clock)
+    sessions = WebSessionStore(b"s" * 32, ttl=3600, clock=clock)
     records = Records(
         make_record("af2", "2.11.0"), make_record("af3", "3.3.1"), make_record("down", "3.3.1", "UPDATING")
     )

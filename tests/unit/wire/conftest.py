@@ -113,9 +113,7 @@ def make_client(wire: MwaaWire, handler: Handler) -> Any:
             body = body.encode("utf-8")
         try:
             match = wire.route(request.method, split.path)
-            params = wire.parse_input(
-                match.operation, match.path_params, split.query, body, request.headers.get("Content-Type")
-            )
+            params = wire.parse_input(match.operation, match.path_params, split.query, body)
             payload = wire.serialize_output(match.operation, handler(match.operation, params))
             return AWSResponse(request.url, 200, {"content-type": "application/json"}, _Raw(payload))
         except OpenMwaaError as error:

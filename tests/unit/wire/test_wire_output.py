@@ -8,7 +8,6 @@ import botocore.parsers
 import pytest
 
 from openmwaa.wire.model import MwaaWire
-from openmwaa.wire.output import REDACTED
 
 CREATED = datetime(2024, 5, 1, 12, 30, 15, 500000, tzinfo=timezone(timedelta(hours=2)))
 
@@ -70,61 +69,6 @@ def test_list_environments_output(wire: MwaaWire, service_model: Any) -> None:
     body = wire.serialize_output("ListEnvironments", {"Environments": [], "NextToken": None})
     assert body == b'{"Environments":[]}'
     assert _botocore_parse(service_model, "ListEnvironments", body) == {"Environments": []}
-
-
-@pytest.mark.parametrize(
-    ("operation", "path", "sensitive"),
-    [
-        ("CreateEnvironment", "AirflowConfigurationOptions", True),
-        ("UpdateEnvironment", "AirflowConfigurationOptions", True),
-        ("InvokeRestApi", "Body", True),
-        ("InvokeRestApi", "QueryParameters", False),
-        ("InvokeRestApi", "Path", False),
-        ("CreateEnvironment", "NetworkConfiguration.SubnetIds", False),
-        ("CreateEnvironment", "Tags", False),
-        ("CreateEnvironment", "Name", False),
-    ],
-)
-def test_is_sensitive(wire: MwaaWire, operation: str, path: str, sensitive: bool) -> None:
-    assert wire.is_sensitive(operation, path) is sensitive
-
-
-def test_is_sensitive_rejects_unknown_members(wire: MwaaWire) -> None:
-    with pytest.raises(KeyError):
-        wire.is_sensitive("CreateEnvironment", "NetworkConfiguration.VpcId")
-
-
-def test_redact_input(wire: MwaaWire) -> None:
-    params = {
-        "Name": "e",
-        "AirflowConfigurationOptions": {"secrets.backend_kwargs": '{"token": "s3cr3t"}'},
-        "NetworkConfiguration": {"SubnetIds": ["subnet-a", "subnet-b"]},
-    }
-    redacted = wire.redact("CreateEnvironment", params)
-    assert redacted == {
-        "Name": "e",
-        "AirflowConfigurationOptions": REDACTED,
-        "NetworkConfiguration": {"SubnetIds": ["subnet-a", "subnet-b"]},
-    }
-    assert params["AirflowConfigurationOptions"] != REDACTED  # the original is untouched
-    assert wire.redact(
-        "InvokeRestApi", {"Name": "e", "Path": "/x", "Method": "POST", "Body": {"password": "p"}}
-    ) == {
-        "Name": "e",
-        "Path": "/x",
-        "Method": "POST",
-        "Body": REDACTED,
-    }
-
-
-def test_redact_output(wire: MwaaWire) -> None:
-    redacted = wire.redact_output("CreateCliToken", {"CliToken": "tok", "WebServerHostname": "h"})
-    assert redacted == {"CliToken": REDACTED, "WebServerHostname": "h"}
-    redacted = wire.redact_output(
-        "InvokeRestApi", {"RestApiStatusCode": 200, "RestApiResponse": {"conn": "pw"}}
-    )
-    assert redacted == {"RestApiStatusCode": 200, "RestApiResponse": REDACTED}
-    assert "secret" not in str(wire.redact("CreateEnvironment", {"Unexpected": "secret"}))
 
 
 def test_wrongly_typed_result_is_a_bug(wire: MwaaWire) -> None:

@@ -44,7 +44,7 @@ def test_botocore_serialized_request_routes_and_parses_back(
 
     match = wire.route(method, path)
     assert match.operation == operation
-    assert wire.parse_input(operation, match.path_params, query, body, "application/json") == params
+    assert wire.parse_input(operation, match.path_params, query, body) == params
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

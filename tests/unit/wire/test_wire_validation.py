@@ -297,7 +297,7 @@ def test_invalid_input_is_a_validation_error(
 ) -> None:
     operation, path_params, query, body = request_parts
     with pytest.raises(ValidationError) as caught:
-        wire.parse_input(operation, path_params, query, body, "application/json")
+        wire.parse_input(operation, path_params, query, body)
     assert type(caught.value) is ValidationError
     for fragment in fragments:
         assert fragment in caught.value.message
@@ -305,7 +305,7 @@ def test_invalid_input_is_a_validation_error(
 
 def test_all_errors_are_collected_and_counted(wire: MwaaWire) -> None:
     with pytest.raises(ValidationError) as caught:
-        wire.parse_input("CreateEnvironment", {"Name": "9 lives"}, "", b'{"Schedulers": 9}', None)
+        wire.parse_input("CreateEnvironment", {"Name": "9 lives"}, "", b'{"Schedulers": 9}')
     assert caught.value.message == (
         "6 validation errors detected: "
         "Value null at 'dagS3Path' failed to satisfy constraint: Member must not be null; "

@@ -15,8 +15,9 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from openmwaa.errors import OpenMwaaError, PayloadTooLargeError, ValidationError
-from openmwaa.pipeline.context import RequestContext
-from openmwaa.pipeline.response import Response
+
+#: ``(status, headers, body)``, as :func:`openmwaa.wire.error_response.serialize_error` answers.
+WireResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 XML_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 API_VERSION = "2011-06-15"
@@ -40,18 +41,8 @@ STS_ERROR_CODES = {
 }
 
 
-def is_sts_request(ctx: RequestContext) -> bool:
-    """STS shares the endpoint: ``POST /`` with a form body, or ``GET /?Action=`` (MWAA has no ``/``)."""
-    if ctx.raw_path not in ("", "/"):
-        return False
-    if ctx.method == "POST":
-        return (ctx.header("content-type") or "").split(";")[0].strip().lower() == FORM_CONTENT_TYPE
-    return ctx.method == "GET" and any(p.startswith("Action=") for p in ctx.raw_query.split("&"))
-
-
-def parse_params(ctx: RequestContext) -> dict[str, str]:
-    """The query parameters (form body for POST, query string for GET); repeated names are rejected."""
-    source = ctx.body if ctx.method == "POST" else ctx.raw_query.encode("latin-1")
+def parse_params(source: bytes) -> dict[str, str]:
+    """The form-encoded parameters of ``source`` (a POST body); repeated names are rejected."""
     if len(source) > MAX_PARAMS_BYTES:
         raise PayloadTooLargeError(f"Request parameters must not exceed {MAX_PARAMS_BYTES} bytes")
     try:
@@ -67,7 +58,7 @@ def parse_params(ctx: RequestContext) -> dict[str, str]:
     return params
 
 
-def result_response(action: str, result: Mapping[str, Any], request_id: str) -> Response:
+def result_response(action: str, result: Mapping[str, Any], request_id: str) -> WireResponse:
     body = (
         f'<{action}Response xmlns="{XML_NAMESPACE}">'
         f"<{action}Result>{_members(result)}</{action}Result>"
@@ -77,7 +68,7 @@ def result_response(action: str, result: Mapping[str, Any], request_id: str) -> 
     return _xml(200, body)
 
 
-def error_response(error: OpenMwaaError, request_id: str) -> Response:
+def error_response(error: OpenMwaaError, request_id: str) -> WireResponse:
     """Any of our errors as an STS ``ErrorResponse`` (same HTTP status as elsewhere)."""
     code = STS_ERROR_CODES.get(error.code, error.code)
     fault = "Sender" if error.sender_fault else "Receiver"
@@ -109,5 +100,5 @@ def _value(value: Any) -> str:
     return escape(str(value))
 
 
-def _xml(status: int, body: str) -> Response:
-    return Response(status, body.encode("utf-8"), [(b"content-type", b"text/xml")])
+def _xml(status: int, body: str) -> WireResponse:
+    return status, [(b"content-type", b"text/xml")], body.encode("utf-8")

@@ -26,7 +26,6 @@ from openmwaa.errors import ExpiredTokenError, UnrecognizedClientError
 
 log = logging.getLogger(__name__)
 
-SESSIONS_FILE = "sessions.json"
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 MAX_SESSIONS = 100_000
@@ -65,7 +64,7 @@ class IssuedSession:
     session_token: str = field(repr=False)
 
 
-class SessionStore:
+class StsSessionStore:
     """Issued sessions by access key id, persisted encrypted in one file."""
 
     def __init__(self, path: Path, box: SecretBox) -> None:
@@ -77,7 +76,7 @@ class SessionStore:
         self._sessions: dict[str, Session] = self._load()
 
     def __repr__(self) -> str:
-        return f"SessionStore({str(self._path)!r}, sessions={len(self._sessions)})"
+        return f"StsSessionStore({str(self._path)!r}, sessions={len(self._sessions)})"
 
     def issue(
         self, *, role_name: str, session_name: str, source_arn: str, duration: int, now: float

@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from openmwaa.auth.identities import IdentityStore, session_principal
-from openmwaa.auth.principal import Principal
-from openmwaa.auth.sessions import SessionStore
-from openmwaa.auth.sts_wire import API_VERSION, parse_params, result_response
+from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import AccessDeniedError, UnknownOperationError, ValidationError
 from openmwaa.iam.engine import evaluate_trust
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.response import Response
+from openmwaa.principal import Principal
+from openmwaa.wire.sts import API_VERSION, parse_params, result_response
 
 #: ``authorize(principal, action, resource)``: raises AccessDeniedError unless allowed.
 Authorize = Callable[[Principal, str, str], None]
@@ -40,7 +40,7 @@ _ASSUME_ROLE_PARAMS |= {"SourceIdentity", "TransitiveTagKeys", "MinimumSessionTo
 class StsService:
     """The STS operations, independent of the wire format."""
 
-    def __init__(self, identities: IdentityStore, sessions: SessionStore, *, account_id: str) -> None:
+    def __init__(self, identities: IdentityStore, sessions: StsSessionStore, *, account_id: str) -> None:
         self.identities = identities
         self.sessions = sessions
         self.account_id = account_id
@@ -150,11 +150,11 @@ def make_sts_handler(
     """The pipeline's STS step: ``ctx.principal`` must already be set by SigV4 (scope ``sts``).
 
     Errors are raised as OpenMwaaError; the pipeline must serialize them with
-    :func:`openmwaa.auth.sts_wire.error_response` when ``ctx.service == "sts"``.
+    :func:`openmwaa.wire.sts.error_response` when ``ctx.service == "sts"``.
     """
 
     async def handle(ctx: RequestContext) -> Response:
-        params = parse_params(ctx)
+        params = parse_params(ctx.body)
         action = params.get("Action", "")
         ctx.operation = action or None
         if params.get("Version") != API_VERSION:
@@ -165,12 +165,14 @@ def make_sts_handler(
         if action == "GetCallerIdentity":
             _only(params, {"Action", "Version"})
             ctx.action, ctx.resource = "sts:GetCallerIdentity", principal.arn
-            return result_response(action, service.get_caller_identity(principal), ctx.request_id)
+            return Response.from_wire(
+                result_response(action, service.get_caller_identity(principal), ctx.request_id)
+            )
         if action == "AssumeRole":
             _only(params, _ASSUME_ROLE_PARAMS | set(_UNSUPPORTED))
             ctx.action, ctx.resource = "sts:AssumeRole", params.get("RoleArn")
             result = service.assume_role(principal, params, authorize=authorize, now=clock())
-            return result_response(action, result, ctx.request_id)
+            return Response.from_wire(result_response(action, result, ctx.request_id))
         raise UnknownOperationError(f"Could not find operation {action[:64]} for version {API_VERSION}")
 
     return handle

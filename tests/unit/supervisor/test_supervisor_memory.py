@@ -4,7 +4,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from openmwaa.supervisor.metrics import process_pss, process_tree_pss
+from openmwaa.supervisor.memory import process_pss, process_tree_pss
 from openmwaa.supervisor.proc import all_stats, descendants, parse_stat
 
 

@@ -7,7 +7,7 @@ from authtest_support import ACCOUNT, write_identities
 
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
-from openmwaa.auth.sessions import SessionStore
+from openmwaa.auth.sts_sessions import StsSessionStore
 
 
 @pytest.fixture
@@ -28,10 +28,10 @@ def iam_path(data_dir: Path) -> Path:
 
 
 @pytest.fixture
-def sessions(data_dir: Path, box: SecretBox) -> SessionStore:
-    return SessionStore(data_dir / "sessions.json", box)
+def sessions(data_dir: Path, box: SecretBox) -> StsSessionStore:
+    return StsSessionStore(data_dir / "sessions.json", box)
 
 
 @pytest.fixture
-def store(iam_path: Path, box: SecretBox, sessions: SessionStore) -> IdentityStore:
+def store(iam_path: Path, box: SecretBox, sessions: StsSessionStore) -> IdentityStore:
     return IdentityStore(iam_path, account_id=ACCOUNT, box=box, sessions=sessions, check_interval=0.0)

@@ -1,0 +1,89 @@
+"""Authorization inside a request: the authorizer decides, the pipeline records and enforces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from openmwaa.errors import AccessDeniedError
+from openmwaa.iam import Decision, StatementRef
+from openmwaa.pipeline.authorization import allowed_resources, authorize
+from openmwaa.pipeline.context import RequestContext
+from openmwaa.principal import Principal
+
+ALICE = Principal(
+    arn="arn:aws:iam::123456789012:user/alice",
+    account_id="123456789012",
+    kind="user",
+    user_id="AIDAALICE",
+    name="alice",
+    session_name=None,
+    access_key_id="AKIAALICE",
+)
+ROLE_A = "arn:aws:airflow:us-east-1:123456789012:role/env/Admin"
+ROLE_B = "arn:aws:airflow:us-east-1:123456789012:role/env/User"
+
+
+class TableAuthorizer:
+    """Decides from a table keyed by resource; remembers what it was asked."""
+
+    def __init__(self, decisions: Mapping[str, Decision]) -> None:
+        self.decisions = decisions
+        self.asked: list[tuple[str, str, str]] = []
+
+    def decide(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+    ) -> Decision:
+        self.asked.append((principal.arn, action, resource))
+        return self.decisions[resource]
+
+
+def _ctx(principal: Principal | None = ALICE) -> RequestContext:
+    ctx = RequestContext("rid", "POST", "/x", "", [], "127.0.0.1", "https", 0.0)
+    ctx.principal = principal
+    return ctx
+
+
+ALLOW = Decision("Allow", (StatementRef("user/alice/p", "Sid1", 0),))
+DENY = Decision("ExplicitDeny", (StatementRef("user/alice/p", "NoAdmin", 1),))
+
+
+def test_allowed_request_is_recorded() -> None:
+    ctx = _ctx()
+    authorize(TableAuthorizer({ROLE_A: ALLOW}), ctx, "airflow:X", ROLE_A, {})
+    assert (ctx.action, ctx.resource, ctx.decision, ctx.deciding_statement) == (
+        "airflow:X",
+        ROLE_A,
+        "Allow",
+        "user/alice/p/Sid1",
+    )
+
+
+def test_denied_request_is_recorded_then_refused() -> None:
+    ctx = _ctx()
+    with pytest.raises(AccessDeniedError, match="explicit deny"):
+        authorize(TableAuthorizer({ROLE_A: DENY}), ctx, "airflow:X", ROLE_A, {})
+    assert (ctx.decision, ctx.deciding_statement) == ("ExplicitDeny", "user/alice/p/NoAdmin")
+
+
+def test_unauthenticated_request_is_refused_without_asking() -> None:
+    authorizer = TableAuthorizer({ROLE_A: ALLOW})
+    with pytest.raises(AccessDeniedError):
+        authorize(authorizer, _ctx(None), "airflow:X", ROLE_A, {})
+    assert authorizer.asked == []
+
+
+def test_allowed_resources_records_the_first_allow() -> None:
+    ctx = _ctx()
+    authorizer = TableAuthorizer({ROLE_A: DENY, ROLE_B: ALLOW})
+    assert allowed_resources(authorizer, ctx, "airflow:X", [ROLE_A, ROLE_B], {}) == [ROLE_B]
+    assert (ctx.resource, ctx.decision) == (ROLE_B, "Allow")
+
+
+def test_allowed_resources_records_the_first_denial_when_none_allows() -> None:
+    ctx = _ctx()
+    authorizer = TableAuthorizer({ROLE_A: DENY, ROLE_B: Decision("ImplicitDeny")})
+    assert allowed_resources(authorizer, ctx, "airflow:X", [ROLE_A, ROLE_B], {}) == []
+    assert (ctx.resource, ctx.decision) == (ROLE_A, "ExplicitDeny")
