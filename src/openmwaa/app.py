@@ -184,6 +184,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
 
     invoker = RestApiInvoker(
         endpoints=services.supervisor,
+        environments=services.environments,
         client=Http1Client(write_gates=services.write_gates),
         timeout=settings.rest_api_timeout,
         limiter=RateLimiter(settings.rest_api_rate),

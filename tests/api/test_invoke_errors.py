@@ -25,10 +25,11 @@ import uvicorn
 import yaml
 from botocore.config import Config
 
-from openmwaa.app import build_services, create_app
+from openmwaa.app import Services, build_services, create_app
 from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.settings import Settings
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
+from openmwaa.supervisor import EnvironmentEvent
 from tests.api.conftest import api_settings
 
 ACCOUNT = "123456789012"
@@ -46,6 +47,8 @@ ENVIRONMENTS = {
     "public": ("3.3.1", "AVAILABLE", "PUBLIC_ONLY"),
     "creating": ("3.3.1", "CREATING", "PRIVATE_ONLY"),
     "updating": ("3.3.1", "UPDATING", "PRIVATE_ONLY"),
+    "resuming": ("3.3.1", "MAINTENANCE", "PRIVATE_ONLY"),
+    "unavailable": ("3.3.1", "UNAVAILABLE", "PRIVATE_ONLY"),
 }
 
 
@@ -198,6 +201,7 @@ class Proxy:
     upstream: FakeAirflow
     records: dict[str, EnvironmentRecord]
     keys: dict[str, tuple[str, str]]
+    services: Services
 
     def client(self, user: str = "admin", *, max_attempts: int = 0, mode: str = "standard") -> Any:
         """A boto3 client; ``max_attempts`` is botocore's retry count (0: retries off)."""
@@ -246,6 +250,7 @@ def _records() -> dict[str, EnvironmentRecord]:
             last_update=None,
             tags={},
             secrets={"jwt_secret": secrets.token_hex(32), "token_secret": secrets.token_hex(32)},
+            resume_status="AVAILABLE" if status in ("MAINTENANCE", "UNAVAILABLE") else None,
         )
         for name, (version, status, mode) in ENVIRONMENTS.items()
     }
@@ -278,7 +283,7 @@ def _serve(tmp: Any, upstream: FakeAirflow, **overrides: Any) -> Iterator[Proxy]
         assert time.monotonic() < deadline and thread.is_alive(), "in-process openmwaa did not start"
         time.sleep(0.02)
     try:
-        yield Proxy(port, upstream, records, keys)
+        yield Proxy(port, upstream, records, keys, services)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -452,15 +457,51 @@ def test_response_over_6_mb_is_a_clear_error(proxy: Proxy) -> None:
 # Refused before Airflow is called ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["creating", "updating"])
-def test_environment_not_available(proxy: Proxy, name: str) -> None:
+@pytest.mark.parametrize("name", ["creating", "updating", "resuming"])
+def test_environment_still_starting_after_the_timeout(proxy: Proxy, name: str) -> None:
+    """Waited for within the call's timeout (0.5 s here), then refused: Airflow is never called."""
     client = proxy.client()
     before = len(proxy.upstream.seen)
     with pytest.raises(client.exceptions.ValidationException) as exc:
         invoke(client, name, "/echo/n")
     status = ENVIRONMENTS[name][1]
-    assert str(exc.value).endswith(f"Environment {name} is {status}; InvokeRestApi needs it to be AVAILABLE.")
+    assert str(exc.value).endswith(
+        f"Environment {name} is still {status} after 0.5 s; InvokeRestApi needs it to be AVAILABLE. "
+        "Try again shortly."
+    )
     assert len(proxy.upstream.seen) == before
+    assert proxy.services.environments.status_changes.waiting(str(proxy.records[name].key)) == 0
+
+
+def test_environment_not_serving_is_refused_at_once(proxy: Proxy) -> None:
+    client = proxy.client()
+    before = len(proxy.upstream.seen)
+    with pytest.raises(client.exceptions.ValidationException) as exc:
+        invoke(client, "unavailable", "/echo/n")
+    assert str(exc.value).endswith(
+        "Environment unavailable is UNAVAILABLE; InvokeRestApi needs it to be AVAILABLE."
+    )
+    assert len(proxy.upstream.seen) == before
+
+
+def test_a_call_made_while_airflow_starts_again_is_served_once_it_answers(throttled: Proxy) -> None:
+    """After openmwaa restarts, an environment is MAINTENANCE until its Airflow is healthy; a call
+    made meanwhile waits for that (within its 10 s) instead of failing."""
+    key = str(throttled.records["resuming"].key)
+    watch = throttled.services.environments.status_changes
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(invoke, throttled.client(), "resuming", "/echo/resumed")
+        deadline = time.monotonic() + 5
+        while watch.waiting(key) == 0:  # the call is in, waiting for the environment
+            assert not call.done(), call.result()
+            assert time.monotonic() < deadline, "the call never waited for the environment"
+            time.sleep(0.01)
+        assert throttled.upstream.calls_to("/echo/resumed") == 0
+        throttled.services.environments.on_event(EnvironmentEvent(key, "available"))
+        out = call.result(timeout=10)
+    assert out["RestApiStatusCode"] == 200
+    assert out["RestApiResponse"]["path"] == "/api/v2/echo/resumed"
+    assert throttled.services.environments.get("resuming").status == "AVAILABLE"
 
 
 @pytest.mark.parametrize(

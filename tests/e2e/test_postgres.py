@@ -11,6 +11,7 @@ import sqlalchemy
 
 from tests.e2e.conftest import AIRFLOW3, create_environment, start_server, stop_server, trigger_and_wait
 from tests.e2e.postgres import pg_bin, postgres_server
+from tests.unit.store.test_store_migrations import check_legacy_upgrade
 
 pytestmark = [
     pytest.mark.e2e,
@@ -67,3 +68,19 @@ def test_environment_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert databases(pg_url) == before, "deleting the environment drops its database"
     finally:
         stop_server(server)
+
+
+def test_a_legacy_state_database_on_postgresql_is_upgraded(pg_url: str) -> None:
+    """No Airflow here: openmwaa's schema upgrade (new columns, rows moved) on a real PostgreSQL."""
+    admin = sqlalchemy.create_engine(
+        pg_url.replace("postgresql://", "postgresql+psycopg2://"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text("CREATE DATABASE openmwaa_legacy_state"))
+        url = pg_url.replace("postgresql://", "postgresql+psycopg2://").rsplit("/", 1)[0]
+        check_legacy_upgrade(f"{url}/openmwaa_legacy_state")
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text("DROP DATABASE IF EXISTS openmwaa_legacy_state"))
+        admin.dispose()

@@ -61,7 +61,7 @@ def describe(record: EnvironmentRecord, *, account_id: str, webserver_url: str |
     return out
 
 
-#: The model's LastUpdate members: the service may keep more there for itself.
+#: The model's LastUpdate members: nothing else is ever returned, whatever a record holds.
 _LAST_UPDATE_MEMBERS = frozenset({"Status", "CreatedAt", "Error", "Source", "WorkerReplacementStrategy"})
 
 

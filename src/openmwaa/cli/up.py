@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the app is imported when `up` runs, so `openmwaa --help` st
 
 DEFAULT_BUCKET = "openmwaa-default"
 TERMINAL_STATUSES = ("AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE")
+_STATUS_NOTES = {"MAINTENANCE": " (Airflow is starting again after openmwaa restarted)"}
 
 
 def register(sub: Any) -> None:
@@ -173,13 +174,10 @@ def follow_status(services: Services, name: str, out: TextIO, *, should_stop: An
         except ResourceNotFoundError:
             out.write(f"Environment {name} no longer exists.\n")
             return "DELETED"
-        if record.status == "AVAILABLE" and services.supervisor.endpoint(str(record.key)) is None:
-            # Resumed after a restart: the record says AVAILABLE, Airflow is still starting.
-            time.sleep(0.5)
-            continue
         if record.status != last:
             elapsed = time.monotonic() - started
-            out.write(f"  [{elapsed:5.1f}s] {name}: {record.status}\n")
+            note = _STATUS_NOTES.get(record.status, "")
+            out.write(f"  [{elapsed:5.1f}s] {name}: {record.status}{note}\n")
             last = record.status
             if record.status in TERMINAL_STATUSES:
                 error = (record.last_update or {}).get("Error")

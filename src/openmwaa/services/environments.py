@@ -1,8 +1,9 @@
 """Environment lifecycle: what CreateEnvironment, UpdateEnvironment, DeleteEnvironment and friends mean.
 
 The service owns the record in the store and tells the supervisor what should run. The
-supervisor reports back through :meth:`EnvironmentService.on_event`; every status change is a
-compare-and-set on the record, so a late event can never resurrect a deleted environment.
+supervisor reports back through :meth:`EnvironmentService.on_event`, whose effect on each status
+is the table in ``transitions.py``; every status change is a compare-and-set on the record, so a
+late event can never resurrect a deleted environment.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 from openmwaa.runtime.airflow_config import RESERVED_CONFIGURATION_KEYS
 from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
 from openmwaa.services import sources
+from openmwaa.services.status_watch import StatusWatch
+from openmwaa.services.transitions import Trigger, next_state
 from openmwaa.settings import Settings
 from openmwaa.store.environments import (
     EnvironmentExistsError,
@@ -49,12 +52,12 @@ CREATE_DEFAULTS: Mapping[str, Any] = {
 }
 #: Input members that are not configuration.
 _NOT_CONFIG = frozenset({"Name", "Tags"})
-#: Where LastUpdate keeps a failed update's error while a crash loop's reason is shown in its
-#: place (not a member of the model's LastUpdate: the API never returns it).
-HIDDEN_UPDATE_ERROR: Final = "OpenmwaaFailedUpdateError"
 UPDATABLE_FROM = frozenset({"AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE"})
 #: Statuses in which Airflow serves requests (UPDATE_FAILED: rolled back, the previous configuration runs).
 SERVING_STATUSES = frozenset({"AVAILABLE", "UPDATE_FAILED"})
+#: Statuses on the way to serving (MAINTENANCE: Airflow starting again after openmwaa restarted);
+#: InvokeRestApi waits for them to end, within its timeout, instead of failing at once.
+STARTING_STATUSES = frozenset({"CREATING", "UPDATING", "MAINTENANCE"})
 MAX_TAGS = 50
 
 
@@ -80,6 +83,8 @@ class EnvironmentService:
         self._repo = repository
         self._supervisor = supervisor
         self._clock = clock
+        #: Woken at every status change this service makes (InvokeRestApi waits on it).
+        self.status_changes = StatusWatch()
 
     # Identifiers ---------------------------------------------------------------------------
 
@@ -156,13 +161,15 @@ class EnvironmentService:
         config = {**record.config, **changes}
         self._check_config(config, previous=record.config)
         now = self._clock()
-        updated = self._repo.change(
+        updated = self._change(
             record.key,
             expect={record.status},
             status="UPDATING",
             config=config,
             previous_config=record.config,
             last_update={"Status": "PENDING", "CreatedAt": now, "Source": "UPDATE"},
+            resume_status=None,
+            failed_update_error=None,
         )
         if updated is None:
             raise ValidationError(f"Environment {name} changed status while updating; try again.")
@@ -174,14 +181,18 @@ class EnvironmentService:
         record = self.get(name)
         if record.status == "DELETING":
             return
-        updated = self._repo.change(record.key, expect={record.status}, status="DELETING")
+        updated = self._change(record.key, expect={record.status}, status="DELETING")
         if updated is None:
             raise ValidationError(f"Environment {name} changed status while deleting; try again.")
         spec = self.spec(updated)
         self._supervisor.delete(str(record.key), spec.home, spec.database_url)
 
     def resume_all(self) -> None:
-        """After a restart: bring every environment back to where it was."""
+        """After a restart: bring every environment back to where it was.
+
+        One that served before is MAINTENANCE until its Airflow answers again (its status then
+        comes back), so nobody is told AVAILABLE while nothing listens.
+        """
         for record in self._repo.list_all():
             if record.key.account_id != self._settings.account_id:
                 continue
@@ -190,7 +201,8 @@ class EnvironmentService:
                 self._supervisor.create(spec)
             elif record.status == "UPDATING" and record.previous_config is not None:
                 self._supervisor.update(spec, self.spec(_replace_config(record, record.previous_config)))
-            elif record.status in ("AVAILABLE", "UNAVAILABLE", "UPDATE_FAILED", "UPDATING"):
+            elif record.status in ("AVAILABLE", "UPDATE_FAILED", "MAINTENANCE", "UNAVAILABLE", "UPDATING"):
+                self._advance(record.key, "resume")
                 self._supervisor.resume(spec)
             elif record.status == "DELETING":
                 self._supervisor.delete(str(record.key), spec.home, spec.database_url)
@@ -211,71 +223,41 @@ class EnvironmentService:
 
     def on_event(self, event: EnvironmentEvent) -> None:
         key = EnvironmentKey.parse(event.key)
-        now = self._clock()
         if event.kind == "progress":
             log.info("environment %s: %s", key.name, event.message)
             return
         log.info("environment %s: %s %s", key.name, event.kind, event.message)
-        error = {"ErrorCode": event.error_code or "INTERNAL_ERROR", "ErrorMessage": event.message[:2000]}
-        if event.kind == "available":
-            record = self._repo.get(key)
-            if record is None:
-                return
-            last = dict(record.last_update or {})
-            status = "UPDATE_FAILED" if record.status == "UPDATE_FAILED" else "AVAILABLE"
-            if record.status in ("CREATING", "UPDATING"):
-                last.update({"Status": "SUCCESS"})
-                last.pop("Error", None)
-            elif record.status == "UNAVAILABLE":
-                # Back to where it was before the crash loop: its reason is gone, and a failed
-                # update (its error kept aside while UNAVAILABLE) is still what it was.
-                last.pop("Error", None)
-                if HIDDEN_UPDATE_ERROR in last:
-                    last["Error"] = last.pop(HIDDEN_UPDATE_ERROR)
-                    status = "UPDATE_FAILED"
-            self._repo.change(
-                key,
-                expect={"CREATING", "UPDATING", "UNAVAILABLE", "AVAILABLE", "UPDATE_FAILED"},
-                status=status,
-                previous_config=None,
-                last_update=last,
-            )
-        elif event.kind == "create_failed":
-            self._repo.change(
-                key,
-                expect={"CREATING"},
-                status="CREATE_FAILED",
-                last_update={"Status": "FAILED", "CreatedAt": now, "Source": "CREATE", "Error": error},
-            )
-        elif event.kind == "update_failed":
-            record = self._repo.get(key)
-            if record is None or record.previous_config is None:
-                return
-            self._repo.change(
-                key,
-                expect={"UPDATING"},
-                status="UPDATE_FAILED",
-                config=record.previous_config,
-                previous_config=None,
-                last_update={"Status": "FAILED", "CreatedAt": now, "Source": "UPDATE", "Error": error},
-            )
-        elif event.kind == "unavailable":
-            # The reason goes where the API can show it: LastUpdate.Error (its Status and Source
-            # still tell of the last create or update), and to the log.
-            log.warning("environment %s is UNAVAILABLE: %s", key.name, event.message)
-            record = self._repo.get(key)
-            if record is None:
-                return
-            last = {**(record.last_update or {}), "Error": error}
-            if record.status == "UPDATE_FAILED" and record.last_update and "Error" in record.last_update:
-                last[HIDDEN_UPDATE_ERROR] = record.last_update["Error"]
-            self._repo.change(
-                key, expect={"AVAILABLE", "UPDATE_FAILED"}, status="UNAVAILABLE", last_update=last
-            )
-        elif event.kind == "deleted":
+        if event.kind == "deleted":
             self._repo.delete(key)
+            self.status_changes.changed(str(key))
         elif event.kind == "delete_failed":
             log.error("environment %s could not be deleted: %s", key.name, event.message)
+        else:
+            if event.kind == "unavailable":
+                # The reason goes where the API can show it (LastUpdate.Error) and to the log.
+                log.warning("environment %s is UNAVAILABLE: %s", key.name, event.message)
+            error = {"ErrorCode": event.error_code or "INTERNAL_ERROR", "ErrorMessage": event.message[:2000]}
+            self._advance(key, event.kind, error)
+
+    def _advance(
+        self, key: EnvironmentKey, trigger: Trigger, error: Mapping[str, str] | None = None
+    ) -> EnvironmentRecord | None:
+        """Apply the transition table's row for ``trigger`` and the current status; the new record."""
+        record = self._repo.get(key)
+        if record is None:
+            return None
+        changes = next_state(record, trigger, error)
+        if changes is None:
+            return record
+        return self._change(key, expect={record.status}, **changes)
+
+    def _change(
+        self, key: EnvironmentKey, *, expect: set[str] | None = None, **changes: Any
+    ) -> EnvironmentRecord | None:
+        updated = self._repo.change(key, expect=expect, **changes)
+        if updated is not None and "status" in changes:
+            self.status_changes.changed(str(key))
+        return updated
 
     # Specs ---------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -24,7 +25,7 @@ from openmwaa.errors import (
 from openmwaa.principal import Principal
 from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, AirflowTokenCache, airflow_username
 from openmwaa.runtime.versions import major
-from openmwaa.services.environments import SERVING_STATUSES
+from openmwaa.services.environments import SERVING_STATUSES, STARTING_STATUSES
 from openmwaa.services.http1 import (
     Http1Client,
     ResponseTooLarge,
@@ -32,6 +33,7 @@ from openmwaa.services.http1 import (
     UpstreamRequest,
     UpstreamTimeout,
 )
+from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
 
@@ -43,6 +45,15 @@ _PATH = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
 
 class AirflowEndpoints(Protocol):
     def endpoint(self, key: str) -> str | None: ...
+
+
+class EnvironmentStatuses(Protocol):
+    """Current records, and a watch woken whenever a status changes (``EnvironmentService``)."""
+
+    @property
+    def status_changes(self) -> StatusWatch: ...
+
+    def get(self, name: str) -> EnvironmentRecord: ...
 
 
 def role_arns(region: str, account_id: str, environment: str) -> list[str]:
@@ -93,6 +104,7 @@ class RestApiInvoker:
         self,
         *,
         endpoints: AirflowEndpoints,
+        environments: EnvironmentStatuses,
         client: Http1Client,
         timeout: float,
         limiter: RateLimiter,
@@ -100,6 +112,7 @@ class RestApiInvoker:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._endpoints = endpoints
+        self._environments = environments
         self._client = client
         self._timeout = timeout
         self._limiter = limiter
@@ -135,6 +148,8 @@ class RestApiInvoker:
             raise AccessDeniedError(NO_ROLE_MESSAGE)
         path = check_path(str(params["Path"]))
         query = encode_query(params.get("QueryParameters"))
+        deadline = time.monotonic() + self._timeout
+        record = await self._wait_while_starting(record, deadline)
         base = self.admit(record, principal)
         airflow_major = major(str(record.config["AirflowVersion"]))
         token = self._tokens.token(
@@ -158,11 +173,27 @@ class RestApiInvoker:
         request = UpstreamRequest(
             str(params["Method"]), host, int(port), target, list(headers.items()), content
         )
-        return await self._send(request)
+        return await self._send(request, timeout=deadline - time.monotonic())
 
-    async def _send(self, request: UpstreamRequest) -> dict[str, Any]:
+    async def _wait_while_starting(self, record: EnvironmentRecord, deadline: float) -> EnvironmentRecord:
+        """The environment's record once it is no longer starting (the time it took counts
+        towards the call's timeout): a call made while Airflow starts is served, not refused."""
+        watch = self._environments.status_changes
+        key = str(record.key)
+        while True:
+            seen = watch.generation(key)
+            record = self._environments.get(record.name)  # read after the generation: no change missed
+            if record.status not in STARTING_STATUSES:
+                return record
+            if not await watch.wait(key, seen, deadline - time.monotonic()):
+                raise ValidationError(
+                    f"Environment {record.name} is still {record.status} after {self._timeout:g} s; "
+                    "InvokeRestApi needs it to be AVAILABLE. Try again shortly."
+                )
+
+    async def _send(self, request: UpstreamRequest, *, timeout: float) -> dict[str, Any]:
         try:
-            response = await self._client.request(request, timeout=self._timeout, max_body=MAX_RESPONSE_BYTES)
+            response = await self._client.request(request, timeout=timeout, max_body=MAX_RESPONSE_BYTES)
         except UpstreamTimeout as exc:
             raise RestApiServerError(
                 f"The Airflow REST API did not answer within {self._timeout:g} seconds; "

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
+from openmwaa.store.migrations import upgrade_schema
 from openmwaa.store.models import Base
 
 
 def open_engine(url: str) -> Engine:
-    """An engine for ``url`` with the schema in place.
+    """An engine for ``url`` with the schema in place (older databases upgraded).
 
     SQLite gets WAL (readers never wait for the supervisor's writes), a busy timeout, and a
     file only its owner can read: it holds the environments' generated secrets.
@@ -31,6 +32,7 @@ def open_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
     Base.metadata.create_all(engine)
+    upgrade_schema(engine)
     return engine
 
 

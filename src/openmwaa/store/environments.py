@@ -45,13 +45,18 @@ class EnvironmentRecord:
     last_update: Mapping[str, Any] | None
     tags: Mapping[str, str]
     secrets: Mapping[str, str] = field(repr=False)
+    #: While MAINTENANCE or UNAVAILABLE: the status it returns to once Airflow is healthy again.
+    resume_status: str | None = None
+    #: While UNAVAILABLE after a failed update: that update's LastUpdate.Error, shown again on
+    #: recovery (never returned by the API meanwhile).
+    failed_update_error: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:
         return self.key.name
 
 
-_JSON_COLUMNS = ("config", "previous_config", "last_update", "tags")
+_JSON_COLUMNS = ("config", "previous_config", "last_update", "tags", "failed_update_error")
 #: Marks a secrets column written through the cipher (older rows hold plain JSON).
 _SEALED: Final = "sealed:"
 
@@ -81,6 +86,8 @@ class _Codec:
             last_update=json.loads(row.last_update) if row.last_update else None,
             tags=json.loads(row.tags),
             secrets=self.open_secrets(row.secrets),
+            resume_status=row.resume_status,
+            failed_update_error=json.loads(row.failed_update_error) if row.failed_update_error else None,
         )
 
     def columns(self, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,6 +153,7 @@ class EnvironmentRepository:
             arn=record.arn,
             status=record.status,
             created_at=record.created_at,
+            resume_status=record.resume_status,
             **self._codec.columns(
                 {
                     "config": record.config,
@@ -153,6 +161,7 @@ class EnvironmentRepository:
                     "last_update": record.last_update,
                     "tags": record.tags,
                     "secrets": record.secrets,
+                    "failed_update_error": record.failed_update_error,
                 }
             ),
         )

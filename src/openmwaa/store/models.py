@@ -25,7 +25,13 @@ class EnvironmentRow(Base):
     config: Mapped[str] = mapped_column(Text)
     #: While UPDATING: the configuration being left, to roll back to. JSON or NULL.
     previous_config: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The model's LastUpdate (Status, CreatedAt, Source, Error), JSON or NULL.
     last_update: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: While MAINTENANCE or UNAVAILABLE: the status it returns to once Airflow is healthy again.
+    resume_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: While UNAVAILABLE after a failed update: that update's LastUpdate.Error (JSON), shown again
+    #: on recovery (LastUpdate.Error tells why Airflow is not serving meanwhile).
+    failed_update_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[str] = mapped_column(Text, default="{}")
     #: Generated per-environment secrets (JWT secret, Fernet key, ...), JSON. Never returned by the API.
     secrets: Mapped[str] = mapped_column(Text)

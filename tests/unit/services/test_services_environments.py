@@ -174,12 +174,100 @@ def test_a_crash_loop_after_a_failed_update_returns_to_update_failed(service: En
     assert record.status == "UNAVAILABLE"
     assert record.last_update is not None
     assert record.last_update["Error"]["ErrorCode"] == "COMPONENT_CRASHED"
+    assert record.last_update == {**failed, "Error": record.last_update["Error"]}, "nothing else rides in it"
+    assert record.failed_update_error == failed["Error"]
     shown = describe(record, account_id="123456789012", webserver_url=None)["LastUpdate"]
-    assert shown == {**failed, "Error": record.last_update["Error"]}  # the update's error stays private
+    assert shown == record.last_update
     service.on_event(EnvironmentEvent(key, "available"))
     record = service.get("env")
     assert record.status == "UPDATE_FAILED"
     assert record.last_update == failed
+
+
+def test_after_a_restart_an_environment_is_maintenance_until_airflow_answers(
+    service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    created = service.get("env").last_update
+    supervisor.calls.clear()
+
+    service.resume_all()  # openmwaa started again
+    record = service.get("env")
+    assert record.status == "MAINTENANCE"
+    assert record.last_update == created
+    assert [kind for kind, _ in supervisor.calls] == ["resume"]
+    service.on_event(EnvironmentEvent(key, "available"))
+    record = service.get("env")
+    assert (record.status, record.last_update, record.resume_status) == ("AVAILABLE", created, None)
+
+
+def test_a_crash_while_maintenance_comes_back_to_the_status_before(
+    service: EnvironmentService, settings: Settings
+) -> None:
+    """The first restart's MAINTENANCE is persisted with the status to return to; a second
+    restart before Airflow answered resumes it again and still returns there."""
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    service.update({"Name": "env", "MaxWorkers": 3})
+    service.on_event(EnvironmentEvent(key, "update_failed", "pip said no", "REQUIREMENTS_INSTALL_FAILED"))
+    failed = service.get("env").last_update
+    service.resume_all()
+    assert service.get("env").status == "MAINTENANCE"
+
+    # openmwaa dies here; a new one opens the same store.
+    again_supervisor = RecordingSupervisor()
+    again = EnvironmentService(
+        settings=settings,
+        repository=EnvironmentRepository(open_engine(settings.state_database_url)),
+        supervisor=again_supervisor,
+        clock=lambda: 2000.0,
+    )
+    again.resume_all()
+    assert [kind for kind, _ in again_supervisor.calls] == ["resume"]
+    assert again.get("env").status == "MAINTENANCE"
+    again.on_event(EnvironmentEvent(key, "available"))
+    record = again.get("env")
+    assert (record.status, record.last_update) == ("UPDATE_FAILED", failed)
+
+
+def test_an_environment_that_does_not_start_again_is_unavailable_then_recovers(
+    service: EnvironmentService,
+) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    service.update({"Name": "env", "MaxWorkers": 3})
+    service.on_event(EnvironmentEvent(key, "update_failed", "pip said no", "REQUIREMENTS_INSTALL_FAILED"))
+    failed = service.get("env").last_update
+    assert failed is not None
+    service.resume_all()
+    service.on_event(EnvironmentEvent(key, "unavailable", "Airflow did not start", "STARTUP_TIMEOUT"))
+    record = service.get("env")
+    assert record.status == "UNAVAILABLE"
+    assert record.last_update == {
+        **failed,
+        "Error": {"ErrorCode": "STARTUP_TIMEOUT", "ErrorMessage": "Airflow did not start"},
+    }
+    service.on_event(EnvironmentEvent(key, "available"))
+    record = service.get("env")
+    assert (record.status, record.last_update) == ("UPDATE_FAILED", failed)
+
+
+def test_status_changes_wake_the_watch(service: EnvironmentService) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    watch = service.status_changes
+    seen = watch.generation(key)
+    service.on_event(EnvironmentEvent(key, "progress", "installing"))
+    assert watch.generation(key) == seen, "no status change, no wake-up"
+    service.on_event(EnvironmentEvent(key, "available"))
+    assert watch.generation(key) == seen + 1
+    service.delete("env")
+    service.on_event(EnvironmentEvent(key, "deleted"))
+    assert watch.generation(key) == seen + 3
 
 
 def test_create_failed_keeps_the_reason(service: EnvironmentService) -> None:
