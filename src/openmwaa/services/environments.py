@@ -367,7 +367,8 @@ def _decode_token(token: str) -> str:
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
         after = value["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as exc:
+        # RecursionError: a token that decodes to deeply nested JSON (found by the shape fuzz).
         raise ValidationError("NextToken is not a token this service issued.") from exc
     if not isinstance(after, str):
         raise ValidationError("NextToken is not a token this service issued.")
