@@ -1,8 +1,9 @@
 """Airflow runtimes: one virtual environment per Airflow version, installed once and shared.
 
-A runtime lives in ``<cache_dir>/airflow-<version>-py<X.Y>-r<RECIPE>``. It is built in a temporary
-directory beside that path and renamed into place only when complete (with a marker file
-written last), so a half-built directory is never taken for an installed runtime. A file
+A runtime lives in ``<cache_dir>/airflow-<version>-py<X.Y>-r<RECIPE>``, installed against the
+constraints openmwaa ships for that Airflow and Python version (:mod:`openmwaa.runtime.constraints`).
+It is built in a temporary directory beside that path and renamed into place only when complete
+(with a marker file written last), so a half-built directory is never taken for an installed runtime. A file
 lock per runtime makes concurrent installs of the same version, from threads or processes,
 wait for one another instead of racing.
 """
@@ -21,19 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.constraints import constraints_file, normalize, parse_pins, shipped_pythons
 from openmwaa.runtime.errors import RuntimeInstallError, output_tail
 from openmwaa.runtime.versions import major, version_tuple
 
 #: Written last; its presence is what "installed" means.
 INSTALLED_MARKER: Final = ".openmwaa-installed"
-#: ``pip freeze`` of the runtime, used as constraints for an environment's requirements.txt.
+#: The shipped constraints plus ``pip freeze`` of the runtime: the constraints of an environment's
+#: requirements.txt.
 CONSTRAINTS_FILE: Final = "openmwaa-constraints.txt"
 #: Installed beside Airflow so a PostgreSQL metadata database works (Airflow 3 also opens an
 #: asyncio engine, hence asyncpg).
 EXTRA_PACKAGES: Final = ("psycopg2-binary", "asyncpg")
 #: Bumped whenever what goes into a runtime changes: part of the directory name, so a changed
 #: recipe gets a fresh runtime while environments still running from the old one keep it.
-RECIPE: Final = 2
+#: 3: installed against the shipped constraints (runtimes of recipe 2 resolved today's releases).
+RECIPE: Final = 3
 INSTALL_TIMEOUT: Final = 1800.0
 
 Progress = Callable[[str], None]
@@ -136,6 +140,7 @@ class RuntimeManager:
     # Building ------------------------------------------------------------------------------
 
     def _build(self, version: str, root: Path) -> None:
+        pins = self._shipped_constraints(version)
         staging = root.with_name(f".tmp-{root.name}-{uuid.uuid4().hex[:8]}")
         try:
             python = self._create_venv(staging)
@@ -143,16 +148,14 @@ class RuntimeManager:
             try:
                 # Compiled now, once: processes must not each compile Airflow at start-up (and
                 # cannot cache it when PYTHONDONTWRITEBYTECODE is set).
-                self._pip(python, "install", *self._compile_flag(), *packages)
+                self._pip(python, "install", *self._compile_flag(), "-c", str(pins), *packages)
                 frozen = self._pip(python, "freeze")
             except RuntimeInstallError as exc:
                 raise RuntimeInstallError(
                     f"Could not install apache-airflow=={version} with Python {self.python_tag()}: "
                     f"{exc.message}"
                 ) from exc
-            # Pin only what is installed from an index; editable or local lines cannot be constraints.
-            lines = [ln for ln in frozen.splitlines() if "==" in ln and not ln.startswith("-")]
-            (staging / CONSTRAINTS_FILE).write_text("\n".join(lines) + "\n")
+            (staging / CONSTRAINTS_FILE).write_text(requirements_constraints(pins.read_text(), frozen))
             (staging / INSTALLED_MARKER).write_text(version + "\n")
             if root.exists():  # left over from an interrupted older layout: never complete
                 shutil.rmtree(root)
@@ -160,6 +163,17 @@ class RuntimeManager:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def _shipped_constraints(self, version: str) -> Path:
+        python = self.python_tag()
+        pins = constraints_file(version, python)
+        if pins is None:
+            have = shipped_pythons(version)
+            raise RuntimeInstallError(
+                f"Apache Airflow {version} cannot run on Python {python}: openmwaa has its constraints "
+                f"for Python {', '.join(have) if have else '(none)'} only. Run openmwaa with one of those."
+            )
+        return pins
 
     def _create_venv(self, target: Path) -> Path:
         if self._uv:
@@ -175,6 +189,21 @@ class RuntimeManager:
         if self._uv:
             return _run([self._uv, "pip", *args, "--python", str(python)], timeout=INSTALL_TIMEOUT)
         return _run([str(python), "-m", "pip", "--disable-pip-version-check", *args], timeout=INSTALL_TIMEOUT)
+
+
+def requirements_constraints(shipped: str, frozen: str) -> str:
+    """What pins a requirements.txt: every shipped pin, then what the runtime has beyond them.
+
+    Only ``name==version`` lines of the freeze count (editable or local lines cannot be
+    constraints); installed versions agree with the shipped pins, which they were installed with.
+    """
+    pins = parse_pins(shipped)
+    lines = [f"{name}=={version}" for name, version in pins.items()]
+    for line in frozen.splitlines():
+        name, sep, version = line.partition("==")
+        if sep and not line.startswith("-") and normalize(name) not in pins:
+            lines.append(f"{name}=={version}")
+    return "\n".join(lines) + "\n"
 
 
 def _runtime_at(version: str, root: Path) -> Runtime:

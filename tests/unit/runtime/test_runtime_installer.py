@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from openmwaa.runtime import installer
+from openmwaa.runtime.constraints import constraints_file, parse_pins
 from openmwaa.runtime.errors import RuntimeInstallError
-from openmwaa.runtime.installer import CONSTRAINTS_FILE, INSTALLED_MARKER, RECIPE, RuntimeManager
+from openmwaa.runtime.installer import (
+    CONSTRAINTS_FILE,
+    INSTALLED_MARKER,
+    RECIPE,
+    RuntimeManager,
+    requirements_constraints,
+)
 
 FAKE_UV = f"""#!{sys.executable}
 import os, sys, time
@@ -30,7 +38,7 @@ elif args[:2] == ["pip", "install"]:
         sys.exit(1)
 elif args[:2] == ["pip", "freeze"]:
     print("apache-airflow==3.3.1")
-    print("requests==2.32.0")
+    print("openmwaa-only-in-freeze==1.0")
     print("-e file:///local/thing")
 """
 
@@ -65,9 +73,13 @@ def test_installs_once_and_records_constraints(tmp_path: Path, fake_uv: tuple[st
     assert runtime.airflow_command("version") == [str(runtime.python), "-m", "airflow", "version"]
     assert (runtime.root / INSTALLED_MARKER).is_file()
     assert runtime.constraints.name == CONSTRAINTS_FILE
-    assert runtime.constraints.read_text().split() == ["apache-airflow==3.3.1", "requests==2.32.0"]
+    shipped = constraints_file("3.3.1", tag)
+    assert shipped is not None
+    recorded = parse_pins(runtime.constraints.read_text())
+    assert recorded == {**parse_pins(shipped.read_text()), "openmwaa-only-in-freeze": "1.0"}
     (install,) = installs(log)
     assert "apache-airflow==3.3.1" in install and "psycopg2-binary" in install
+    assert f"-c {shipped} " in install  # installed against the shipped constraints
     assert "--compile-bytecode" in install
     assert messages and "3.3.1" in messages[0]
     assert manager.ensure("3.3.1") == runtime
@@ -134,3 +146,30 @@ def test_missing_tool_is_reported(tmp_path: Path) -> None:
     manager = RuntimeManager(tmp_path / "cache", uv=str(tmp_path / "no-such-uv"))
     with pytest.raises(RuntimeInstallError, match="Could not run"):
         manager.ensure("3.3.1")
+
+
+def test_recipe_3_is_the_first_with_constraints(tmp_path: Path) -> None:
+    # Runtimes of recipe 2 were resolved against whatever PyPI had that day: never reused.
+    assert RECIPE >= 3
+    assert RuntimeManager(tmp_path).path_for("2.11.2").name.endswith(f"-r{RECIPE}")
+
+
+def test_python_without_shipped_constraints_is_refused_before_installing(
+    tmp_path: Path, fake_uv: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uv, log = fake_uv
+    monkeypatch.setattr(installer, "constraints_file", lambda _version, _python: None)
+    monkeypatch.setattr(installer, "shipped_pythons", lambda _version: ["3.10", "3.11"])
+    with pytest.raises(RuntimeInstallError, match=r"for Python 3\.10, 3\.11 only"):
+        RuntimeManager(tmp_path / "cache", uv=uv).ensure("2.7.2")
+    assert not log.exists()
+
+
+def test_requirements_constraints_keep_shipped_pins_and_add_the_rest() -> None:
+    shipped = "# header\napache-airflow==2.11.2\nFlask_Login==0.6.3\n"
+    frozen = "apache-airflow==2.11.2\nflask-login==0.6.3\nextra-thing==1.2\n-e file:///x\nlocal @ file:///y\n"
+    assert requirements_constraints(shipped, frozen).split() == [
+        "apache-airflow==2.11.2",
+        "flask-login==0.6.3",
+        "extra-thing==1.2",
+    ]

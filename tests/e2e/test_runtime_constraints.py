@@ -1,0 +1,42 @@
+"""The runtimes the environments run on hold exactly the versions their shipped constraints name."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from openmwaa.runtime.constraints import constraints_file, normalize, parse_pins
+from openmwaa.runtime.installer import RuntimeManager, find_uv
+from openmwaa.settings import default_cache_dir
+from tests.e2e.conftest import AIRFLOW2, AIRFLOW3
+
+pytestmark = pytest.mark.e2e
+
+
+def test_installed_runtime_matches_its_constraints(shared_env: tuple[str, int]) -> None:
+    # shared_env has started an environment, so its version's runtime is installed.
+    version = AIRFLOW3 if shared_env[1] == 3 else AIRFLOW2
+    manager = RuntimeManager(default_cache_dir())
+    runtime = manager.installed(version)
+    assert runtime is not None, f"no installed runtime for {version} in {manager.cache_dir}"
+    shipped = constraints_file(version, manager.python_tag())
+    assert shipped is not None
+    pins = parse_pins(shipped.read_text())
+
+    uv = find_uv()
+    assert uv is not None
+    frozen = subprocess.run(
+        [uv, "pip", "freeze", "--python", str(runtime.python)], capture_output=True, check=True, text=True
+    ).stdout
+    installed = {
+        normalize(name): ver
+        for name, sep, ver in (line.partition("==") for line in frozen.splitlines())
+        if sep
+    }
+    named = {name: ver for name, ver in installed.items() if name in pins}
+    drift = {name: (ver, pins[name]) for name, ver in named.items() if ver != pins[name]}
+    assert drift == {}, f"installed (left) differs from the shipped constraints (right): {drift}"
+    assert installed["apache-airflow"] == version
+    # Nearly everything installed comes from the file (only tools uv puts in every venv may not).
+    assert len(named) >= 0.9 * len(installed), sorted(set(installed) - set(pins))
