@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
+
+from openmwaa.runtime.versions import major
+from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
 
 ACCESS_KEY = "AKIAOPENMWAATEST0001"
 SECRET_KEY = "openmwaa-test-secret-key-0000000000000000"
@@ -60,14 +64,14 @@ class OpenMwaaServer:
         )
         return env
 
-    def client(self, service: str = "mwaa", **kwargs: Any) -> Any:
+    def client(self, service: str = "mwaa", *, read_timeout: float = 60, **kwargs: Any) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=REGION,
             aws_access_key_id=kwargs.pop("aws_access_key_id", ACCESS_KEY),
             aws_secret_access_key=kwargs.pop("aws_secret_access_key", SECRET_KEY),
-            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=read_timeout),
             **kwargs,
         )
 
@@ -145,6 +149,31 @@ def processes_using(path: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def airflow_base_url(home: Path) -> str | None:
+    """``http://127.0.0.1:<port>`` of the Airflow API or web server running for the environment in
+    ``home``, read from its processes' environment (None while none runs)."""
+    names = (b"AIRFLOW__API__PORT=", b"AIRFLOW__WEBSERVER__WEB_SERVER_PORT=")
+    for pid in processes_using(home):
+        try:
+            variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for variable in variables:
+            for name in names:
+                if variable.startswith(name):
+                    return f"http://127.0.0.1:{int(variable[len(name) :])}"
+    return None
+
+
+def airflow_healthy(base: str, version: str) -> bool:
+    """Airflow's own health endpoint at ``base`` answers, and says every component is healthy."""
+    try:
+        body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return evaluate_health(body, major(version)).healthy
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from openmwaa.supervisor.memory import process_tree_pss
 from openmwaa.supervisor.pidfiles import read_pidfiles
 from openmwaa.supervisor.proc import read_stat
 
-from .conftest import processes_using
+from .conftest import airflow_healthy, processes_using
 
 pytestmark = pytest.mark.e2e
 
@@ -121,14 +121,6 @@ def probe_spec(tmp_path: Path, name: str, version: str, airflow_config: dict[str
         secrets=EnvironmentSecrets.generate(),
         database_url=None,
     )
-
-
-def airflow_healthy(base: str, version: str) -> bool:
-    try:
-        body = httpx.get(base + HEALTH_PATH[major(version)], timeout=5).json()
-    except httpx.HTTPError:
-        return False
-    return evaluate_health(body, major(version)).healthy
 
 
 @pytest.fixture
