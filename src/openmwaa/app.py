@@ -218,7 +218,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     }
     sts = make_sts_handler(
         StsService(services.identities, services.identities.sessions, account_id=settings.account_id),
-        authorize=authorizer.check,
+        authorizer=authorizer,
         clock=services.clock,
     )
 
@@ -251,11 +251,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
         finishers=(log_access, audit_to(services.audit)),
     )
 
-    def on_bad_request(error: Exception, ctx: RequestContext | None) -> Response:
-        assert isinstance(error, OpenMwaaError)
-        return mwaa_error(error, ctx or RequestContext("-", "", "", "", [], "", "http", 0.0))
-
-    return ApiApp(pipeline.handle, on_bad_request)
+    return ApiApp(pipeline.handle, pipeline.reject)
 
 
 def _operation_conditions(

@@ -17,14 +17,19 @@ from typing import Any
 from openmwaa.auth.identities import IdentityStore, session_principal
 from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import AccessDeniedError, UnknownOperationError, ValidationError
+from openmwaa.iam import Decision
 from openmwaa.iam.engine import evaluate_trust
+from openmwaa.pipeline.authorization import authorize, record_decision
 from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.response import Response
 from openmwaa.principal import Principal
 from openmwaa.wire.sts import API_VERSION, parse_params, result_response
 
 #: ``authorize(principal, action, resource)``: raises AccessDeniedError unless allowed.
 Authorize = Callable[[Principal, str, str], None]
+#: Told of a trust policy's denial (``role_arn``, decision), for the audit trail.
+TrustDenied = Callable[[str, Decision], None]
 
 ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
@@ -50,7 +55,13 @@ class StsService:
         return {"UserId": principal.user_id, "Account": principal.account_id, "Arn": principal.arn}
 
     def assume_role(
-        self, principal: Principal, params: Mapping[str, str], *, authorize: Authorize, now: float
+        self,
+        principal: Principal,
+        params: Mapping[str, str],
+        *,
+        authorize: Authorize,
+        now: float,
+        on_trust_denied: TrustDenied | None = None,
     ) -> dict[str, Any]:
         role_arn = _required(params, "RoleArn")
         if not 20 <= len(role_arn) <= ARN_MAX:
@@ -95,6 +106,8 @@ class StsService:
             context=context,
         )
         if not decision.allowed:
+            if on_trust_denied is not None:
+                on_trust_denied(role_arn, decision)
             raise denied
 
         duration = _duration(params, role.max_session_duration, chained=principal.kind == "assumed-role")
@@ -145,9 +158,12 @@ def _duration(params: Mapping[str, str], role_max: int, *, chained: bool) -> int
 
 
 def make_sts_handler(
-    service: StsService, *, authorize: Authorize, clock: Callable[[], float]
+    service: StsService, *, authorizer: Authorizer, clock: Callable[[], float]
 ) -> Callable[[RequestContext], Awaitable[Response]]:
     """The pipeline's STS step: ``ctx.principal`` must already be set by SigV4 (scope ``sts``).
+
+    The identity-policy check of AssumeRole sees the principal's condition keys only; its
+    decision, and a trust policy's denial, are recorded on the request for the audit trail.
 
     Errors are raised as OpenMwaaError; the pipeline must serialize them with
     :func:`openmwaa.wire.sts.error_response` when ``ctx.service == "sts"``.
@@ -171,7 +187,17 @@ def make_sts_handler(
         if action == "AssumeRole":
             _only(params, _ASSUME_ROLE_PARAMS | set(_UNSUPPORTED))
             ctx.action, ctx.resource = "sts:AssumeRole", params.get("RoleArn")
-            result = service.assume_role(principal, params, authorize=authorize, now=clock())
+
+            def check(caller: Principal, action: str, resource: str) -> None:
+                keys = {"aws:PrincipalArn": caller.arn, "aws:PrincipalAccount": caller.account_id}
+                authorize(authorizer, ctx, action, resource, keys)
+
+            def trust_denied(role_arn: str, decision: Decision) -> None:
+                record_decision(ctx, "sts:AssumeRole", role_arn, decision)
+
+            result = service.assume_role(
+                principal, params, authorize=check, now=clock(), on_trust_denied=trust_denied
+            )
             return Response.from_wire(result_response(action, result, ctx.request_id))
         raise UnknownOperationError(f"Could not find operation {action[:64]} for version {API_VERSION}")
 

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
         "audit",
         help="show the audit trail of API calls (who, what, on which resource, decision)",
         description="Every API call is recorded: time, request id, principal, source IP, action, resource, "
-        "decision, deciding statement and error code (never bodies or secrets).",
+        "decision, deciding statement, error code and any policy evaluation errors "
+        "(never bodies or secrets).",
     )
     parser.add_argument("--principal", help="only calls by this principal ARN")
     parser.add_argument("--action", help="only this action, e.g. airflow:InvokeRestApi")
@@ -78,4 +79,6 @@ def format_entry(entry: AuditEntry, *, as_json: bool) -> str:
         str(entry.status),
         entry.error_code or "",
     ]
+    if entry.policy_errors:
+        fields.append(f"policy errors: {entry.policy_errors}")
     return "  ".join(fields)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from openmwaa.errors import PayloadTooLargeError, ValidationError
+from openmwaa.errors import OpenMwaaError, PayloadTooLargeError, ValidationError
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.response import Response
 
@@ -46,19 +46,26 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 def context_from_scope(scope: Scope, *, clock: Callable[[], float] = time.time) -> RequestContext:
+    """The request's context; raises ValidationError for a target that is not ASCII."""
+    ctx = _bare_context(scope, clock)
     raw = scope.get("raw_path") or scope["path"].encode()
     try:
-        raw_path = strip_absolute_form(raw.decode("ascii").split("?", 1)[0])
-        raw_query = scope.get("query_string", b"").decode("ascii")
+        ctx.raw_path = strip_absolute_form(raw.decode("ascii").split("?", 1)[0])
+        ctx.raw_query = scope.get("query_string", b"").decode("ascii")
     except UnicodeDecodeError as exc:
         raise ValidationError("The request target must be ASCII (percent-encode it).") from exc
+    return ctx
+
+
+def _bare_context(scope: Scope, clock: Callable[[], float]) -> RequestContext:
+    """Everything but the target: enough to answer, log and audit a request refused at the edge."""
     headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
     client = scope.get("client") or ("", 0)
     return RequestContext(
         request_id=str(uuid.uuid4()),
         method=scope["method"],
-        raw_path=raw_path,
-        raw_query=raw_query,
+        raw_path="",
+        raw_query="",
         headers=headers,
         client_ip=str(client[0]),
         scheme=scope.get("scheme", "http"),
@@ -72,13 +79,16 @@ class ApiApp:
     def __init__(
         self,
         handle: Callable[[RequestContext], Awaitable[Response]],
-        on_bad_request: Callable[[Exception, RequestContext | None], Response],
+        reject: Callable[[OpenMwaaError, RequestContext], Response],
         *,
         lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
         max_body: int = MAX_BODY_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``handle`` runs the pipeline; ``reject`` answers (and audits) what the edge refuses."""
         self._handle = handle
-        self._on_bad_request = on_bad_request
+        self._reject = reject
+        self._clock = clock
         self._lifespan = lifespan
         self._max_body = max_body
 
@@ -89,16 +99,20 @@ class ApiApp:
             return
         if scope["type"] != "http":
             return
-        ctx: RequestContext | None = None
         try:
-            ctx = context_from_scope(scope)
-            ctx.body = await read_body(receive, self._max_body)
-        except (ValidationError, PayloadTooLargeError) as exc:
-            response = self._on_bad_request(exc, ctx)
+            ctx = context_from_scope(scope, clock=self._clock)
+        except ValidationError as exc:
+            ctx = _bare_context(scope, self._clock)
+            response = self._reject(exc, ctx)
         else:
-            response = await self._handle(ctx)
+            try:
+                ctx.body = await read_body(receive, self._max_body)
+            except PayloadTooLargeError as exc:
+                response = self._reject(exc, ctx)
+            else:
+                response = await self._handle(ctx)
         headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
-        if ctx is not None and not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):
+        if not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):
             # Error responses already carry it (the serializer writes it); one header, one value.
             headers.append((b"x-amzn-requestid", ctx.request_id.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})

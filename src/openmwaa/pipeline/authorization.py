@@ -1,15 +1,22 @@
-"""Authorization inside a request: ask the authorizer, record its decision for the audit trail, enforce it."""
+"""Authorization inside a request: ask the authorizer, record its decision for the audit trail, enforce it.
+
+A decision that carries errors (a policy the engine could not evaluate) denies, as any doubt
+does; the errors are logged and go into the audit trail, so the denial is never a silent one.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from openmwaa.errors import AccessDeniedError
-from openmwaa.iam import denial_message
+from openmwaa.iam import Decision, denial_message
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.principal import Principal
+
+log = logging.getLogger(__name__)
 
 
 def authorize(
@@ -18,7 +25,7 @@ def authorize(
     """Raise AccessDeniedError unless ``ctx.principal`` may perform ``action`` on ``resource``."""
     principal = _require_principal(ctx)
     decision = authorizer.decide(principal, action, resource, context)
-    ctx.record_decision(action, resource, decision)
+    record_decision(ctx, action, resource, decision)
     if not decision.allowed:
         raise AccessDeniedError(denial_message(principal.arn, action, resource, decision))
 
@@ -41,10 +48,24 @@ def allowed_resources(
         if decision.allowed:
             allowed.append(resource)
             if ctx.decision != "Allow":
-                ctx.record_decision(action, resource, decision)
+                record_decision(ctx, action, resource, decision)
         elif ctx.decision is None:
-            ctx.record_decision(action, resource, decision)
+            record_decision(ctx, action, resource, decision)
     return allowed
+
+
+def record_decision(ctx: RequestContext, action: str, resource: str, decision: Decision) -> None:
+    """Keep ``decision`` on the request for the audit trail; log the policy engine's errors."""
+    ctx.record_decision(action, resource, decision)
+    if decision.errors:
+        log.warning(
+            "request %s: the policy engine denied %s on %s for %s with errors: %s",
+            ctx.request_id,
+            action,
+            resource,
+            ctx.principal.arn if ctx.principal else "-",
+            "; ".join(decision.errors),
+        )
 
 
 def _require_principal(ctx: RequestContext) -> Principal:

@@ -3,7 +3,8 @@
 A step returns a Response to end the chain early, or None to pass the request on. Errors raised
 anywhere are serialized once, at the end, by the serializer of the service the request was
 routed to; unexpected exceptions become InternalServerException with the request id (the
-traceback goes to the log, never to the wire). Finishers (access log, audit trail) always run.
+traceback goes to the log, never to the wire). Finishers (access log, audit trail) always run,
+also for a request the edge refuses before the steps (:meth:`Pipeline.reject`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ class Pipeline:
             log.exception("request %s failed", ctx.request_id)
             internal = InternalServerError(f"An internal error occurred (request id {ctx.request_id}).")
             response = self._serialize(internal, ctx)
+        return self._finish(ctx, response)
+
+    def reject(self, error: OpenMwaaError, ctx: RequestContext) -> Response:
+        """Answer a request refused before the steps (body too large, undecodable target).
+
+        It is serialized and finished (access log, audit trail) like any other request.
+        """
+        return self._finish(ctx, self._serialize(error, ctx))
+
+    def _finish(self, ctx: RequestContext, response: Response) -> Response:
         ctx.status = response.status
         for finish in self._finishers:
             try:

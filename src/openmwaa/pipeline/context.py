@@ -39,6 +39,8 @@ class RequestContext:
     resource: str | None = None
     decision: str | None = None
     deciding_statement: str | None = None
+    #: What went wrong inside the policy engine; such a decision denies.
+    policy_errors: tuple[str, ...] = ()
     #: Filled in at the end.
     status: int = 0
     error_code: str | None = None
@@ -49,6 +51,7 @@ class RequestContext:
         self.resource = resource
         self.decision = decision.effect
         self.deciding_statement = str(decision.statements[0]) if decision.statements else None
+        self.policy_errors = decision.errors
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""

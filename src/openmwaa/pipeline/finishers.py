@@ -38,6 +38,7 @@ def audit_to(audit: AuditLog) -> Callable[[RequestContext], None]:
                 deciding_statement=ctx.deciding_statement,
                 status=ctx.status,
                 error_code=ctx.error_code,
+                policy_errors="; ".join(ctx.policy_errors) or None,
             )
         )
 

@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from openmwaa.errors import AccessDeniedError
-from openmwaa.iam import AuthzRequest, Decision, Policy, PolicyIndex, denial_message, evaluate_indexed
+from openmwaa.iam import AuthzRequest, Decision, Policy, PolicyIndex, evaluate_indexed
 from openmwaa.principal import Principal
 
 PolicySource = Callable[[Principal], Sequence[Policy]]
@@ -113,10 +112,3 @@ class IamAuthorizer:
         return evaluate_indexed(
             self.index_for(principal), AuthzRequest(action, resource, principal.arn, context)
         )
-
-    def check(self, principal: Principal, action: str, resource: str) -> None:
-        """For callers with no request at hand (STS AssumeRole): the principal's keys only."""
-        context = {"aws:PrincipalArn": principal.arn, "aws:PrincipalAccount": principal.account_id}
-        decision = self.decide(principal, action, resource, context)
-        if not decision.allowed:
-            raise AccessDeniedError(denial_message(principal.arn, action, resource, decision))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
@@ -28,6 +29,8 @@ class AuditEntry:
     deciding_statement: str | None
     status: int
     error_code: str | None
+    #: Errors the policy engine met while deciding (such a decision denies), "; "-joined.
+    policy_errors: str | None = None
 
 
 class AuditLog:
@@ -35,16 +38,34 @@ class AuditLog:
 
     ``append`` is a lock-free deque append (it is on every request's path); the writer wakes up
     every ``interval`` seconds, or at once on ``flush``/``stop``, and writes what has piled up.
+    A batch that fails is tried again ``attempts`` times in all (waiting ``retry_delay``, then
+    twice that...), then entry by entry so one bad entry does not take the others with it; what
+    still fails is counted in :attr:`lost` and logged as an error with the running total.
     """
 
-    def __init__(self, engine: Engine, *, interval: float = 0.2, max_pending: int = 200_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float = 0.2,
+        max_pending: int = 200_000,
+        attempts: int = 3,
+        retry_delay: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._engine = engine
         self._interval = interval
         self._max_pending = max_pending
+        self._attempts = max(1, attempts)
+        self._retry_delay = retry_delay
+        self._sleep = sleep
         self._pending: deque[AuditEntry] = deque()
         self._wake = threading.Event()
         self._flushed = threading.Condition()
+        #: Entries taken off the queue (written or lost): what ``flush`` waits for.
+        self._handled = 0
         self._written = 0
+        self._lost = 0
         self._appended = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -62,10 +83,22 @@ class AuditLog:
             self._thread.join(timeout=10)
             self._thread = None
         self._drain()
+        if self._lost:
+            log.error("audit trail: %d entries lost since start (%d written)", self._lost, self._written)
+
+    @property
+    def written(self) -> int:
+        """Entries written to the database since this log was made."""
+        return self._written
+
+    @property
+    def lost(self) -> int:
+        """Entries that could not be written, even after retrying, since this log was made."""
+        return self._lost
 
     def append(self, entry: AuditEntry) -> None:
         if self._thread is None:
-            self._write([entry])
+            self._store([entry])
             return
         if len(self._pending) >= self._max_pending:
             log.error("audit backlog full: writing synchronously")
@@ -81,7 +114,7 @@ class AuditLog:
         target = self._appended
         with self._flushed:
             self._wake.set()
-            self._flushed.wait_for(lambda: self._written >= target, timeout=10)
+            self._flushed.wait_for(lambda: self._handled >= target, timeout=10)
 
     def query(
         self,
@@ -119,6 +152,7 @@ class AuditLog:
                         deciding_statement=row.deciding_statement,
                         status=row.status,
                         error_code=row.error_code,
+                        policy_errors=row.policy_errors,
                     ),
                 )
 
@@ -136,13 +170,49 @@ class AuditLog:
             except IndexError:
                 break
         if batch:
+            self._store(batch)
+        with self._flushed:
+            self._handled += len(batch)
+            self._flushed.notify_all()
+
+    def _store(self, batch: list[AuditEntry]) -> None:
+        """Write ``batch``, retrying; count and log what cannot be written."""
+        failure: Exception | None = None
+        for attempt in range(self._attempts):
+            if attempt:
+                self._sleep(self._retry_delay * 2 ** (attempt - 1))
             try:
                 self._write(batch)
-            except Exception:
-                log.exception("could not write %d audit entries", len(batch))
-        with self._flushed:
-            self._written += len(batch)
-            self._flushed.notify_all()
+            except Exception as exc:
+                failure = exc
+                log.warning(
+                    "could not write %d audit entries (attempt %d of %d): %s",
+                    len(batch),
+                    attempt + 1,
+                    self._attempts,
+                    exc,
+                )
+            else:
+                self._written += len(batch)
+                return
+        lost = len(batch)
+        if len(batch) > 1:  # one bad entry must not take the others with it
+            for entry in batch:
+                try:
+                    self._write([entry])
+                except Exception as exc:
+                    failure = exc
+                else:
+                    self._written += 1
+                    lost -= 1
+        if lost:
+            self._lost += lost
+            log.error(
+                "audit trail: %d entries could not be written and are lost (%d lost since start)",
+                lost,
+                self._lost,
+                exc_info=failure,
+            )
 
     def _write(self, entries: list[AuditEntry]) -> None:
         with Session(self._engine) as session, session.begin():

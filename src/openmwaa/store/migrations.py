@@ -13,10 +13,12 @@ from typing import Final
 from sqlalchemy import Connection, Engine, inspect, or_, select, update
 from sqlalchemy.schema import CreateColumn
 
-from openmwaa.store.models import Base, EnvironmentRow
+from openmwaa.store.models import AuditRow, Base, EnvironmentRow
 
 #: Columns of ``environments`` added after its first release, in the order they were added.
 ADDED_ENVIRONMENT_COLUMNS: Final = ("resume_status", "failed_update_error")
+#: The same for ``audit_log``.
+ADDED_AUDIT_COLUMNS: Final = ("policy_errors",)
 #: Where older releases kept a failed update's error while UNAVAILABLE: inside LastUpdate's JSON.
 LEGACY_UPDATE_ERROR_KEY: Final = "OpenmwaaFailedUpdateError"
 
@@ -29,13 +31,18 @@ def upgrade_schema(engine: Engine) -> None:
 
 
 def _add_missing_columns(connection: Connection) -> None:
-    table = Base.metadata.tables[EnvironmentRow.__tablename__]
-    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
-    for name in ADDED_ENVIRONMENT_COLUMNS:
-        if name not in present:
-            # The column's DDL as the model declares it, in this database's dialect.
-            ddl = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
-            connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+    added = (
+        (EnvironmentRow.__tablename__, ADDED_ENVIRONMENT_COLUMNS),
+        (AuditRow.__tablename__, ADDED_AUDIT_COLUMNS),
+    )
+    for table_name, names in added:
+        table = Base.metadata.tables[table_name]
+        present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+        for name in names:
+            if name not in present:
+                # The column's DDL as the model declares it, in this database's dialect.
+                ddl = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
 
 
 def _move_legacy_update_errors(connection: Connection) -> None:

@@ -52,3 +52,5 @@ class AuditRow(Base):
     deciding_statement: Mapped[str | None] = mapped_column(String(512), nullable=True)
     status: Mapped[int] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: What went wrong inside the policy engine (a decision with errors denies), "; "-joined.
+    policy_errors: Mapped[str | None] = mapped_column(Text, nullable=True)

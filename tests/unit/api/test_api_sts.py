@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.sigv4 import verify_request
 from openmwaa.auth.sts_sessions import StsSessionStore
-from openmwaa.errors import AccessDeniedError, OpenMwaaError, ValidationError
+from openmwaa.errors import OpenMwaaError, ValidationError
 from openmwaa.iam.engine import evaluate
-from openmwaa.iam.request import AuthzRequest
+from openmwaa.iam.request import AuthzRequest, Decision
 from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import is_sts_request
 from openmwaa.principal import Principal
@@ -58,15 +58,15 @@ class Server:
     def __init__(self, store: IdentityStore) -> None:
         self.store = store
         self.sts = StsService(store, store.sessions, account_id=ACCOUNT)
-        self.handler = make_sts_handler(self.sts, authorize=self.authorize, clock=time.time)
+        self.handler = make_sts_handler(self.sts, authorizer=self, clock=time.time)
         self.contexts: list[Any] = []
 
-    def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        decision = evaluate(self.store.policies_for(principal), AuthzRequest(action, resource, principal.arn))
-        if not decision.allowed:
-            raise AccessDeniedError(
-                f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}"
-            )
+    def decide(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+    ) -> Decision:
+        return evaluate(
+            self.store.policies_for(principal), AuthzRequest(action, resource, principal.arn, context)
+        )
 
     def send(self, request: Any, **_: Any) -> AWSResponse:
         body = request.body or b""
@@ -126,6 +126,10 @@ def test_assume_role_allowed_and_credentials_work(server: Server) -> None:
     assert before + 3600 - 2 <= expires <= time.time() + 3600
     assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/Deployer/ci-run@1"
     assert out["AssumedRoleUser"]["AssumedRoleId"].endswith(":ci-run@1")
+    assert (server.contexts[-1].decision, server.contexts[-1].deciding_statement) == (
+        "Allow",
+        "AssumeAnyRole/#0",
+    )
 
     session = server.client(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     me = session.get_caller_identity()
@@ -154,6 +158,9 @@ def test_trust_policy_must_name_caller(server: Server) -> None:
         f"User: arn:aws:iam::{ACCOUNT}:user/bob is not authorized to perform: sts:AssumeRole "
         f"on resource: {DEPLOYER}"
     )
+    # The audit trail shows the trust policy's denial, not the identity policy's allow before it.
+    ctx = server.contexts[-1]
+    assert (ctx.action, ctx.resource, ctx.decision) == ("sts:AssumeRole", DEPLOYER, "ImplicitDeny")
 
 
 def test_identity_policy_must_allow_assume_role(server: Server) -> None:
@@ -161,6 +168,8 @@ def test_identity_policy_must_allow_assume_role(server: Server) -> None:
     with pytest.raises(ClientError) as info:
         server.client(CAROL_KEY, CAROL_SECRET).assume_role(RoleArn=DEPLOYER, RoleSessionName="x1")
     assert _code(info) == ("AccessDenied", 403)
+    ctx = server.contexts[-1]
+    assert (ctx.action, ctx.resource, ctx.decision) == ("sts:AssumeRole", DEPLOYER, "ImplicitDeny")
 
 
 def test_unknown_role_looks_denied(server: Server) -> None:

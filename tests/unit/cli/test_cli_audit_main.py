@@ -91,6 +91,7 @@ def test_audit_json_lines(trail: Path) -> None:
         "deciding_statement",
         "status",
         "error_code",
+        "policy_errors",
     }
 
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from openmwaa.errors import AccessDeniedError
-from openmwaa.iam import Decision, StatementRef
+from openmwaa.iam import Decision, StatementRef, parse_policy
 from openmwaa.pipeline.authorization import allowed_resources, authorize
 from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.finishers import audit_to
 from openmwaa.principal import Principal
+from openmwaa.services.authorization import IamAuthorizer
+from openmwaa.store.audit import AuditLog
+from openmwaa.store.db import open_engine
 
 ALICE = Principal(
     arn="arn:aws:iam::123456789012:user/alice",
@@ -87,3 +93,29 @@ def test_allowed_resources_records_the_first_denial_when_none_allows() -> None:
     authorizer = TableAuthorizer({ROLE_A: DENY, ROLE_B: Decision("ImplicitDeny")})
     assert allowed_resources(authorizer, ctx, "airflow:X", [ROLE_A, ROLE_B], {}) == []
     assert (ctx.resource, ctx.decision) == (ROLE_A, "ExplicitDeny")
+
+
+def test_policy_engine_errors_are_logged_and_audited(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A policy the engine cannot use as an identity policy: the decision denies and carries an error.
+    trust = parse_policy(
+        {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]},
+        name="misplaced-trust",
+        kind="trust",
+    )
+    authorizer = IamAuthorizer(lambda principal: [trust])
+    audit = AuditLog(open_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+    ctx = _ctx()
+    with (
+        caplog.at_level(logging.WARNING, logger="openmwaa.pipeline.authorization"),
+        pytest.raises(AccessDeniedError),
+    ):
+        authorize(authorizer, ctx, "airflow:GetEnvironment", ROLE_A, {})
+    assert ctx.policy_errors == ("policy 'misplaced-trust' is a trust policy, not an identity policy",)
+    assert "misplaced-trust" in caplog.text and ctx.request_id in caplog.text
+    ctx.status = 403
+    audit_to(audit)(ctx)
+    audit.flush()
+    (_, entry), *_ = audit.query()
+    assert (entry.decision, entry.policy_errors) == ("ImplicitDeny", ctx.policy_errors[0])
