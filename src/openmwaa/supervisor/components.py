@@ -11,33 +11,58 @@ from openmwaa.runtime.installer import Runtime
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    name: str
+    """One process of an environment: replica ``index`` of a component ``kind``.
+
+    Every replica has its own pid file and log (both named after :attr:`name`) and, if it
+    serves HTTP, its own loopback ``port``.
+    """
+
+    kind: str
     argv: tuple[str, ...]
     #: True for the process that serves HTTP (api-server / webserver).
     serves_api: bool = False
+    index: int = 0
+    port: int | None = None
+
+    @property
+    def name(self) -> str:
+        """Unique within the environment: ``scheduler`` for the first replica, ``scheduler-1`` next."""
+        return self.kind if self.index == 0 else f"{self.kind}-{self.index}"
 
 
-def components_for(runtime: Runtime, api_port: int) -> list[ComponentSpec]:
-    """The component commands; log servers are skipped because every task runs on this machine."""
+#: How many replicas of each component kind run; a kind not named runs once.
+Replicas = Mapping[str, int]
+
+
+def components_for(
+    runtime: Runtime, web_ports: Sequence[int], replicas: Replicas | None = None
+) -> list[ComponentSpec]:
+    """The component processes: one web server per port in ``web_ports``, then the others.
+
+    Log servers are skipped because every task runs on this machine.
+    """
+    counts = replicas or {}
+    others: dict[str, tuple[str, ...]] = {"scheduler": ("scheduler", "--skip-serve-logs")}
     if runtime.major >= 3:
-        return [
-            ComponentSpec(
-                "api-server",
-                tuple(runtime.airflow_command("api-server", "--host", LOOPBACK, "--port", str(api_port))),
-                serves_api=True,
-            ),
-            ComponentSpec("scheduler", tuple(runtime.airflow_command("scheduler", "--skip-serve-logs"))),
-            ComponentSpec("dag-processor", tuple(runtime.airflow_command("dag-processor"))),
-            ComponentSpec("triggerer", tuple(runtime.airflow_command("triggerer", "--skip-serve-logs"))),
-        ]
-    return [
+        web_kind, host_option = "api-server", "--host"
+        others["dag-processor"] = ("dag-processor",)
+    else:
+        web_kind, host_option = "webserver", "--hostname"
+    others["triggerer"] = ("triggerer", "--skip-serve-logs")
+    web = [
         ComponentSpec(
-            "webserver",
-            tuple(runtime.airflow_command("webserver", "--hostname", LOOPBACK, "--port", str(api_port))),
+            web_kind,
+            tuple(runtime.airflow_command(web_kind, host_option, LOOPBACK, "--port", str(port))),
             serves_api=True,
-        ),
-        ComponentSpec("scheduler", tuple(runtime.airflow_command("scheduler", "--skip-serve-logs"))),
-        ComponentSpec("triggerer", tuple(runtime.airflow_command("triggerer", "--skip-serve-logs"))),
+            index=i,
+            port=port,
+        )
+        for i, port in enumerate(web_ports)
+    ]
+    return web + [
+        ComponentSpec(kind, tuple(runtime.airflow_command(*args)), index=i)
+        for kind, args in others.items()
+        for i in range(counts.get(kind, 1))
     ]
 
 

@@ -6,6 +6,7 @@ travels in an environment variable, never on a command line.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -22,23 +23,44 @@ import psycopg2
 from psycopg2 import sql
 url = urlsplit(os.environ["OPENMWAA_PG_URL"])
 name = unquote(url.path.lstrip("/"))
+action, copy = sys.argv[1], sys.argv[2]
 conn = psycopg2.connect(
     host=url.hostname, port=url.port or 5432, user=unquote(url.username or ""),
     password=unquote(url.password or ""), dbname="postgres",
 )
 conn.autocommit = True
 cur = conn.cursor()
-cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-exists = cur.fetchone() is not None
-if sys.argv[1] == "create" and not exists:
-    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-elif sys.argv[1] == "drop" and exists:
+def exists(db):
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
+    return cur.fetchone() is not None
+def disconnect(db):
     cur.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE datname = %s AND pid <> pg_backend_pid()",
-        (name,),
+        (db,),
     )
-    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+def drop(db):
+    disconnect(db)
+    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(db)))
+def clone(source, target):  # a file-level copy: no session may be connected to the source
+    disconnect(source)
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+    cur.execute(create.format(sql.Identifier(target), sql.Identifier(source)))
+if action == "create" and not exists(name):
+    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+elif action == "drop":
+    drop(name)
+    drop(copy)
+elif action == "snapshot":
+    drop(copy)
+    clone(name, copy)
+elif action == "restore":
+    if not exists(copy):
+        sys.exit("the copy " + copy + " taken before the upgrade does not exist")
+    drop(name)
+    clone(copy, name)
+elif action == "drop-snapshot":
+    drop(copy)
 """
 
 
@@ -55,7 +77,28 @@ def ensure_database(python: Path, url: str, *, timeout: float = 60.0) -> None:
 
 
 def drop_database(python: Path, url: str, *, timeout: float = 60.0) -> None:
+    """Drop the database and any copy :func:`snapshot_database` left."""
     _run(python, "drop", url, timeout)
+
+
+def snapshot_name(url: str) -> str:
+    """The copy of the database taken before an upgrade (at most 63 bytes, PostgreSQL's limit)."""
+    name = database_name(url)
+    return f"{name[:38]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}_before_upgrade"
+
+
+def snapshot_database(python: Path, url: str, *, timeout: float = 600.0) -> None:
+    """Copy the database (``CREATE DATABASE ... TEMPLATE``), replacing an earlier copy."""
+    _run(python, "snapshot", url, timeout)
+
+
+def restore_database(python: Path, url: str, *, timeout: float = 600.0) -> None:
+    """Replace the database with the copy; the copy is kept until :func:`drop_snapshot`."""
+    _run(python, "restore", url, timeout)
+
+
+def drop_snapshot(python: Path, url: str, *, timeout: float = 60.0) -> None:
+    _run(python, "drop-snapshot", url, timeout)
 
 
 def _run(python: Path, action: str, url: str, timeout: float) -> None:
@@ -64,7 +107,11 @@ def _run(python: Path, action: str, url: str, timeout: float) -> None:
     env = {**os.environ, _URL_VARIABLE: url}
     try:
         done = subprocess.run(
-            [str(python), "-c", _SCRIPT, action], env=env, capture_output=True, timeout=timeout, check=False
+            [str(python), "-c", _SCRIPT, action, snapshot_name(url)],
+            env=env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise DatabaseSetupError(f"PostgreSQL did not answer within {timeout:.0f} s.") from exc

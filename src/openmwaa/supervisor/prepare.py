@@ -25,7 +25,7 @@ from openmwaa.runtime.installer import Runtime, RuntimeManager
 from openmwaa.runtime.secrets import EnvironmentSecrets
 from openmwaa.runtime.startup_script import run_startup_script
 from openmwaa.supervisor import metadata_template, postgres
-from openmwaa.supervisor.process import log_tail
+from openmwaa.supervisor.process import log_tail, tied_to_this_thread
 from openmwaa.supervisor.spec import EnvironmentSpec
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,10 @@ def _run_migrate(
 ) -> None:
     with log_path.open("ab") as log_file:
         try:
+            # Tied to openmwaa: a migration must never run on after it (a restarted openmwaa
+            # puts the database back and migrates again, see supervisor.upgrade).
             done = subprocess.run(
-                runtime.airflow_command("db", "migrate"),
+                tied_to_this_thread(str(runtime.python), runtime.airflow_command("db", "migrate")),
                 env=dict(env),
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,

@@ -61,7 +61,7 @@ def spawn(
 ) -> ChildProcess:
     """Start ``argv`` (argv[0] an absolute path) with output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [shim_python, "-S", "-c", PDEATHSIG_SHIM, str(os.getpid()), *argv]
+    command = tied_to_this_thread(shim_python, argv)
     with log_path.open("ab") as log:
         log.write(f"\n--- openmwaa: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         log.flush()
@@ -77,6 +77,11 @@ def spawn(
         )
     stat = read_stat(popen.pid)
     return ChildProcess(name, popen, stat.start_ticks if stat else 0, started_at, log_path)
+
+
+def tied_to_this_thread(shim_python: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` started through the shim: it gets SIGTERM when the thread starting it ends."""
+    return [shim_python, "-S", "-c", PDEATHSIG_SHIM, str(os.getpid()), *argv]
 
 
 def stop_all(children: Sequence[ChildProcess], grace: float = 20.0) -> None:

@@ -17,15 +17,8 @@ from pathlib import Path
 
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.supervisor.backoff import RestartPolicy
-from openmwaa.supervisor.environment import (
-    Command,
-    Create,
-    Delete,
-    EnvironmentRunner,
-    Resume,
-    Shutdown,
-    Update,
-)
+from openmwaa.supervisor.commands import Command, Create, Delete, Resume, Shutdown, Update
+from openmwaa.supervisor.environment import EnvironmentRunner
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec
 
 

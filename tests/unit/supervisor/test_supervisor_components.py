@@ -12,7 +12,7 @@ def runtime(major: int) -> Runtime:
 
 
 def test_airflow3_components() -> None:
-    specs = components_for(runtime(3), 18080)
+    specs = components_for(runtime(3), [18080])
     assert [s.name for s in specs] == ["api-server", "scheduler", "dag-processor", "triggerer"]
     api = specs[0]
     assert api.serves_api
@@ -29,25 +29,25 @@ def test_airflow3_components() -> None:
 
 
 def test_airflow2_components() -> None:
-    specs = components_for(runtime(2), 18080)
+    specs = components_for(runtime(2), [18080])
     assert [s.name for s in specs] == ["webserver", "scheduler", "triggerer"]
     assert "--hostname" in specs[0].argv and "127.0.0.1" in specs[0].argv
 
 
 def test_nothing_changed_restarts_nothing() -> None:
     env = {"AIRFLOW__CORE__PARALLELISM": "4"}
-    assert components_to_restart(env, dict(env), components_for(runtime(3), 1), same_runtime=True) == []
+    assert components_to_restart(env, dict(env), components_for(runtime(3), [1]), same_runtime=True) == []
 
 
 def test_web_only_change_restarts_the_web_server_only() -> None:
-    specs = components_for(runtime(3), 1)
+    specs = components_for(runtime(3), [1])
     old = {"AIRFLOW__API__WORKERS": "1", "AIRFLOW__CORE__PARALLELISM": "4"}
     new = {"AIRFLOW__API__WORKERS": "2", "AIRFLOW__CORE__PARALLELISM": "4"}
     assert components_to_restart(old, new, specs, same_runtime=True) == ["api-server"]
 
 
 def test_other_changes_restart_everything() -> None:
-    specs = components_for(runtime(2), 1)
+    specs = components_for(runtime(2), [1])
     old = {"AIRFLOW__CORE__PARALLELISM": "4"}
     new = {"AIRFLOW__CORE__PARALLELISM": "8", "AIRFLOW__WEBSERVER__WORKERS": "2"}
     assert components_to_restart(old, new, specs, same_runtime=True) == [
@@ -63,5 +63,23 @@ def test_other_changes_restart_everything() -> None:
 
 
 def test_new_runtime_restarts_everything() -> None:
-    specs = components_for(runtime(3), 1)
+    specs = components_for(runtime(3), [1])
     assert len(components_to_restart({}, {}, specs, same_runtime=False)) == 4
+
+
+def test_replicas_of_a_kind_each_get_a_name_and_the_web_servers_a_port() -> None:
+    specs = components_for(runtime(3), [18080, 18081], {"scheduler": 2})
+    assert [s.name for s in specs] == [
+        "api-server",
+        "api-server-1",
+        "scheduler",
+        "scheduler-1",
+        "dag-processor",
+        "triggerer",
+    ]
+    assert [(s.kind, s.index, s.port) for s in specs[:2]] == [
+        ("api-server", 0, 18080),
+        ("api-server", 1, 18081),
+    ]
+    assert specs[1].argv[-1] == "18081" and specs[1].serves_api
+    assert specs[2].argv == specs[3].argv and specs[3].kind == "scheduler"

@@ -45,7 +45,11 @@ def runtime(tmp_path: Path) -> Runtime:
     (root / "bin").mkdir(parents=True)
     (root / "fake_airflow.py").write_text(FAKE_AIRFLOW)
     python = root / "bin" / "python"
-    python.write_text(f'#!/bin/sh\nexec {sys.executable} {root / "fake_airflow.py"} "$@"\n')
+    # The real interpreter runs the parent-death shim (``-S -c``), which execs this again.
+    python.write_text(
+        f'#!/bin/sh\n[ "$1" = -S ] && exec {sys.executable} "$@"\n'
+        f'exec {sys.executable} {root / "fake_airflow.py"} "$@"\n'
+    )
     python.chmod(0o755)
     return Runtime(version="3.3.1", major=3, root=root, python=python, bin_dir=root / "bin")
 

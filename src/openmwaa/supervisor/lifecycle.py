@@ -1,0 +1,313 @@
+"""The lifecycle steps of one environment: create, resume, update (with rollback) and delete.
+
+Each step prepares through a :class:`~openmwaa.supervisor.provision.Provisioner`, starts
+components through the :class:`~openmwaa.supervisor.group.ComponentGroup` and waits until
+Airflow reports every one healthy; the outcome is reported as an event. What happens between
+steps (crashes, hangs, recovery) is the :class:`~openmwaa.supervisor.watch.Watcher`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from openmwaa.runtime.airflow_config import Ports
+from openmwaa.runtime.errors import EnvironmentSetupError
+from openmwaa.supervisor.commands import Create, Delete, Interrupted, Resume, StartFailure, Update
+from openmwaa.supervisor.components import ComponentSpec, components_for, components_to_restart
+from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
+from openmwaa.supervisor.launcher import ProcessLauncher
+from openmwaa.supervisor.loopback_ports import allocate_ports, release_ports
+from openmwaa.supervisor.prepare import PreparedEnvironment
+from openmwaa.supervisor.process import log_tail
+from openmwaa.supervisor.provision import Provisioner
+from openmwaa.supervisor.reporter import Reporter
+from openmwaa.supervisor.spec import EnvironmentSpec, EventKind
+from openmwaa.supervisor.timings import Timings
+from openmwaa.supervisor.watch import Probe, Watcher
+
+log = logging.getLogger(__name__)
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        provisioner: Provisioner,
+        launcher: ProcessLauncher,
+        group: ComponentGroup,
+        watcher: Watcher,
+        probe: Probe,
+        clock: Callable[[], float],
+        start_timeout: float,
+        interrupt: threading.Event,
+        timings: Timings,
+    ) -> None:
+        self._reporter = reporter
+        self._provisioner = provisioner
+        self._launcher = launcher
+        self._group = group
+        self._watcher = watcher
+        self._probe = probe
+        self._clock = clock
+        self._start_timeout = start_timeout
+        self._interrupt = interrupt
+        self._timings = timings
+        #: Read from other threads: each is replaced whole, never changed in place.
+        self.prepared: PreparedEnvironment | None = None
+        self.endpoint: str | None = None
+        self.major: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self._reporter.key
+
+    def handle(self, command: Create | Update | Resume) -> None:
+        try:
+            if isinstance(command, Create):
+                self._create(command.spec)
+            elif isinstance(command, Update):
+                self._update(command.spec, command.previous)
+            else:
+                self._resume(command.spec)
+        except Interrupted:
+            log.info("environment %s: interrupted", self.key)
+        except Exception as exc:  # a bug must not kill the thread (and with it the processes)
+            log.exception("environment %s: unexpected error", self.key)
+            kind: EventKind = "create_failed" if isinstance(command, Create) else "update_failed"
+            if isinstance(command, Resume):
+                kind = "unavailable"
+            self._reporter.emit(kind, f"Internal error while starting Airflow: {exc}", "INTERNAL_ERROR")
+
+    # The steps -----------------------------------------------------------------------------
+
+    def _create(self, spec: EnvironmentSpec) -> None:
+        deadline = self._clock() + self._start_timeout
+        try:
+            self.stop_everything()
+            self._launcher.end_leftovers(spec.home)
+            prepared = self._prepare(spec, self._new_ports())
+            self._reporter.progress("Creating the Airflow metadata database")
+            self._provisioner.initialize_database(prepared, self._remaining(deadline))
+            self._launch(prepared, deadline)
+        except (EnvironmentSetupError, StartFailure) as exc:
+            self.stop_everything()
+            self._reporter.emit("create_failed", exc.message, exc.error_code)
+            return
+        self._became_available(prepared)
+
+    def _resume(self, spec: EnvironmentSpec) -> None:
+        deadline = self._clock() + self._start_timeout
+        try:
+            self.stop_everything()
+            self._launcher.end_leftovers(spec.home)
+            prepared = self._prepare(spec, self._new_ports())
+            # An upgrade an earlier openmwaa was in the middle of: never start on its database.
+            upgrading = self._provisioner.resume_upgrade(prepared, self._remaining(deadline))
+            if not self._provisioner.has_database(prepared):
+                self._provisioner.initialize_database(prepared, self._remaining(deadline))
+        except (EnvironmentSetupError, StartFailure) as exc:
+            self._reporter.emit("unavailable", exc.message, exc.error_code)
+            return
+        try:
+            self._launch(prepared, deadline)
+        except StartFailure as exc:
+            # Keep what started: the watcher restarts the rest and reports recovery.
+            self.prepared = prepared
+            self.endpoint = prepared.base_url
+            self._watcher.mark_unavailable(exc.error_code, exc.message)
+            return
+        if upgrading:
+            self._provisioner.finish_upgrade(spec)
+        self._became_available(prepared)
+
+    def _update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+        deadline = self._clock() + self._start_timeout
+        old = self.prepared
+        # Not "did the runtime change": after a restart nothing runs yet (old is None), and an
+        # upgrade interrupted by that restart must still be migrated, or rolled back.
+        upgrading = spec.airflow_version != previous.airflow_version
+        if old is None:
+            self._launcher.end_leftovers(spec.home)
+        try:
+            new = self._prepare(spec, old.ports if old else self._new_ports())
+        except EnvironmentSetupError as exc:
+            # Nothing was touched: what ran before runs on (or, after a restart, starts again).
+            if old is None and upgrading and not self._roll_back(spec, exc):
+                return
+            self._reporter.emit("update_failed", exc.message, exc.error_code)
+            if old is None:
+                self._restore(previous, None)
+            return
+        specs = self._components(new)
+        if old is None:
+            restart = [c.name for c in specs]
+        else:
+            same = old.runtime.root == new.runtime.root
+            restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
+            if old.web_env != new.web_env:  # only what serves the API reads it
+                restart += [c.name for c in specs if c.serves_api and c.name not in restart]
+        if old is not None and not restart:
+            self._became_available(new)
+            return
+        self._reporter.progress(f"Restarting {', '.join(restart)}")
+        everything = upgrading or old is None or old.runtime.version != new.runtime.version
+        try:
+            self._group.stop(None if everything else restart)
+            if upgrading:
+                self._reporter.progress(
+                    f"Upgrading the metadata database from Airflow {previous.airflow_version} "
+                    f"to {spec.airflow_version}"
+                )
+                self._provisioner.begin_upgrade(new, previous.airflow_version, self._remaining(deadline))
+            self._launch(new, deadline, only=None if everything else restart)
+        except (EnvironmentSetupError, StartFailure) as exc:
+            self.stop_everything()
+            if upgrading and not self._roll_back(spec, exc):
+                return
+            self._restore(previous, exc)
+            return
+        if upgrading:
+            self._provisioner.finish_upgrade(spec)
+        self._provisioner.remove_unused(new)
+        self._became_available(new)
+
+    def _roll_back(self, spec: EnvironmentSpec, cause: EnvironmentSetupError | StartFailure) -> bool:
+        """Put the database back as it was before the upgrade; if that fails, nothing may start."""
+        try:
+            self._provisioner.roll_back_upgrade(spec)
+        except EnvironmentSetupError as exc:
+            self._reporter.emit("update_failed", cause.message, cause.error_code)
+            self._watcher.mark_unavailable(
+                exc.error_code,
+                f"The upgrade to Airflow {spec.airflow_version} failed and its database could not be "
+                f"rolled back: {exc.message} openmwaa tries again when it restarts.",
+            )
+            return False
+        return True
+
+    def _restore(self, previous: EnvironmentSpec, cause: EnvironmentSetupError | StartFailure | None) -> None:
+        """Bring ``previous`` back after a failed update; update_failed says why the update failed."""
+        if cause is not None:
+            self._reporter.emit("update_failed", cause.message, cause.error_code)
+        deadline = self._clock() + self._start_timeout
+        try:
+            prepared = self._prepare(previous, self.prepared.ports if self.prepared else self._new_ports())
+            self._launch(prepared, deadline)
+        except (EnvironmentSetupError, StartFailure) as exc:
+            self.stop_everything()
+            self._watcher.mark_unavailable(
+                exc.error_code, f"The previous configuration did not start again either: {exc.message}"
+            )
+            return
+        self._became_available(prepared)
+
+    def delete(self, command: Delete) -> None:
+        self.stop_everything()
+        try:
+            self._launcher.end_leftovers(command.home)
+            python = self.prepared.runtime.python if self.prepared else None
+            self._provisioner.remove(command.home, command.database_url, python)
+        except (OSError, EnvironmentSetupError) as exc:
+            message = exc.message if isinstance(exc, EnvironmentSetupError) else str(exc)
+            self._reporter.emit("delete_failed", message, "DELETE_FAILED")
+            return
+        finally:
+            self.release()
+        self._reporter.emit("deleted", "")
+
+    def stop_everything(self) -> None:
+        self._group.stop(None)
+        self.endpoint = None
+
+    def release(self) -> None:
+        """Give the environment's ports back (it is deleted, or openmwaa stops)."""
+        if self.prepared is not None:
+            p = self.prepared.ports
+            release_ports([p.api, p.worker_log, p.trigger_log])
+
+    # Starting --------------------------------------------------------------------------------
+
+    def _prepare(self, spec: EnvironmentSpec, ports: Ports) -> PreparedEnvironment:
+        self._check_interrupt()
+        prepared = self._provisioner.prepare(spec, ports, self._reporter.progress)
+        self._check_interrupt()
+        return prepared
+
+    @staticmethod
+    def _components(prepared: PreparedEnvironment) -> list[ComponentSpec]:
+        """What runs: one replica of every kind for now (scaling chooses the counts later)."""
+        return components_for(prepared.runtime, [prepared.ports.api])
+
+    def _launch(self, prepared: PreparedEnvironment, deadline: float, only: list[str] | None = None) -> None:
+        """Start components and wait until Airflow reports every one healthy."""
+        self._check_interrupt()
+        self.prepared = prepared
+        self.major = prepared.runtime.major
+        self._reporter.progress("Starting Airflow components")
+        for stale in prepared.spec.home.glob("airflow-*.pid"):  # Airflow 2 refuses to start beside one
+            stale.unlink(missing_ok=True)
+        chosen = [s for s in self._components(prepared) if only is None or s.name in only]
+        self._group.start(chosen, self._clock())
+        self.endpoint = prepared.base_url
+        waiting = self._web_server_first(chosen)
+        try:
+            self._wait_healthy(prepared, deadline)
+        finally:
+            for handle in waiting:
+                self._launcher.set_background(handle, False)
+
+    def _web_server_first(self, started: Sequence[ComponentSpec]) -> list[ProcessHandle]:
+        """Lower the others' CPU share while the web server starts (see startup_priority)."""
+        if not any(s.serves_api for s in started):
+            return []
+        running = self._group.running
+        handles = [running[s.name] for s in started if not s.serves_api and s.name in running]
+        return [h for h in handles if self._launcher.set_background(h, True)]
+
+    def _wait_healthy(self, prepared: PreparedEnvironment, deadline: float) -> None:
+        while True:
+            for name, code in self._group.exited():
+                handle = self._group.running[name]
+                raise StartFailure(
+                    "COMPONENT_CRASHED",
+                    f"Airflow {name} exited with code {code} while starting. "
+                    f"End of {handle.log_path}:\n{log_tail(handle.log_path)}",
+                )
+            report = self._probe(prepared.base_url, prepared.runtime.major)
+            if report.healthy:
+                return
+            if self._clock() >= deadline:
+                raise StartFailure(
+                    "STARTUP_TIMEOUT",
+                    f"Airflow did not become healthy within {self._start_timeout:.0f} s ({report.detail}). "
+                    f"Component logs are in {prepared.spec.home / 'logs'}.",
+                )
+            if self._interrupt.wait(self._timings.health_interval):
+                raise Interrupted
+
+    def _became_available(self, prepared: PreparedEnvironment) -> None:
+        self.prepared = prepared
+        self.major = prepared.runtime.major
+        self.endpoint = prepared.base_url
+        self._watcher.became_available()
+
+    def _new_ports(self) -> Ports:
+        if self.prepared is not None:
+            return self.prepared.ports
+        api, worker_log, trigger_log = allocate_ports(3)
+        return Ports(api=api, worker_log=worker_log, trigger_log=trigger_log)
+
+    def _remaining(self, deadline: float) -> float:
+        left = deadline - self._clock()
+        if left <= 0:
+            raise StartFailure(
+                "STARTUP_TIMEOUT", f"Airflow did not start within {self._start_timeout:.0f} s."
+            )
+        return left
+
+    def _check_interrupt(self) -> None:
+        if self._interrupt.is_set():
+            raise Interrupted

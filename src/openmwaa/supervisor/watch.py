@@ -1,0 +1,120 @@
+"""Watching a running environment between commands: crashes, crash loops, recovery and hangs.
+
+The runner calls :meth:`Watcher.reconcile` whenever no command is waiting. Crashed components
+are restarted with exponential backoff (:class:`~openmwaa.supervisor.group.ComponentGroup`);
+a crash loop makes the environment UNAVAILABLE until every component runs again and Airflow
+says it is healthy; a component Airflow has reported failing for the hang timeout without a
+break is stopped, and its exit is then handled as a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from openmwaa.supervisor.group import ComponentGroup, Crash
+from openmwaa.supervisor.health import HealthReport
+from openmwaa.supervisor.launcher import ProcessLauncher
+from openmwaa.supervisor.prepare import PreparedEnvironment
+from openmwaa.supervisor.process import log_tail
+from openmwaa.supervisor.reporter import Reporter
+from openmwaa.supervisor.timings import Timings
+from openmwaa.supervisor.watchdog import HangWatch
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[str, int], HealthReport]
+
+
+class Watcher:
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        group: ComponentGroup,
+        launcher: ProcessLauncher,
+        probe: Probe,
+        clock: Callable[[], float],
+        timings: Timings,
+        hang_timeout: float,
+    ) -> None:
+        self._reporter = reporter
+        self._group = group
+        self._launcher = launcher
+        self._probe = probe
+        self._clock = clock
+        self._timings = timings
+        self._unavailable = False
+        self._next_recovery_check = 0.0
+        self._hangs = HangWatch(hang_timeout)
+        self._next_liveness_check = 0.0
+
+    @property
+    def unavailable(self) -> bool:
+        return self._unavailable
+
+    def became_available(self) -> None:
+        """A lifecycle step brought the environment up healthy: say so, and start watching it."""
+        self._unavailable = False
+        self._hangs.reset()
+        self._next_liveness_check = self._clock() + self._timings.liveness_check_interval
+        self._reporter.emit("available", "")
+
+    def mark_unavailable(self, code: str, message: str) -> None:
+        self._unavailable = True
+        self._hangs.reset()
+        self._next_recovery_check = self._clock() + self._timings.recovery_check_interval
+        self._reporter.emit("unavailable", message, code)
+
+    def reconcile(self, prepared: PreparedEnvironment) -> None:
+        now = self._clock()
+        for crash in self._group.reconcile(now):
+            self._on_crash(crash)
+        if self._unavailable and now >= self._next_recovery_check and self._group.all_running():
+            self._next_recovery_check = now + self._timings.recovery_check_interval
+            if self._probe(prepared.base_url, prepared.runtime.major).healthy:
+                self._unavailable = False
+                self._reporter.emit("available", "Airflow is healthy again")
+        elif not self._unavailable and self._hangs.enabled and now >= self._next_liveness_check:
+            self._next_liveness_check = now + self._timings.liveness_check_interval
+            self._check_liveness(prepared, now)
+
+    def _check_liveness(self, prepared: PreparedEnvironment, now: float) -> None:
+        """Stop every replica of a kind Airflow has reported failing for the hang timeout."""
+        if not self._group.all_running():
+            self._hangs.reset()  # a restart is under way: its start-up is not a hang
+            return
+        report = self._probe(prepared.base_url, prepared.runtime.major)
+        running = self._group.running
+        for kind in self._hangs.observe(report.failing, now):
+            hung = [running[s.name] for s in self._group.specs() if s.kind == kind and s.name in running]
+            if not hung:
+                continue
+            log.warning(
+                "environment %s: Airflow %s is running but has not been healthy for %.0f s (%s); "
+                "restarting it",
+                self._reporter.key,
+                kind,
+                self._hangs.timeout,
+                report.detail,
+            )
+            # Its exit is then handled as a crash: restarted with backoff, counted towards a
+            # crash loop (UNAVAILABLE) if it keeps happening.
+            self._launcher.stop(hung, grace=self._timings.hung_stop_grace)
+
+    def _on_crash(self, crash: Crash) -> None:
+        verdict = crash.verdict
+        log.warning(
+            "environment %s: %s exited with code %s; restarting in %.0f s",
+            self._reporter.key,
+            crash.component,
+            crash.exit_code,
+            verdict.delay,
+        )
+        if verdict.crash_loop and not self._unavailable:
+            self.mark_unavailable(
+                "COMPONENT_CRASHED",
+                f"Airflow {crash.component} keeps crashing ({verdict.recent} times within "
+                f"{self._group.policy.window:.0f} s, last exit code {crash.exit_code}). "
+                f"End of {crash.log_path}:\n{log_tail(crash.log_path)}",
+            )
