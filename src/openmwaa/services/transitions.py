@@ -59,7 +59,7 @@ COMMIT, ROLL_BACK = ConfigChange.COMMIT, ConfigChange.ROLL_BACK
 
 # fmt: off
 TRANSITIONS: Final[Mapping[tuple[Trigger, str], Transition]] = {
-    # on trigger        while status        becomes            LastUpdate    and
+    # trigger          status                       becomes         LastUpdate    and
     # Airflow reports healthy.
     ("available",     "CREATING"):      Transition("AVAILABLE",     SUCCEED),
     ("available",     "UPDATING"):      Transition("AVAILABLE",     SUCCEED,      config=COMMIT),
