@@ -10,9 +10,12 @@ does not exist answers exactly like a denied one, so callers cannot probe for ro
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from anyio.to_thread import run_sync
 
 from openmwaa.auth.identities import IdentityStore, session_principal
 from openmwaa.auth.sts_sessions import StsSessionStore
@@ -195,8 +198,17 @@ def make_sts_handler(
             def trust_denied(role_arn: str, decision: Decision) -> None:
                 record_decision(ctx, "sts:AssumeRole", role_arn, decision)
 
-            result = service.assume_role(
-                principal, params, authorize=check, now=clock(), on_trust_denied=trust_denied
+            # Off the event loop: issuing a session encrypts its secret and appends to the
+            # sessions journal with an fsync.
+            result = await run_sync(
+                functools.partial(
+                    service.assume_role,
+                    principal,
+                    params,
+                    authorize=check,
+                    now=clock(),
+                    on_trust_denied=trust_denied,
+                )
             )
             return Response.from_wire(result_response(action, result, ctx.request_id))
         raise UnknownOperationError(f"Could not find operation {action[:64]} for version {API_VERSION}")

@@ -3,8 +3,17 @@
 A session is an ``ASIA...`` access key id, a secret (stored Fernet-encrypted: SigV4 needs it
 back) and an opaque session token. Only the token's SHA-256 is stored: the token is 96
 random bytes, so a plain hash cannot be reversed or guessed, and it is compared in constant
-time. Sessions live in ``<data_dir>/sessions.json`` (mode 0600); expired ones are dropped
-when new ones are written.
+time.
+
+Storage is a snapshot plus a journal, both mode 0600: ``<data_dir>/sessions.json`` holds the
+sessions as of the last compaction, ``sessions.json.journal`` one JSON line per change since
+(a session issued, a session dropped to stay under :data:`MAX_SESSIONS`), each appended and
+fsynced on its own, so an AssumeRole writes one line however many sessions there are. Once the
+journal holds as many lines as the snapshot holds sessions (and at least
+:data:`COMPACT_MIN_LINES`), the live sessions are written as a new snapshot, expired ones left
+out, and the journal starts again: a compaction rewrites at most the snapshot plus the journal,
+which the appends since the last one have paid for, so the cost per call stays constant. Loading
+replays the journal over the snapshot and stops at a torn last line (a crash mid-append).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import string
 import threading
@@ -21,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from openmwaa.auth.credentials import SecretBox
-from openmwaa.auth.files import write_private_file
+from openmwaa.auth.files import PRIVATE_MODE, write_private_file
 from openmwaa.errors import ExpiredTokenError, UnrecognizedClientError
 
 log = logging.getLogger(__name__)
@@ -29,6 +39,8 @@ log = logging.getLogger(__name__)
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 MAX_SESSIONS = 100_000
+#: The journal is compacted once it has this many lines, and as many as the snapshot has sessions.
+COMPACT_MIN_LINES = 1024
 
 
 def generate_access_key_id(prefix: str) -> str:
@@ -65,15 +77,20 @@ class IssuedSession:
 
 
 class StsSessionStore:
-    """Issued sessions by access key id, persisted encrypted in one file."""
+    """Issued sessions by access key id, in memory, persisted encrypted as a snapshot and a journal."""
 
     def __init__(self, path: Path, box: SecretBox) -> None:
         self._path = path
+        self._journal = path.with_name(path.name + ".journal")
         self._box = box
         self._lock = threading.Lock()
-        #: Encrypted secrets as stored, so a write does not re-encrypt every live session.
+        #: Encrypted secrets as stored, so a compaction does not re-encrypt every live session.
         self._sealed: dict[str, str] = {}
-        self._sessions: dict[str, Session] = self._load()
+        #: In the order issued (dicts keep insertion order): the first is the oldest.
+        self._sessions: dict[str, Session] = {}
+        self._journal_lines = 0
+        self._snapshot_size = 0
+        self._load()
 
     def __repr__(self) -> str:
         return f"StsSessionStore({str(self._path)!r}, sessions={len(self._sessions)})"
@@ -92,16 +109,20 @@ class StsSessionStore:
             issued_at=now,
             expires_at=now + duration,
         )
+        sealed = self._box.encrypt(session.secret_access_key)
         with self._lock:
-            live = {k: s for k, s in self._sessions.items() if s.expires_at > now}
-            if len(live) >= MAX_SESSIONS:
-                oldest = min(live.values(), key=lambda s: s.issued_at)
-                del live[oldest.access_key_id]
-            live[session.access_key_id] = session
-            self._sealed[session.access_key_id] = self._box.encrypt(session.secret_access_key)
-            self._sealed = {k: v for k, v in self._sealed.items() if k in live}
-            self._save(live)
-            self._sessions = live
+            records: list[dict[str, Any]] = []
+            if len(self._sessions) >= MAX_SESSIONS:
+                # The oldest issued goes first; expired ones are dropped at each compaction.
+                oldest = next(iter(self._sessions))
+                self._forget(oldest)
+                records.append({"drop": oldest})
+            self._sessions[session.access_key_id] = session
+            self._sealed[session.access_key_id] = sealed
+            records.append({"issue": self._entry(session)})
+            self._append(records)
+            if self._journal_lines >= max(COMPACT_MIN_LINES, self._snapshot_size):
+                self._compact(now)
         return IssuedSession(session=session, session_token=token)
 
     def has(self, access_key_id: str) -> bool:
@@ -119,21 +140,89 @@ class StsSessionStore:
             raise ExpiredTokenError()
         return session
 
-    def _load(self) -> dict[str, Session]:
+    # Persistence ---------------------------------------------------------------------------
+
+    def _forget(self, access_key_id: str) -> None:
+        self._sessions.pop(access_key_id, None)
+        self._sealed.pop(access_key_id, None)
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._journal_lines += len(records)
+
+    def _compact(self, now: float) -> None:
+        """The live sessions as the new snapshot, then an empty journal (a crash in between only
+        replays lines the snapshot already holds)."""
+        for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
+            self._forget(key)
+        entries = [self._entry(s) for s in self._sessions.values()]
+        write_private_file(self._path, json.dumps({"version": 1, "sessions": entries}).encode())
+        fd = os.open(self._journal, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, PRIVATE_MODE)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._journal_lines = 0
+        self._snapshot_size = len(entries)
+
+    def _load(self) -> None:
+        snapshot = self._read_snapshot()
+        self._snapshot_size = len(snapshot)
+        for entry in snapshot:
+            self._add(entry)
+        for record in self._read_journal():
+            if isinstance(record.get("drop"), str):
+                self._forget(record["drop"])
+            elif "issue" in record:
+                self._add(record["issue"])
+        while len(self._sessions) > MAX_SESSIONS:
+            self._forget(next(iter(self._sessions)))
+
+    def _read_snapshot(self) -> list[Any]:
         if not self._path.exists():
-            return {}
+            return []
         try:
             raw = json.loads(self._path.read_text("utf-8"))
             entries = raw["sessions"]
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("%s is not readable; starting without earlier sessions", self._path)
-            return {}
-        out: dict[str, Session] = {}
-        for entry in entries if isinstance(entries, list) else []:
-            session = self._decode(entry)
-            if session is not None:
-                out[session.access_key_id] = session
-        return out
+            return []
+        return entries if isinstance(entries, list) else []
+
+    def _read_journal(self) -> list[dict[str, Any]]:
+        try:
+            lines = self._journal.read_bytes().split(b"\n")
+        except FileNotFoundError:
+            return []
+        except OSError:
+            log.warning("%s is not readable; sessions issued since the last snapshot are lost", self._journal)
+            return []
+        records: list[dict[str, Any]] = []
+        for line in lines:
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                log.warning("%s ends with a torn line (a crash while writing); it is ignored", self._journal)
+                break
+            if isinstance(record, dict):
+                records.append(record)
+        self._journal_lines = len(records)
+        return records
+
+    def _add(self, entry: Any) -> None:
+        session = self._decode(entry)
+        if session is not None:
+            self._sessions.pop(session.access_key_id, None)  # re-added: keep the order issued
+            self._sessions[session.access_key_id] = session
 
     def _decode(self, entry: Any) -> Session | None:
         try:
@@ -154,18 +243,14 @@ class StsSessionStore:
         self._sealed[session.access_key_id] = str(entry["secret_encrypted"])
         return session
 
-    def _save(self, sessions: dict[str, Session]) -> None:
-        entries = [
-            {
-                "access_key_id": s.access_key_id,
-                "secret_encrypted": self._sealed[s.access_key_id],
-                "token_sha256": s.token_sha256,
-                "role_name": s.role_name,
-                "session_name": s.session_name,
-                "source_arn": s.source_arn,
-                "issued_at": s.issued_at,
-                "expires_at": s.expires_at,
-            }
-            for s in sessions.values()
-        ]
-        write_private_file(self._path, json.dumps({"version": 1, "sessions": entries}).encode())
+    def _entry(self, s: Session) -> dict[str, Any]:
+        return {
+            "access_key_id": s.access_key_id,
+            "secret_encrypted": self._sealed[s.access_key_id],
+            "token_sha256": s.token_sha256,
+            "role_name": s.role_name,
+            "session_name": s.session_name,
+            "source_arn": s.source_arn,
+            "issued_at": s.issued_at,
+            "expires_at": s.expires_at,
+        }

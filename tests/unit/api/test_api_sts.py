@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -229,8 +230,30 @@ def test_sessions_survive_restart(server: Server, data_dir: Path, iam_path: Path
     )
     me = Server(restarted).client(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assert me.get_caller_identity()["Arn"].endswith("assumed-role/Deployer/keep")
-    stored = (data_dir / "sessions.json").read_text()
+    stored = "".join(path.read_text() for path in data_dir.glob("sessions.json*"))
+    assert creds["AccessKeyId"] in stored
     assert creds["SecretAccessKey"] not in stored and creds["SessionToken"] not in stored
+
+
+def test_assume_role_issues_the_session_off_the_event_loop(server: Server) -> None:
+    loop_threads: list[threading.Thread] = []
+    issuing_threads: list[threading.Thread] = []
+    issue = server.sts.sessions.issue
+
+    def recording_issue(**kwargs: Any) -> Any:
+        issuing_threads.append(threading.current_thread())
+        return issue(**kwargs)
+
+    server.sts.sessions.issue = recording_issue  # type: ignore[method-assign]
+    handler = server.handler
+
+    async def handle(ctx: Any) -> Any:
+        loop_threads.append(threading.current_thread())
+        return await handler(ctx)
+
+    server.handler = handle
+    server.client(ALICE_KEY, ALICE_SECRET).assume_role(RoleArn=DEPLOYER, RoleSessionName="offloop")
+    assert len(issuing_threads) == 1 and issuing_threads[0] is not loop_threads[0]
 
 
 def test_unknown_action_and_version(server: Server) -> None:
