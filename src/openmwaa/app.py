@@ -97,6 +97,8 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     sealed = repository.seal_plaintext_secrets()
     if sealed:
         log.info("sealed the secrets of %d environment(s) written before they were encrypted", sealed)
+    # Every environment in memory from the start: no read by name or ARN waits for the database.
+    repository.load_all()
     events = EventBus()
     supervisor = Supervisor(
         runtimes=RuntimeManager(settings.runtime_dir),

@@ -126,7 +126,9 @@ class EnvironmentRepository:
 
     Reads by key and by ARN are served from a write-through cache: this process is the only
     writer of environment rows, and InvokeRestApi reads its environment on every call, on the
-    event loop, where a database round trip would stall every other request.
+    event loop, where a database round trip would stall every other request. Once every row has
+    been read (:meth:`load_all`, or the first miss), the cache is complete: a miss, an unknown
+    name, is answered from memory too.
     """
 
     def __init__(self, engine: Engine, cipher: SecretCipher | None = None) -> None:
@@ -134,16 +136,36 @@ class EnvironmentRepository:
         self._engine = engine
         self._codec = _Codec(cipher)
         self._cache: dict[EnvironmentKey, EnvironmentRecord] = {}
+        self._keys_by_arn: dict[str, EnvironmentKey] = {}
+        #: Every row is in the cache: a key or ARN that is not there does not exist.
+        self._complete = False
         # Held around every database access that fills or changes the cache, so a slow reader
         # can never put back a record older than the last write.
         self._lock = threading.RLock()
 
     def _remember(self, record: EnvironmentRecord | None, key: EnvironmentKey) -> EnvironmentRecord | None:
+        # Replaced in place, never popped first: a reader on another thread must not see a gap.
+        previous = self._cache.get(key)
         if record is None:
             self._cache.pop(key, None)
         else:
             self._cache[key] = record
+            self._keys_by_arn[record.arn] = key
+        if previous is not None and (record is None or previous.arn != record.arn):
+            self._keys_by_arn.pop(previous.arn, None)
         return record
+
+    def load_all(self) -> None:
+        """Read every row into the cache once; afterwards no read by key or ARN touches the database."""
+        with self._lock:
+            if self._complete:
+                return
+            with Session(self._engine) as session:
+                rows = session.scalars(select(EnvironmentRow)).all()
+                records = [self._codec.record(row) for row in rows]
+            for record in records:
+                self._remember(record, record.key)
+            self._complete = True
 
     def insert(self, record: EnvironmentRecord) -> None:
         row = EnvironmentRow(
@@ -175,22 +197,17 @@ class EnvironmentRepository:
 
     def get(self, key: EnvironmentKey) -> EnvironmentRecord | None:
         cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        with self._lock, Session(self._engine) as session:
-            row = session.scalars(self._select(key)).one_or_none()
-            return self._remember(self._codec.record(row), key) if row else None
+        if cached is None and not self._complete:
+            self.load_all()
+            cached = self._cache.get(key)
+        return cached
 
     def get_by_arn(self, arn: str) -> EnvironmentRecord | None:
-        for record in list(self._cache.values()):
-            if record.arn == arn:
-                return record
-        with self._lock, Session(self._engine) as session:
-            row = session.scalars(select(EnvironmentRow).where(EnvironmentRow.arn == arn)).one_or_none()
-            if row is None:
-                return None
-            record = self._codec.record(row)
-            return self._remember(record, record.key)
+        key = self._keys_by_arn.get(arn)
+        if key is None and not self._complete:
+            self.load_all()
+            key = self._keys_by_arn.get(arn)
+        return self._cache.get(key) if key is not None else None
 
     def list_page(
         self, account_id: str, region: str, *, after: str | None, limit: int

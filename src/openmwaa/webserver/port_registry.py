@@ -3,6 +3,9 @@
 An environment keeps its port (``<data_dir>/webserver/ports.json``, keyed by environment key) so
 the ``WebServerHostname`` a user saved keeps working. Ports come from a configured range; when the
 remembered one is taken by another program, the environment moves to the next free one.
+
+The file is read once and kept in memory (this process is its only writer): :meth:`PortRegistry.port`
+is asked on the event loop for every GetEnvironment, and must not wait for the disk.
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ class PortRegistry:
         self._first = first
         self._last = last
         self._lock = threading.Lock()
+        self._ports: dict[str, int] | None = None
 
     def port(self, key: str) -> int | None:
-        """The port remembered for ``key``, if any."""
-        with self._lock:
-            return self._load().get(key)
+        """The port remembered for ``key``, if any (from memory once the file has been read)."""
+        ports = self._ports
+        if ports is None:
+            with self._lock:
+                ports = self._load()
+        return ports.get(key)
 
     def bind(self, key: str, host: str) -> socket.socket:
         """A listening socket on ``key``'s port (the remembered one if free, else a new one)."""
@@ -58,6 +65,12 @@ class PortRegistry:
                 self._save(ports)
 
     def _load(self) -> dict[str, int]:
+        """A copy of the remembered ports (the file is read the first time only); hold the lock."""
+        if self._ports is None:
+            self._ports = self._read()
+        return dict(self._ports)
+
+    def _read(self) -> dict[str, int]:
         try:
             data = json.loads(self._path.read_text())
         except FileNotFoundError:
@@ -67,6 +80,7 @@ class PortRegistry:
         return {str(k): int(v) for k, v in data.items() if isinstance(v, int)}
 
     def _save(self, ports: dict[str, int]) -> None:
+        self._ports = dict(ports)
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self._path.with_suffix(".tmp")
         tmp.write_text(json.dumps(ports, indent=1, sort_keys=True))

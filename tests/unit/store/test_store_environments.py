@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import event
 
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.store.db import open_engine
@@ -118,3 +119,36 @@ def test_rows_written_before_sealing_are_read_and_then_sealed(tmp_path: Path) ->
     (stored,) = raw_secrets(url)
     assert stored.startswith("sealed:") and "x" * 64 not in stored
     assert EnvironmentRepository(open_engine(url), cipher=box).list_all()[0].secrets == record("old").secrets
+
+
+def test_reads_by_name_or_arn_never_wait_for_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    EnvironmentRepository(open_engine(url)).insert(record("a"))
+    engine = open_engine(url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    repo = EnvironmentRepository(engine)
+    repo.load_all()  # once, at start
+    assert len(statements) == 1
+    key = EnvironmentKey("123456789012", "us-east-1", "a")
+    assert repo.get(key) == record("a") and repo.get_by_arn(record("a").arn) == record("a")
+    # Misses (an unknown name, a mistyped ARN) are answered from memory too.
+    assert repo.get(EnvironmentKey("123456789012", "us-east-1", "nope")) is None
+    assert repo.get_by_arn(record("nope").arn) is None
+    assert len(statements) == 1
+    # Writes keep the cache complete: a new, changed or deleted environment is seen at once.
+    repo.insert(record("b"))
+    repo.change(key, status="AVAILABLE")
+    assert repo.delete(EnvironmentKey("123456789012", "us-east-1", "b"))
+    reads = len(statements)
+    assert repo.get(key).status == "AVAILABLE"  # type: ignore[union-attr]
+    assert repo.get_by_arn(record("a").arn).status == "AVAILABLE"  # type: ignore[union-attr]
+    assert repo.get_by_arn(record("b").arn) is None
+    assert len(statements) == reads
+
+
+def test_the_first_miss_fills_the_cache(repo: EnvironmentRepository, tmp_path: Path) -> None:
+    repo.insert(record("a"))
+    other = EnvironmentRepository(open_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+    assert other.get_by_arn(record("a").arn) == record("a")  # not cached yet: read from the database
+    assert other.get(EnvironmentKey("123456789012", "us-east-1", "nope")) is None
