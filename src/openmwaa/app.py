@@ -138,6 +138,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
             endpoints=supervisor,
             cli=CliService(
                 SupervisorCliRunner(supervisor),
+                web_tokens,
                 max_concurrent=settings.cli_max_concurrent,
                 timeout=settings.cli_timeout,
             ),

@@ -12,15 +12,13 @@ Routes (pure ASGI):
 ``GET /aws_mwaa/aws-console-sso?login=true#<WebToken>`` (and ``/pluginsv2/...``)
     A page whose script signs in with the token in the fragment and opens the Airflow UI.
 ``POST /aws_mwaa/cli``
-    ``Authorization: Bearer <CliToken>``, body = an allowed Airflow CLI command;
-    ``{"stdout": base64, "stderr": base64}``.
+    The Airflow CLI for a CLI token (see ``webserver.cli_endpoint``).
 anything else
     Proxied to the environment's Airflow for a signed-in session (see ``webserver.proxy``).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
@@ -31,8 +29,9 @@ from urllib.parse import parse_qs, urlencode
 from anyio.to_thread import run_sync
 
 from openmwaa.errors import ThrottlingError
+from openmwaa.runtime import versions
 from openmwaa.runtime.airflow_token import AirflowTokenCache, airflow_username
-from openmwaa.services.cli_commands import CliCommandRefusedError, CliService, airflow_major
+from openmwaa.services.cli_commands import CliService
 from openmwaa.services.http1 import Http1Client
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
 from openmwaa.services.write_gate import WriteGates
@@ -58,6 +57,7 @@ from openmwaa.webserver.asgi import (
     respond_html,
     respond_json,
 )
+from openmwaa.webserver.cli_endpoint import CliEndpoint
 from openmwaa.webserver.proxy import Upstream, forward
 from openmwaa.webserver.sessions import WebSession, WebSessionStore
 
@@ -94,7 +94,7 @@ class WebDependencies:
     tokens: WebTokenService
     sessions: WebSessionStore
     endpoints: AirflowEndpoints
-    cli: CliService | None
+    cli: CliService
     #: Cookies get ``Secure`` (the endpoint serves HTTPS).
     secure_cookies: bool
     clock: Callable[[], float] = time.time
@@ -128,6 +128,7 @@ class EnvironmentWebApp:
         self._client: Http1Client | None = None
         self._cached: tuple[float, EnvironmentRecord | None] | None = None
         self._tokens = AirflowTokenCache()
+        self._cli = CliEndpoint(self._env_key.name, deps.cli, self._record)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -175,7 +176,7 @@ class EnvironmentWebApp:
             # Airflow 2's own "Log Out" would only end Airflow's session, which the next proxied
             # request signs in again (openmwaa_airflow.web_login): end the web session instead.
             record = await self._record()
-            if record is not None and airflow_major(record) == 2:
+            if record is not None and versions.major(str(record.config["AirflowVersion"])) == 2:
                 return await self._logout(scope, send, prefix=V2_PREFIX)
         return await self._proxy(scope, receive, send)
 
@@ -277,64 +278,13 @@ class EnvironmentWebApp:
                 return session
         return None
 
-    # CLI -------------------------------------------------------------------------------
-
-    async def _cli(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            return await respond_json(send, 405, {"detail": "Use POST."}, headers=[("allow", "POST")])
-        cli = self._deps.cli
-        token = bearer_token(scope)
-        if token is None:
-            return await respond_json(send, 401, {"detail": "Send 'Authorization: Bearer <CliToken>'."})
-        record = await self._record()
-        if record is None:
-            return await respond_json(
-                send, 404, {"detail": f"Environment {self._env_key.name} does not exist."}
-            )
-        try:
-            login = self._deps.tokens.verify_cli_token(token, environment_arn=record.arn)
-        except InvalidWebTokenError as exc:
-            return await respond_json(send, 403, {"detail": exc.message})
-        if cli is None or record.status != "AVAILABLE":
-            return await respond_json(
-                send,
-                503,
-                {"detail": f"Environment {record.name} is {record.status}; the CLI is not available."},
-            )
-        try:
-            text = (await read_body(receive, MAX_FORM_BYTES)).decode("utf-8")
-        except UnicodeDecodeError:
-            return await respond_json(send, 400, {"detail": "The command must be UTF-8 text."})
-        try:
-            result = await cli.run(record, text)
-        except CliCommandRefusedError as exc:
-            return await respond_json(send, 400, {"detail": exc.message})
-        except ThrottlingError as exc:
-            return await respond_json(send, 429, {"detail": exc.message})
-        # Only the command's first words: arguments may carry secrets (variables set k v).
-        log.info(
-            "cli on %s by %s: %s -> %d",
-            record.name,
-            login.identity,
-            " ".join(text.split()[:2]),
-            result.exit_code,
-        )
-        await respond_json(
-            send,
-            200,
-            {
-                "stdout": base64.b64encode(result.stdout).decode(),
-                "stderr": base64.b64encode(result.stderr).decode(),
-            },
-        )
-
     # Proxy -----------------------------------------------------------------------------
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = await self._record()
         if record is None:
             return await self._deny(scope, send, 404, f"Environment {self._env_key.name} does not exist.")
-        major = airflow_major(record)
+        major = versions.major(str(record.config["AirflowVersion"]))
         prefix = V3_PREFIX if major >= 3 else V2_PREFIX
         session = self._session(scope, record)
         if session is None:

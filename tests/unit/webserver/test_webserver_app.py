@@ -1,8 +1,7 @@
-"""The web endpoint in process: login per major, sessions, proxy hygiene, logout, console sign-in, CLI."""
+"""The web endpoint in process: login per major, sessions, proxy hygiene, logout, console sign-in."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import httpx
@@ -216,41 +215,3 @@ async def test_login_form_ignores_offsite_next(harness: Harness) -> None:
             "/aws_mwaa/login", data={"token": harness.web_token("af2"), "next": "//evil.example/"}
         )
     assert response.status_code == 200 and "evil.example" not in response.text
-
-
-async def test_cli_runs_allowed_command(harness: Harness) -> None:
-    arn = harness.records.records[next(k for k in harness.records.records if k.name == "af3")].arn
-    token = harness.tokens.issue_cli_token(environment_arn=arn, identity="user/bob")
-    async with harness.client("af3") as client:
-        response = await client.post(
-            "/aws_mwaa/cli",
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
-            content="dags trigger my_dag --conf '{\"a\": 1}'",
-        )
-        refused = await client.post(
-            "/aws_mwaa/cli", headers={"Authorization": f"Bearer {token}"}, content="config list"
-        )
-        web = await client.post(
-            "/aws_mwaa/cli",
-            headers={"Authorization": f"Bearer {harness.web_token('af3')}"},
-            content="dags list",
-        )
-        missing = await client.post("/aws_mwaa/cli", content="dags list")
-    assert response.status_code == 200
-    body = response.json()
-    assert set(body) == {"stdout", "stderr"}
-    assert base64.b64decode(body["stdout"]) == b'ran dags trigger my_dag --conf {"a": 1}'
-    assert base64.b64decode(body["stderr"]) == b"\xffwarn"
-    assert refused.status_code == 400 and "not a supported command" in refused.json()["detail"]
-    assert web.status_code == 403 and missing.status_code == 401
-    assert harness.runner.calls == [["dags", "trigger", "my_dag", "--conf", '{"a": 1}']]
-
-
-async def test_cli_token_for_other_environment_is_refused(harness: Harness) -> None:
-    arn = next(r.arn for r in harness.records.records.values() if r.name == "af2")
-    token = harness.tokens.issue_cli_token(environment_arn=arn, identity="user/bob")
-    async with harness.client("af3") as client:
-        response = await client.post(
-            "/aws_mwaa/cli", headers={"Authorization": f"Bearer {token}"}, content="version"
-        )
-    assert response.status_code == 403 and harness.runner.calls == []

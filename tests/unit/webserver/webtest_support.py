@@ -198,7 +198,7 @@ def make_harness(airflow: FakeAirflow) -> Harness:
         tokens=tokens,
         sessions=sessions,
         endpoints=endpoints,
-        cli=CliService(runner),
+        cli=CliService(runner, tokens),
         secure_cookies=True,
         clock=clock,
     )
