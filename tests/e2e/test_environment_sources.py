@@ -43,6 +43,20 @@ GREETING = {3: "hello from the startup script", 2: "bonjour from the startup scr
 FORBIDDEN_EXECUTOR = {3: "SequentialExecutor", 2: "LocalExecutor"}
 EXPECTED_EXECUTOR = {3: "LocalExecutor", 2: "SequentialExecutor"}
 PYJOKES = "pyjokes==0.8.3"  # pure Python, in neither Airflow runtime
+# As MWAA's guide writes requirements.txt: Airflow's published constraints first (unreachable
+# here; the runtime's shipped pins stand in for them), and a provider with an extra.
+REQUIREMENTS = (
+    '--constraint "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"\n'
+    f"{PYJOKES}\napache-airflow-providers-amazon[ssh]\n"
+)
+MWAA_DAG_ID = "e2e_mwaa_amazon"
+# A secrets backend from plugins.zip, configured as MWAA users configure SecretsManagerBackend.
+SECRETS_OPTIONS = {
+    "secrets.backend": "e2e_secrets.DictSecretsBackend",
+    "secrets.backend_kwargs": json.dumps(
+        {"connections": {"e2e_backend_conn": "http://from-the-backend:8080"}}
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -106,13 +120,18 @@ def sources_envs(server: OpenMwaaServer) -> Iterator[dict[int, SourcesEnv]]:
             major = int(version[0])
             name = f"sources-af{major}"
             bucket = server.make_bucket(f"bucket-{name}", with_example_dags=False)
-            (bucket / "dags" / f"{DAG_ID}.py").write_text((SOURCES / "dags" / f"{DAG_ID}.py").read_text())
+            for dag_id in (DAG_ID, MWAA_DAG_ID):
+                (bucket / "dags" / f"{dag_id}.py").write_text((SOURCES / "dags" / f"{dag_id}.py").read_text())
             (bucket / "plugins").mkdir(exist_ok=True)
             build_plugins_zip(bucket / "plugins" / "plugins.zip")
             (bucket / "startup.sh").write_text(startup_script(major))
-            extra = {"PluginsS3Path": "plugins/plugins.zip", "StartupScriptS3Path": "startup.sh"}
+            extra: dict[str, Any] = {
+                "PluginsS3Path": "plugins/plugins.zip",
+                "StartupScriptS3Path": "startup.sh",
+                "AirflowConfigurationOptions": SECRETS_OPTIONS,
+            }
             if major == 3:  # the Airflow 2 environment proves requirements do not leak across environments
-                (bucket / "requirements.txt").write_text(PYJOKES + "\n")
+                (bucket / "requirements.txt").write_text(REQUIREMENTS)
                 extra["RequirementsS3Path"] = "requirements.txt"
             # Both start at once: on a small machine that is faster than one after the other.
             request_environment(server, name, version, bucket.name, **extra)
@@ -137,16 +156,18 @@ def call(server: OpenMwaaServer, name: str, path: str) -> Any:
     return invoke(server, name, path)["RestApiResponse"]
 
 
-def wait_for_dag(server: OpenMwaaServer, env: SourcesEnv, timeout: float = 120) -> dict[str, Any]:
+def wait_for_dag(
+    server: OpenMwaaServer, env: SourcesEnv, timeout: float = 120, dag_id: str = DAG_ID
+) -> dict[str, Any]:
     """The DAG once it is parsed; fails at once with the stack trace if its file has an import error."""
     mwaa = server.client()
     deadline = time.monotonic() + timeout
     while True:
         errors = call(server, env.name, "/importErrors")["import_errors"]
-        mine = [e for e in errors if e["filename"].endswith(f"{DAG_ID}.py")]
-        assert not mine, f"{DAG_ID}.py has an import error:\n{mine[0]['stack_trace']}"
+        mine = [e for e in errors if e["filename"].endswith(f"{dag_id}.py")]
+        assert not mine, f"{dag_id}.py has an import error:\n{mine[0]['stack_trace']}"
         try:
-            return dict(invoke(server, env.name, f"/dags/{DAG_ID}")["RestApiResponse"])
+            return dict(invoke(server, env.name, f"/dags/{dag_id}")["RestApiResponse"])
         except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException):
             if time.monotonic() > deadline:
                 raise
@@ -207,6 +228,27 @@ def test_startup_script_exports_reach_tasks_but_not_reserved_variables(
     assert seen[major]["by_component"] == {"scheduler": "yes", "worker": "yes", "webserver": None}
 
 
+@pytest.mark.parametrize("major", [3, 2], ids=["airflow3", "airflow2"])
+def test_a_dag_written_for_mwaa_imports_the_amazon_provider(
+    server: OpenMwaaServer, sources_envs: dict[int, SourcesEnv], major: int
+) -> None:
+    dag = wait_for_dag(server, sources_envs[major], dag_id=MWAA_DAG_ID)
+    assert dag["dag_id"] == MWAA_DAG_ID
+    errors = call(server, sources_envs[major].name, "/importErrors")["import_errors"]
+    assert errors == [], [e["stack_trace"] for e in errors]
+    tasks = call(server, sources_envs[major].name, f"/dags/{MWAA_DAG_ID}/tasks")["tasks"]
+    assert sorted(t["task_id"] for t in tasks) == ["call", "put", "wait_for_key"]
+
+
+@pytest.mark.parametrize("major", [3, 2], ids=["airflow3", "airflow2"])
+def test_a_secrets_backend_from_plugins_serves_a_connection_to_tasks(
+    server: OpenMwaaServer, sources_envs: dict[int, SourcesEnv], seen: dict[int, dict[str, Any]], major: int
+) -> None:
+    options = server.client().get_environment(Name=sources_envs[major].name)["Environment"]
+    assert options["AirflowConfigurationOptions"]["secrets.backend"] == SECRETS_OPTIONS["secrets.backend"]
+    assert seen[major]["conn_from_backend"] == "from-the-backend"
+
+
 def test_requirements_are_installed_for_their_environment_only(
     server: OpenMwaaServer, sources_envs: dict[int, SourcesEnv], seen: dict[int, dict[str, Any]]
 ) -> None:
@@ -218,6 +260,14 @@ def test_requirements_are_installed_for_their_environment_only(
     assert pyjokes is not None, "a task of the environment with requirements.txt cannot import pyjokes"
     assert pyjokes["joke"]
     assert Path(pyjokes["file"]).is_relative_to(af3.home.resolve()), "installed outside the environment"
+    # The provider extra brought the SSH provider, installed beside pyjokes; what the runtime
+    # already holds (the Amazon provider, Airflow itself) was not installed a second time.
+    assert seen[3]["ssh_provider"] is not None
+    assert Path(seen[3]["ssh_provider"]).is_relative_to(af3.home.resolve())
+    site = Path(pyjokes["file"]).parent.parent
+    assert not list(site.glob("apache_airflow-*.dist-info")) and not (site / "airflow" / "models").exists()
+    assert not (site / "boto3").exists()
+    assert seen[2]["ssh_provider"] is None
     # Installed per environment: not into the Airflow 3 runtime every Airflow 3 environment shares...
     scheduler = json.loads((af3.home / "run" / "scheduler.pid").read_text())["pid"]
     runtime_python = Path(f"/proc/{scheduler}/cmdline").read_bytes().split(b"\0")[0].decode()

@@ -70,8 +70,6 @@ RESERVED_CONFIGURATION_KEYS: Final = frozenset(
         "scheduler.child_process_log_directory",
         "scheduler.scheduler_health_check_server_port",
         "scheduler.scheduler_health_check_server_host",
-        "secrets.backend",
-        "secrets.backend_kwargs",
     }
 )
 
@@ -142,7 +140,10 @@ def airflow_environment(
     """Every variable openmwaa sets for the environment's Airflow processes.
 
     ``python_path`` comes after the openmwaa plugin directory on PYTHONPATH (e.g. the
-    environment's requirements). Raises ValueError for a reserved or malformed option.
+    environment's requirements), and the plugins folder last: Airflow puts it on ``sys.path``
+    only once it has read its configuration, which is too late for a class the configuration
+    names (a secrets backend shipped in plugins.zip). Raises ValueError for a reserved or
+    malformed option.
     """
     if major not in TUNED_DEFAULTS:
         raise ValueError(f"Airflow {major} is not supported")
@@ -163,7 +164,7 @@ def airflow_environment(
             ports=ports,
         )
     )
-    env["PYTHONPATH"] = ":".join(str(p) for p in (airflow_plugin_dir(), *python_path))
+    env["PYTHONPATH"] = ":".join(str(p) for p in (airflow_plugin_dir(), *python_path, plugins_dir.resolve()))
     env["OPENMWAA_TOKEN_SECRET"] = secrets.token_secret
     return env
 

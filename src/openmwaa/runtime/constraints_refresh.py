@@ -34,19 +34,20 @@ from pathlib import Path
 from typing import Final
 
 from openmwaa.runtime.constraints import CONSTRAINTS_DIR, parse_pins
-from openmwaa.runtime.installer import EXTRA_PACKAGES, find_uv
+from openmwaa.runtime.installer import find_uv
+from openmwaa.runtime.packages import required_packages
 from openmwaa.runtime.versions import SUPPORTED_VERSIONS, version_tuple
 
 #: The Pythons openmwaa runs on (pyproject's requires-python and newer).
 PYTHONS: Final = ("3.10", "3.11", "3.12", "3.13")
-#: Providers MWAA's image carries, resolved too so that a requirements.txt naming them gets the
-#: versions of Airflow's release, as Airflow's own constraints would give (they are not installed).
+#: Providers resolved beside what a runtime installs, so that a requirements.txt naming them gets
+#: the versions of Airflow's release, as Airflow's own constraints would give (not installed).
 PROVIDERS: Final = (
-    "apache-airflow-providers-amazon",
-    "apache-airflow-providers-celery",
-    "apache-airflow-providers-common-sql",
     "apache-airflow-providers-http",
-    "apache-airflow-providers-postgres",
+    "apache-airflow-providers-ftp",
+    "apache-airflow-providers-sqlite",
+    "apache-airflow-providers-slack",
+    "apache-airflow-providers-ssh",
 )
 SIMPLE_API: Final = "https://pypi.org/simple/apache-airflow/"
 AIRFLOW_CONSTRAINTS: Final = (
@@ -103,7 +104,7 @@ def fetch_declared_pythons(version: str, simple_index: dict[str, object]) -> set
 
 
 def compile_inputs(version: str) -> list[str]:
-    return [f"apache-airflow=={version}", *EXTRA_PACKAGES, *PROVIDERS]
+    return [*required_packages(version), *PROVIDERS]
 
 
 def resolve_from_pypi(uv: str, version: str, python: str, released: dt.datetime) -> str | None:

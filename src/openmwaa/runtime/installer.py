@@ -24,6 +24,7 @@ from typing import Final
 
 from openmwaa.runtime.constraints import constraints_file, normalize, parse_pins, shipped_pythons
 from openmwaa.runtime.errors import RuntimeInstallError, output_tail
+from openmwaa.runtime.packages import required_packages
 from openmwaa.runtime.versions import major, version_tuple
 
 #: Written last; its presence is what "installed" means.
@@ -31,13 +32,11 @@ INSTALLED_MARKER: Final = ".openmwaa-installed"
 #: The shipped constraints plus ``pip freeze`` of the runtime: the constraints of an environment's
 #: requirements.txt.
 CONSTRAINTS_FILE: Final = "openmwaa-constraints.txt"
-#: Installed beside Airflow so a PostgreSQL metadata database works (Airflow 3 also opens an
-#: asyncio engine, hence asyncpg).
-EXTRA_PACKAGES: Final = ("psycopg2-binary", "asyncpg")
 #: Bumped whenever what goes into a runtime changes: part of the directory name, so a changed
 #: recipe gets a fresh runtime while environments still running from the old one keep it.
 #: 3: installed against the shipped constraints (runtimes of recipe 2 resolved today's releases).
-RECIPE: Final = 3
+#: 4: MWAA's package set (the Amazon provider and the rest of :mod:`openmwaa.runtime.packages`).
+RECIPE: Final = 4
 INSTALL_TIMEOUT: Final = 1800.0
 
 Progress = Callable[[str], None]
@@ -50,6 +49,8 @@ class Runtime:
     root: Path
     python: Path
     bin_dir: Path
+    #: ``3.11``: the Python the runtime was built with ("" where unknown).
+    python_tag: str = ""
 
     @property
     def constraints(self) -> Path:
@@ -144,7 +145,7 @@ class RuntimeManager:
         staging = root.with_name(f".tmp-{root.name}-{uuid.uuid4().hex[:8]}")
         try:
             python = self._create_venv(staging)
-            packages = [f"apache-airflow=={version}", *EXTRA_PACKAGES]
+            packages = required_packages(version)
             try:
                 # Compiled now, once: processes must not each compile Airflow at start-up (and
                 # cannot cache it when PYTHONDONTWRITEBYTECODE is set).
@@ -213,6 +214,7 @@ def _runtime_at(version: str, root: Path) -> Runtime:
         root=root,
         python=root / "bin" / "python",
         bin_dir=root / "bin",
+        python_tag=root.name.split("-py", 1)[1].split("-", 1)[0] if "-py" in root.name else "",
     )
 
 

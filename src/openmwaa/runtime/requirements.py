@@ -10,16 +10,22 @@ re-run with the same file is free.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.constraints import normalize
 from openmwaa.runtime.errors import RequirementsInstallError, output_tail
 from openmwaa.runtime.installer import Runtime, find_uv
+
+log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT: Final = 900.0
 _DONE: Final = ".openmwaa-installed"
@@ -71,23 +77,134 @@ def remove_other_requirements(home: Path, keep: Path | None) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+#: ``-c``/``--constraint`` lines naming Airflow's published constraints (which MWAA's guide tells
+#: users to put at the top of requirements.txt): the shipped constraints of the runtime already
+#: are those pins, and the file cannot be fetched where only the package index is reachable.
+_AIRFLOW_CONSTRAINTS_LINE = re.compile(
+    r"\s*(?:-c|--constraint)(?:\s+|=)[\"']?https://raw\.githubusercontent\.com/apache/airflow/"
+    r"constraints-[0-9.]+/constraints-[0-9.]+\.txt[\"']?\s*(?:#.*)?"
+)
+
+
+def effective_requirements(text: str) -> tuple[str, list[str]]:
+    """The requirements to resolve, and the lines dropped because the runtime's pins replace them."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    for line in text.splitlines():
+        (dropped if _AIRFLOW_CONSTRAINTS_LINE.fullmatch(line) else kept).append(line)
+    return "\n".join(kept) + "\n", dropped
+
+
 def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: float) -> None:
+    """Install what ``requirements`` adds to the runtime, and nothing the runtime already holds.
+
+    With uv: resolve the file against the runtime's pins, then install only the packages the
+    runtime lacks, without their dependencies (the resolution named them all). A plain
+    ``--target`` install would copy every dependency again, Airflow itself included for a provider.
+    """
+    deadline = time.monotonic() + timeout
+    text, dropped = effective_requirements(_read(requirements))
+    if dropped:
+        log.info("requirements.txt: Airflow's published constraints are the runtime's own pins: %s", dropped)
+    source = target / ".requirements.in"
+    target.mkdir(parents=True, exist_ok=True)
+    source.write_text(text)
     uv = find_uv()
-    common = ["-r", str(requirements), "-c", str(runtime.constraints), "--target", str(target)]
-    if uv:
-        argv = [uv, "pip", "install", "--compile-bytecode", "--python", str(runtime.python), *common]
-    else:
-        argv = [str(runtime.python), "-m", "pip", "--disable-pip-version-check", "install", *common]
+    pins = ["-c", str(runtime.constraints)]
+    if not uv:
+        _run(
+            [
+                str(runtime.python),
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "install",
+                "-r",
+                str(source),
+                *pins,
+                "--target",
+                str(target),
+            ],
+            deadline,
+            runtime,
+        )
+        return
+    resolved = _run(
+        [
+            uv,
+            "pip",
+            "compile",
+            str(source),
+            *pins,
+            "--python",
+            str(runtime.python),
+            "--no-header",
+            "--no-annotate",
+            "--emit-index-url",
+            "--emit-find-links",
+            "--quiet",
+        ],
+        deadline,
+        runtime,
+    )
+    installed = _installed(uv, runtime, deadline)
+    missing = [line for line in resolved.splitlines() if _needed(line, installed)]
+    if not any(line and not line.startswith("-") for line in missing):
+        return  # everything asked for is part of the runtime already
+    wanted = target / ".requirements.txt"
+    wanted.write_text("\n".join(missing) + "\n")
+    _run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--no-deps",
+            "--compile-bytecode",
+            "--python",
+            str(runtime.python),
+            "-r",
+            str(wanted),
+            "--target",
+            str(target),
+        ],
+        deadline,
+        runtime,
+    )
+
+
+def _needed(line: str, installed: dict[str, str]) -> bool:
+    """A line of the resolution that must be installed: options, and packages the runtime lacks."""
+    name, sep, version = line.partition("==")
+    if not sep:
+        return bool(line.strip()) and not line.lstrip().startswith("#")
+    return installed.get(normalize(name.strip())) != version.strip()
+
+
+def _installed(uv: str, runtime: Runtime, deadline: float) -> dict[str, str]:
+    frozen = _run([uv, "pip", "freeze", "--python", str(runtime.python)], deadline, runtime)
+    return {normalize(n): v for n, sep, v in (ln.partition("==") for ln in frozen.splitlines()) if sep}
+
+
+def _read(requirements: Path) -> str:
+    try:
+        return requirements.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise RequirementsInstallError(f"Cannot read the requirements file: {exc.strerror}.") from exc
+
+
+def _run(argv: list[str], deadline: float, runtime: Runtime) -> str:
+    timeout = max(1.0, deadline - time.monotonic())
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as exc:
         raise RequirementsInstallError(
-            f"Installing requirements.txt took longer than {timeout:.0f} s; remove slow or large packages."
+            "Installing requirements.txt took too long; remove slow or large packages."
         ) from exc
     if done.returncode != 0:
         raise RequirementsInstallError(
-            "Installing requirements.txt failed (packages Airflow depends on are pinned to the "
-            f"versions installed with Apache Airflow {runtime.version}):\n"
-            + output_tail(done.stderr or done.stdout)
+            "Installing requirements.txt failed. As on MWAA, the packages Airflow depends on (Airflow "
+            f"itself among them) stay at the versions installed with Apache Airflow {runtime.version} "
+            "and cannot be changed by requirements.txt:\n" + output_tail(done.stderr or done.stdout)
         )
+    return done.stdout.decode("utf-8", errors="replace")

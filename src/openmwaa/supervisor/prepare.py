@@ -22,6 +22,7 @@ from openmwaa.runtime import plugins, requirements
 from openmwaa.runtime.airflow_config import Ports, airflow_environment, component_environment
 from openmwaa.runtime.errors import DatabaseSetupError, EnvironmentSetupError
 from openmwaa.runtime.installer import Runtime, RuntimeManager
+from openmwaa.runtime.packages import mwaa_python
 from openmwaa.runtime.secrets import EnvironmentSecrets
 from openmwaa.runtime.startup_script import run_startup_script
 from openmwaa.supervisor import metadata_template, postgres
@@ -79,6 +80,15 @@ def prepare_environment(
         path.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)  # secrets live in the environment of processes and in airflow.db
     runtime = runtimes.ensure(spec.airflow_version, progress)
+    mwaa = mwaa_python(spec.airflow_version)
+    if runtime.python_tag and runtime.python_tag != mwaa:
+        log.warning(
+            "environment %s: MWAA runs Airflow %s on Python %s; this runtime uses Python %s",
+            spec.key,
+            spec.airflow_version,
+            mwaa,
+            runtime.python_tag,
+        )
     if spec.database_url and postgres.is_postgres(spec.database_url):
         postgres.ensure_database(runtime.python, spec.database_url)
     site_dir = None

@@ -96,10 +96,11 @@ def test_airflow2_on_sqlite_uses_the_sequential_executor(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("major", [2, 3])
-def test_plugin_dir_comes_first_on_pythonpath(major: int, tmp_path: Path) -> None:
+def test_plugin_dir_comes_first_on_pythonpath_and_the_plugins_folder_last(major: int, tmp_path: Path) -> None:
     site = tmp_path / "home" / "site" / "abc"
     env = build(major, tmp_path, python_path=(site,))
-    assert env["PYTHONPATH"].split(":") == [str(airflow_plugin_dir()), str(site)]
+    plugins = (tmp_path / "home" / "plugins" / "empty").resolve()
+    assert env["PYTHONPATH"].split(":") == [str(airflow_plugin_dir()), str(site), str(plugins)]
     assert (airflow_plugin_dir() / "openmwaa_airflow").is_dir()
 
 
@@ -235,3 +236,14 @@ def test_secrets_are_strong_and_hidden() -> None:
     from cryptography.fernet import Fernet
 
     Fernet(secrets.fernet_key.encode())  # a valid Fernet key
+
+
+@pytest.mark.parametrize("major", [2, 3])
+def test_a_secrets_backend_is_the_users_to_choose(major: int, tmp_path: Path) -> None:
+    # MWAA documents SecretsManagerBackend through these two options.
+    backend = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+    kwargs = '{"connections_prefix": "airflow/connections"}'
+    env = build(major, tmp_path, options={"secrets.backend": backend, "secrets.backend_kwargs": kwargs})
+    assert env["AIRFLOW__SECRETS__BACKEND"] == backend
+    assert env["AIRFLOW__SECRETS__BACKEND_KWARGS"] == kwargs
+    assert "secrets.backend" not in RESERVED_CONFIGURATION_KEYS

@@ -13,7 +13,7 @@ from openmwaa.runtime.constraints import (
     parse_pins,
     shipped_pythons,
 )
-from openmwaa.runtime.installer import EXTRA_PACKAGES
+from openmwaa.runtime.packages import required_packages
 from openmwaa.runtime.versions import SUPPORTED_VERSIONS
 
 HOST_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -25,8 +25,8 @@ def test_every_supported_version_ships_constraints_for_the_python_we_run_on(vers
     assert path is not None, f"no constraints for Airflow {version} on Python {HOST_PYTHON}"
     pins = parse_pins(path.read_text())
     assert pins["apache-airflow"] == version
-    for package in EXTRA_PACKAGES:  # what the installer puts beside Airflow is pinned too
-        assert normalize(package) in pins
+    for requirement in required_packages(version):  # everything the installer asks for is pinned
+        assert normalize(requirement.split("[")[0].split("==")[0]) in pins
     assert HOST_PYTHON in shipped_pythons(version)
 
 

@@ -56,7 +56,7 @@ def test_resolution_is_cut_off_one_day_after_the_release(tmp_path: Path) -> None
     assert text is not None
     argv, *inputs = log.read_text().splitlines()
     assert "--exclude-newer 2026-03-15T18:07:32Z" in argv and "--python-version 3.11" in argv
-    assert inputs[0] == "apache-airflow==2.11.2" and "psycopg2-binary" in inputs
+    assert inputs[0] == "apache-airflow[celery,statsd]==2.11.2" and "psycopg2-binary" in inputs
     assert parse_pins(text) == {"apache-airflow": "2.11.2", "cryptography": "46.0.5"}
     assert text.startswith("# apache-airflow 2.11.2, Python 3.11")
 

@@ -70,6 +70,7 @@ def test_installs_once_and_records_constraints(tmp_path: Path, fake_uv: tuple[st
     assert runtime.root == tmp_path / "cache" / f"airflow-3.3.1-py{tag}-r{RECIPE}"
     assert runtime.major == 3
     assert runtime.python == runtime.root / "bin" / "python"
+    assert runtime.python_tag == tag
     assert runtime.airflow_command("version") == [str(runtime.python), "-m", "airflow", "version"]
     assert (runtime.root / INSTALLED_MARKER).is_file()
     assert runtime.constraints.name == CONSTRAINTS_FILE
@@ -78,7 +79,8 @@ def test_installs_once_and_records_constraints(tmp_path: Path, fake_uv: tuple[st
     recorded = parse_pins(runtime.constraints.read_text())
     assert recorded == {**parse_pins(shipped.read_text()), "openmwaa-only-in-freeze": "1.0"}
     (install,) = installs(log)
-    assert "apache-airflow==3.3.1" in install and "psycopg2-binary" in install
+    assert "apache-airflow[celery,statsd]==3.3.1" in install and "psycopg2-binary" in install
+    assert "apache-airflow-providers-amazon[aiobotocore]" in install
     assert f"-c {shipped} " in install  # installed against the shipped constraints
     assert "--compile-bytecode" in install
     assert messages and "3.3.1" in messages[0]

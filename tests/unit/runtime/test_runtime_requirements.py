@@ -1,3 +1,5 @@
+"""requirements.txt per environment, with a stand-in for uv that records what it was asked to do."""
+
 from __future__ import annotations
 
 import sys
@@ -9,17 +11,33 @@ from openmwaa.runtime import requirements
 from openmwaa.runtime.errors import RequirementsInstallError
 from openmwaa.runtime.installer import Runtime
 
+# compile: echo the requirements as pins (a "dep" of somepkg added, and "requests" already in
+# the runtime); freeze: the runtime's packages; install: make a folder per requested pin.
 FAKE_UV = f"""#!{sys.executable}
 import os, sys
 from pathlib import Path
 args = sys.argv[1:]
 with open(os.environ["FAKE_UV_LOG"], "a") as f:
     f.write(" ".join(args) + "\\n")
-if "bad-package" in Path(args[args.index("-r") + 1]).read_text():
-    print("error: Because bad-package was not found in the package registry", file=sys.stderr)
-    sys.exit(1)
-target = Path(args[args.index("--target") + 1])
-(target / "somepkg").mkdir(parents=True)
+if args[:2] == ["pip", "compile"]:
+    text = Path(args[2]).read_text()
+    if "bad-package" in text:
+        print("error: Because bad-package was not found in the package registry", file=sys.stderr)
+        sys.exit(1)
+    for line in text.splitlines():
+        if line.startswith("somepkg"):
+            print(line.replace(" ", ""))
+            print("somedep==0.5")
+        elif line.startswith("requests"):
+            print("requests==2.32.0")
+elif args[:2] == ["pip", "freeze"]:
+    print("apache-airflow==3.3.1")
+    print("requests==2.32.0")
+elif args[:2] == ["pip", "install"]:
+    assert "--no-deps" in args
+    target = Path(args[args.index("--target") + 1])
+    for line in Path(args[args.index("-r") + 1]).read_text().split():
+        (target / line.split("==")[0]).mkdir(parents=True)
 """
 
 
@@ -32,28 +50,32 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     monkeypatch.setattr(requirements, "find_uv", lambda: str(uv))
     root = tmp_path / "rt"
     (root / "bin").mkdir(parents=True)
-    (root / "openmwaa-constraints.txt").write_text("apache-airflow==3.3.1\n")
+    (root / "openmwaa-constraints.txt").write_text("apache-airflow==3.3.1\nrequests==2.32.0\n")
     return Runtime("3.3.1", 3, root, root / "bin" / "python", root / "bin")
 
 
-def calls(tmp_path: Path) -> list[str]:
+def calls(tmp_path: Path, verb: str = "") -> list[str]:
     log = tmp_path / "uv.log"
-    return log.read_text().splitlines() if log.exists() else []
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.startswith(f"pip {verb}")]
 
 
-def test_installs_into_a_private_dir_with_the_runtime_pinned(runtime: Runtime, tmp_path: Path) -> None:
+def test_installs_only_what_the_runtime_lacks_into_a_private_dir(runtime: Runtime, tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
-    req.write_text("somepkg==1.0\n")
+    req.write_text("somepkg==1.0\nrequests\n")
     home = tmp_path / "home"
     target = requirements.install_requirements(runtime, req, home)
     assert target.parent == home / "site"
-    assert (target / "somepkg").is_dir()
-    (call,) = calls(tmp_path)
-    assert f"-c {runtime.constraints}" in call
-    assert f"--python {runtime.python}" in call
+    # The resolution is pinned by the runtime's constraints...
+    (compiled,) = calls(tmp_path, "compile")
+    assert f"-c {runtime.constraints}" in compiled and f"--python {runtime.python}" in compiled
+    # ...and only the packages the runtime does not hold are installed, without their dependencies.
+    (install,) = calls(tmp_path, "install")
+    assert "--no-deps" in install and f"--python {runtime.python}" in install
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith(".")) == ["somedep", "somepkg"]
     # Same file again: nothing to do.
     assert requirements.install_requirements(runtime, req, home) == target
-    assert len(calls(tmp_path)) == 1
+    assert len(calls(tmp_path, "compile")) == 1
     # A changed file gets a new directory; the old one stays until removed.
     req.write_text("somepkg==2.0\n")
     second = requirements.install_requirements(runtime, req, home)
@@ -62,12 +84,57 @@ def test_installs_into_a_private_dir_with_the_runtime_pinned(runtime: Runtime, t
     assert not target.exists() and second.exists()
 
 
-def test_failure_carries_pips_message(runtime: Runtime, tmp_path: Path) -> None:
+def test_requirements_the_runtime_already_holds_install_nothing(runtime: Runtime, tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("requests\n")
+    target = requirements.install_requirements(runtime, req, tmp_path / "home")
+    assert calls(tmp_path, "install") == []
+    assert target.is_dir()
+
+
+def test_airflows_published_constraints_line_gives_way_to_the_shipped_pins(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    req = tmp_path / "requirements.txt"
+    url = "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"
+    req.write_text(f'--constraint "{url}"\nsomepkg==1.0\n-c ./mine.txt\n')
+    target = requirements.install_requirements(runtime, req, tmp_path / "home")
+    resolved = (target / ".requirements.in").read_text()
+    assert url not in resolved  # unreachable offline, and the same pins as the runtime's
+    assert "-c ./mine.txt" in resolved and "somepkg==1.0" in resolved  # the user's own stay
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "-c https://raw.githubusercontent.com/apache/airflow/constraints-2.11.2/constraints-3.11.txt",
+        "--constraint=https://raw.githubusercontent.com/apache/airflow/constraints-2.11.2/constraints-3.11.txt",
+        "--constraint 'https://raw.githubusercontent.com/apache/airflow/constraints-3.0.6/constraints-3.12.txt'",
+    ],
+)
+def test_effective_requirements_drops_airflow_constraint_lines(line: str) -> None:
+    assert requirements.effective_requirements(f"{line}\nboto3\n") == ("boto3\n", [line])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "-c https://example.com/apache/airflow/constraints-2.11.2/constraints-3.11.txt",
+        "-c https://raw.githubusercontent.com/apache/airflow/constraints-2.11.2/constraints-3.11.txt.evil",
+        "-r https://raw.githubusercontent.com/apache/airflow/constraints-2.11.2/constraints-3.11.txt",
+    ],
+)
+def test_effective_requirements_keeps_other_lines(line: str) -> None:
+    assert requirements.effective_requirements(line) == (line + "\n", [])
+
+
+def test_failure_carries_uvs_message_and_says_what_cannot_change(runtime: Runtime, tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text("bad-package\n")
     with pytest.raises(RequirementsInstallError, match="bad-package was not found") as info:
         requirements.install_requirements(runtime, req, tmp_path / "home")
     assert info.value.error_code == "REQUIREMENTS_INSTALL_FAILED"
+    assert "Airflow itself among them" in info.value.message
     assert list((tmp_path / "home" / "site").iterdir()) == []
 
 

@@ -15,9 +15,10 @@ import pendulum
 from e2e_lib.text import shout  # from plugins.zip
 
 try:  # Airflow 3
-    from airflow.sdk import Variable, dag, task
+    from airflow.sdk import BaseHook, Variable, dag, task
 except ImportError:  # Airflow 2
     from airflow.decorators import dag, task
+    from airflow.hooks.base import BaseHook
     from airflow.models import Variable
 
 
@@ -30,6 +31,7 @@ def e2e_sources():
             import pyjokes as module
 
             pyjokes = {"file": module.__file__, "joke": module.get_joke()}
+        ssh = importlib.util.find_spec("airflow.providers.ssh")  # requirements.txt: amazon[ssh]
         seen = {
             "greeting": os.environ.get("E2E_GREETING"),
             "shouted": shout(os.environ.get("E2E_GREETING", "")),
@@ -37,6 +39,8 @@ def e2e_sources():
             "executor": os.environ.get("AIRFLOW__CORE__EXECUTOR"),
             "airflow_home": os.environ.get("AIRFLOW_HOME"),
             "pyjokes": pyjokes,
+            "ssh_provider": ssh.origin if ssh else None,
+            "conn_from_backend": BaseHook.get_connection("e2e_backend_conn").host,
             "component": os.environ.get("MWAA_AIRFLOW_COMPONENT"),
             "by_component": {
                 kind: os.environ.get(f"E2E_FROM_{kind.upper()}")
