@@ -39,17 +39,17 @@ from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
-from openmwaa.services.http1 import Http1Client
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
-from openmwaa.services.write_gate import WriteGates
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.supervisor.event_bus import EventBus
+from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver.app import WebDependencies
 from openmwaa.webserver.manager import WebServerConfig, WebServerManager
 from openmwaa.webserver.sessions import WebSessionStore

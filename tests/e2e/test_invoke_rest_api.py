@@ -315,7 +315,7 @@ def test_throttle_burst_and_throttled_posts_have_no_effect(server: OpenMwaaServe
 
 def test_concurrent_writes_all_land(server: OpenMwaaServer, shared_env: tuple[str, int]) -> None:
     """Writes arriving together all succeed (Airflow 3 on SQLite deadlocks on them unless openmwaa
-    lets one at a time through: see ``services/write_gate.py``)."""
+    lets one at a time through: see ``upstream/write_gate.py``)."""
     name, major = shared_env
     client = boto3.client(
         "mwaa",

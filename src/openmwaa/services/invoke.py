@@ -26,16 +26,12 @@ from openmwaa.principal import Principal
 from openmwaa.runtime.airflow_token import AIRFLOW_ROLES, AirflowTokenCache, airflow_username
 from openmwaa.runtime.versions import major
 from openmwaa.services.environments import SERVING_STATUSES, STARTING_STATUSES
-from openmwaa.services.http1 import (
-    Http1Client,
-    ResponseTooLarge,
-    UpstreamError,
-    UpstreamRequest,
-    UpstreamTimeout,
-)
 from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
+from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.errors import ResponseTooLarge, UpstreamError, UpstreamTimeout
+from openmwaa.upstream.request import UpstreamRequest
 
 NO_ROLE_MESSAGE = "No Airflow role granted in IAM."
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024

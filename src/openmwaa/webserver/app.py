@@ -32,10 +32,10 @@ from openmwaa.errors import ThrottlingError
 from openmwaa.runtime import versions
 from openmwaa.runtime.airflow_token import AirflowTokenCache, airflow_username
 from openmwaa.services.cli_commands import CliService
-from openmwaa.services.http1 import Http1Client
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
-from openmwaa.services.write_gate import WriteGates
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
+from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver import pages
 from openmwaa.webserver.api_compat import (
     MAX_TRIGGER_BODY,

@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Final
 
-from openmwaa.services.http1 import Http1Client, UpstreamError, UpstreamRequest
+from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.errors import UpstreamError
+from openmwaa.upstream.request import UpstreamRequest
 from openmwaa.webserver.asgi import Receive, Scope, Send, respond_json
 
 HOP_BY_HOP: Final = frozenset(

@@ -10,15 +10,15 @@ from typing import TypedDict
 
 import pytest
 
-from openmwaa.services.http1 import (
-    Http1Client,
+from openmwaa.upstream.client import Http1Client, UpstreamResponse
+from openmwaa.upstream.errors import (
+    ResponseHeadTooLarge,
     ResponseTooLarge,
-    UpstreamRequest,
-    UpstreamResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from openmwaa.services.write_gate import WriteGates
+from openmwaa.upstream.request import UpstreamRequest
+from openmwaa.upstream.write_gate import WriteGates
 
 
 class Limits(TypedDict):
@@ -374,3 +374,196 @@ def test_streams_both_ways_with_backpressure() -> None:
     assert server.seen[1].headers.get("transfer-encoding") == "chunked"
     assert server.seen[2].headers.get("content-length") == str(size)
     assert server.connections == 1
+
+
+async def answer_once_and_close(reply: bytes) -> tuple[asyncio.Server, int]:
+    """A server that answers one request with ``reply`` and closes the connection."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return listener, listener.sockets[0].getsockname()[1]
+
+
+def fetch_once(reply: bytes, max_body: int = 1000) -> UpstreamResponse:
+    async def main() -> UpstreamResponse:
+        listener, port = await answer_once_and_close(reply)
+        client = Http1Client()
+        try:
+            return await client.request(
+                UpstreamRequest("GET", "127.0.0.1", port, "/", []), timeout=5, max_body=max_body
+            )
+        finally:
+            await client.aclose()
+            listener.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",  # not chunked: to the close (RFC 9112 6.3)
+    ],
+)
+def test_a_body_that_ends_where_the_server_closes_is_the_whole_answer(head: bytes) -> None:
+    assert fetch_once(head + b"all of it") == UpstreamResponse(200, b"all of it")
+
+
+def test_a_body_ending_at_the_close_still_respects_the_size_limit() -> None:
+    with pytest.raises(ResponseTooLarge):
+        fetch_once(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + b"x" * 2000)
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (b"HTTP/1.1 200 OK\r\n" + b"x-h: v\r\n" * 101 + b"content-length: 0\r\n\r\n", "header lines"),
+        (b"HTTP/1.1 200 OK\r\nx-big: " + b"v" * 70_000 + b"\r\ncontent-length: 0\r\n\r\n", "bytes of head"),
+        (b"HTTP/1.1 200 " + b"R" * 70_000 + b"\r\ncontent-length: 0\r\n\r\n", "bytes of head"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * 3000 + b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", "bytes"),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-t: " + b"t" * 70_000,
+            "bytes of head",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n" + b"x-t: 1\r\n" * 101,
+            "header lines",
+        ),
+    ],
+    ids=[
+        "101 headers",
+        "a 70 KB header",
+        "a 70 KB reason",
+        "3000 interim answers",
+        "a 70 KB trailer",
+        "trailers",
+    ],
+)
+def test_an_answer_beyond_the_head_bounds_fails(reply: bytes, why: str) -> None:
+    with pytest.raises(ResponseHeadTooLarge, match=why):
+        fetch_once(reply)
+
+
+def test_trailers_are_read_past_and_never_join_the_head() -> None:
+    got = fetch_once(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nset-cookie: evil=1\r\n\r\n"
+    )
+    assert got == UpstreamResponse(200, b"ok")
+
+    async def main() -> list[tuple[bytes, bytes]]:
+        listener, port = await answer_once_and_close(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nset-cookie: evil=1\r\n\r\n"
+        )
+        client = Http1Client()
+        try:
+            stream = await client.open(UpstreamRequest("GET", "127.0.0.1", port, "/", []), timeout=5)
+            await asyncio.sleep(0.05)  # let the whole answer, trailers and all, be parsed
+            await stream.read(100)
+            await stream.aclose()
+            return stream.headers
+        finally:
+            await client.aclose()
+            listener.close()
+
+    assert asyncio.run(main()) == [(b"transfer-encoding", b"chunked")]
+
+
+def test_long_streams_of_small_chunks_are_not_mistaken_for_framing() -> None:
+    chunks = b"1\r\nx\r\n" * 40_000  # 240 KB of framing for 40,000 body bytes
+    got = fetch_once(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n", 50_000)
+    assert got == UpstreamResponse(200, b"x" * 40_000)
+
+
+def test_connections_per_origin_are_bounded_and_requests_over_the_limit_wait_their_turn() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def behaviour(seen: Seen) -> bytes:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return answer()
+
+    got: list[UpstreamResponse] = []
+    most_open: list[int] = []
+
+    async def body(server: Server, client: Http1Client) -> None:
+        async def one() -> None:
+            got.append(await client.request(req(server), **LIMITS))
+            most_open.append(client.open_connections("127.0.0.1", server.port))
+
+        await asyncio.gather(*(one() for _ in range(12)))
+
+    server = run(behaviour, body, max_connections_per_origin=3)
+    assert [r.status for r in got] == [200] * 12
+    assert server.connections == 3 and peak == 3 and max(most_open) <= 3
+    peak = 0
+    run(behaviour, body)  # the control: under the default limit all twelve run at once
+    assert peak == 12
+
+
+def test_a_request_waiting_for_a_connection_times_out_and_frees_nothing_it_did_not_take() -> None:
+    async def behaviour(seen: Seen) -> bytes:
+        await asyncio.sleep(0.5 if seen.target == "/slow" else 0)
+        return answer()
+
+    async def body(server: Server, client: Http1Client) -> None:
+        slow = asyncio.ensure_future(client.request(req(server, target="/slow"), **LIMITS))
+        await asyncio.sleep(0.05)
+        with pytest.raises(UpstreamTimeout):
+            await client.request(req(server), timeout=0.1, max_body=1000)
+        assert client.open_connections("127.0.0.1", server.port) == 1
+        assert (await slow).status == 200
+        assert (await client.request(req(server), **LIMITS)).status == 200
+
+    server = run(behaviour, body, max_connections_per_origin=1)
+    assert server.connections == 1
+
+
+async def stream_of(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        UpstreamRequest("GET\n", "127.0.0.1", 1, "/a", []),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a\n", []),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", [("x\n", "1")]),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", [("x", "1\n")]),
+        UpstreamRequest("GET", "127.0.0.1\n", 1, "/a", []),
+        UpstreamRequest("GET", "127.0.0.1 x", 1, "/a", []),
+        UpstreamRequest("GET", "127.0.0.1", 0, "/a", []),
+        UpstreamRequest("GET", "127.0.0.1", 1, "/a", [("content-length", "1\n")]),
+        UpstreamRequest("POST", "127.0.0.1", 1, "/a", [("content-length", "\u00b2")], stream_of(b"xx")),
+        UpstreamRequest("POST", "127.0.0.1", 1, "/a", [("content-length", "\u0663")], stream_of(b"xxx")),
+    ],
+    ids=[
+        "method+LF",
+        "target+LF",
+        "name+LF",
+        "value+LF",
+        "host+LF",
+        "host with a space",
+        "port 0",
+        "length+LF",
+        "superscript-two length",
+        "arabic-indic length",
+    ],
+)
+def test_a_trailing_newline_or_a_non_ascii_digit_is_refused(request_: UpstreamRequest) -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError):
+            await Http1Client().request(request_, **LIMITS)
+
+    asyncio.run(main())

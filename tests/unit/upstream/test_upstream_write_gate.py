@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from openmwaa.services.write_gate import WriteGate
+from openmwaa.upstream.write_gate import WriteGate
 
 
 def test_the_gate_is_shared_across_event_loops_in_order() -> None:
@@ -68,5 +68,58 @@ def test_a_cancelled_waiter_never_wedges_the_gate(when: str) -> None:
         assert not gate.held
         await asyncio.wait_for(gate.acquire(), 1)  # free for the next one
         gate.release()
+
+    asyncio.run(main())
+
+
+def test_a_waiter_whose_caller_went_away_leaves_the_queue_and_never_holds_the_gate() -> None:
+    async def main() -> None:
+        gate = WriteGate()
+        await gate.acquire()
+        gone = asyncio.Event()
+        waiting = asyncio.ensure_future(gate.acquire_unless(gone))
+        behind = asyncio.ensure_future(gate.acquire_unless(asyncio.Event()))
+        await asyncio.sleep(0.01)
+        gone.set()
+        assert await asyncio.wait_for(waiting, 1) is False
+        gate.release()  # straight to the one behind: the one that left is not in the queue
+        assert await asyncio.wait_for(behind, 1) is True
+        gate.release()
+        await asyncio.sleep(0)
+        assert not gate.held
+        assert await gate.acquire_unless(gone) is False  # gone already: not even queued
+        assert not gate.held
+
+    asyncio.run(main())
+
+
+def test_the_gate_handed_over_as_the_caller_goes_away_is_passed_on() -> None:
+    async def main() -> None:
+        gate = WriteGate()
+        await gate.acquire()
+        gone = asyncio.Event()
+        waiting = asyncio.ensure_future(gate.acquire_unless(gone))
+        await asyncio.sleep(0.01)
+        gate.release()  # handed over ...
+        gone.set()  # ... and the caller leaves in the same moment
+        assert await asyncio.wait_for(waiting, 1) is False
+        await asyncio.sleep(0.01)
+        assert not gate.held
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_acquire_unless_holds_nothing() -> None:
+    async def main() -> None:
+        gate = WriteGate()
+        await gate.acquire()
+        waiting = asyncio.ensure_future(gate.acquire_unless(asyncio.Event()))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        gate.release()
+        await asyncio.sleep(0.01)
+        assert not gate.held
 
     asyncio.run(main())

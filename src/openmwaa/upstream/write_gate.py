@@ -7,6 +7,9 @@ the event loop waiting for that lock, until SQLite's busy timeout fails it with 
 seconds later. openmwaa therefore lets one unsafe request (anything but GET, HEAD, OPTIONS) at a
 time reach a given API server; reads are never held back. The same gate serves InvokeRestApi and
 the web endpoints, which run on different event loops, so it is a FIFO lock across threads.
+
+A web client that goes away while its write waits here leaves the queue (``acquire_unless``):
+nothing of it reached Airflow, so nothing needs the gate.
 """
 
 from __future__ import annotations
@@ -52,6 +55,38 @@ class WriteGate:
                 self.release()
             # else: the hand-over is still queued on our loop; _grant sees the cancel and passes it on
             raise
+
+    async def acquire_unless(self, gone: asyncio.Event | None) -> bool:
+        """Wait for the gate unless ``gone`` is set first: True when held, False when given up.
+
+        A caller that went away leaves the queue at once, never holding the gate (if the gate
+        was handed over at the same moment, it is passed on).
+        """
+        if gone is None:
+            await self.acquire()
+            return True
+        if gone.is_set():
+            return False
+        acquiring = asyncio.ensure_future(self.acquire())
+        giving_up = asyncio.ensure_future(gone.wait())
+        try:
+            await asyncio.wait((acquiring, giving_up), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled while waiting: hold nothing
+            giving_up.cancel()
+            self._abandon(acquiring)
+            raise
+        giving_up.cancel()
+        if acquiring.done() and not gone.is_set():
+            acquiring.result()
+            return True
+        self._abandon(acquiring)
+        return False
+
+    def _abandon(self, acquiring: asyncio.Future[None]) -> None:
+        if not acquiring.done():
+            acquiring.cancel()  # acquire's own cancel handling leaves the queue or passes the gate on
+        elif not acquiring.cancelled() and acquiring.exception() is None:
+            self.release()
 
     def release(self) -> None:
         with self._mutex:
