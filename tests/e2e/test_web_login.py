@@ -10,12 +10,16 @@ other-environment tokens, logout, and the IAM-mapped role deciding what the sess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -524,3 +528,48 @@ def test_mwaa_hook_web_token_path(
     assert results[f"{af3_env}/local"] == everything
     assert results[f"{af3_env}/fallback"] == everything  # Viewers see every DAG too
     assert "Trying again by generating local token" in done.stderr + done.stdout
+
+
+def stalled_upload(server: OpenMwaaServer, session: WebSession, path: str) -> ssl.SSLSocket:
+    """A signed-in client that sends a write's head and the start of its body, then nothing more."""
+    host, port = session.host.rsplit(":", 1)
+    tls = ssl.create_default_context(cafile=ca_file(server))
+    conn = tls.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {session.host}\r\n"
+        f"Authorization: {session.http.headers['Authorization']}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    conn.sendall(head.encode() + b'{"key": "stalled-upload", "value": "')
+    return conn
+
+
+def test_stalled_uploads_never_hold_up_invoke_rest_api_writes(server: OpenMwaaServer, af3_env: str) -> None:
+    """Three web-session uploads that stall mid-body (open, then closed by their clients) never
+    hold Airflow's write gate: an InvokeRestApi write still lands within its 10 s both times."""
+    session = web_session(server, af3_env, 3)
+    mwaa = server.client()  # a RestApiServerException (a 400) is never retried
+    stalled = [stalled_upload(server, session, "/api/v2/variables") for _ in range(3)]
+    time.sleep(1)  # nothing to poll: let the server take in the three heads and partial bodies
+    keys = [f"past-stalled-{uuid.uuid4().hex[:8]}-{i}" for i in range(2)]
+    try:
+        for phase, key in zip(("stalled", "closed"), keys, strict=True):
+            started = time.monotonic()
+            out = mwaa.invoke_rest_api(
+                Name=af3_env, Path="/variables", Method="POST", Body={"key": key, "value": phase}
+            )
+            elapsed = time.monotonic() - started
+            assert out["RestApiStatusCode"] == 201, (phase, out)
+            assert elapsed < 10, f"the write waited {elapsed:.1f} s behind {phase} uploads"
+            if phase == "stalled":
+                for conn in stalled:
+                    conn.close()
+                time.sleep(1)  # the server sees the three disconnects
+        listed = invoke(server, af3_env, "/variables", QueryParameters={"limit": 100})["RestApiResponse"]
+        assert "stalled-upload" not in {v["key"] for v in listed["variables"]}  # no half body reached Airflow
+    finally:
+        for conn in stalled:
+            conn.close()
+        for key in keys:
+            with contextlib.suppress(ClientError):
+                invoke(server, af3_env, f"/variables/{key}", "DELETE")

@@ -10,6 +10,7 @@ from typing import Any
 from openmwaa.errors import OpenMwaaError, PayloadTooLargeError, ValidationError
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.response import Response
+from openmwaa.request_body import BodyTooLargeError, ClientDisconnectedError, read_body
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -26,23 +27,6 @@ def strip_absolute_form(raw_target: str) -> str:
         slash = rest.find("/")
         return rest[slash:] if slash >= 0 else "/"
     return raw_target
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"Request body exceeds the {limit} byte limit.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def context_from_scope(scope: Scope, *, clock: Callable[[], float] = time.time) -> RequestContext:
@@ -107,8 +91,11 @@ class ApiApp:
         else:
             try:
                 ctx.body = await read_body(receive, self._max_body)
-            except PayloadTooLargeError as exc:
-                response = self._reject(exc, ctx)
+            except ClientDisconnectedError:
+                return  # a body cut short is never handled as if it were whole
+            except BodyTooLargeError as exc:
+                too_large = PayloadTooLargeError(f"Request body exceeds the {exc.limit} byte limit.")
+                response = self._reject(too_large, ctx)
             else:
                 response = await self._handle(ctx)
         headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlencode
 from anyio.to_thread import run_sync
 
 from openmwaa.errors import ThrottlingError
+from openmwaa.request_body import BodyTimeoutError, BodyTooLargeError, ClientDisconnectedError, read_body
 from openmwaa.runtime import versions
 from openmwaa.runtime.airflow_token import AirflowTokenCache, airflow_username
 from openmwaa.services.cli_commands import CliService
@@ -44,15 +45,12 @@ from openmwaa.webserver.api_compat import (
     trigger_body_for_airflow3,
 )
 from openmwaa.webserver.asgi import (
-    BodyTooLargeError,
-    ClientDisconnectedError,
     Receive,
     Scope,
     Send,
     bearer_token,
     cookies,
     header,
-    read_body,
     respond,
     respond_html,
     respond_json,
@@ -103,6 +101,10 @@ class WebDependencies:
     #: How long Airflow may take to start answering, and then to send each further piece (long for
     #: streamed logs and events), in seconds.
     upstream_read_timeout: float = 300.0
+    #: A proxied write's body is read whole before it waits for the write gate: at most this many
+    #: bytes, all within ``request_body_timeout`` seconds (a slow upload never holds the gate).
+    max_request_body: int = 8 * 1024 * 1024
+    request_body_timeout: float = 30.0
     #: One write at a time per Airflow (shared with InvokeRestApi; None: no gating).
     write_gates: WriteGates | None = None
 
@@ -137,8 +139,20 @@ class EnvironmentWebApp:
         elif kind == "http":
             try:
                 await self._http(scope, receive, send)
-            except BodyTooLargeError:
-                await respond_json(send, 413, {"detail": "Request body too large."})
+            except BodyTooLargeError as exc:
+                await respond_json(
+                    send,
+                    413,
+                    {"detail": f"Request body too large (at most {exc.limit} bytes)."},
+                    headers=[("connection", "close")],
+                )
+            except BodyTimeoutError as exc:
+                await respond_json(
+                    send,
+                    408,
+                    {"detail": f"The request body did not arrive within {exc.timeout:g} seconds."},
+                    headers=[("connection", "close")],
+                )
             except ClientDisconnectedError:
                 return
         elif kind == "websocket":
@@ -320,7 +334,8 @@ class EnvironmentWebApp:
         body: bytes | None = None
         if major >= 3 and (v2_path := rewrite_for_airflow3(path)) is not None:
             if is_v1_trigger(scope["method"], path):
-                body = trigger_body_for_airflow3(await read_body(receive, MAX_TRIGGER_BODY))
+                raw = await read_body(receive, MAX_TRIGGER_BODY, timeout=self._deps.request_body_timeout)
+                body = trigger_body_for_airflow3(raw)
             path = v2_path
         upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
         if self._client is None:
@@ -333,6 +348,8 @@ class EnvironmentWebApp:
             send,
             drop_cookies=OPENMWAA_COOKIES,
             read_timeout=self._deps.upstream_read_timeout,
+            max_body=self._deps.max_request_body,
+            body_timeout=self._deps.request_body_timeout,
         )
 
     def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:

@@ -1,4 +1,4 @@
-"""Small pure-ASGI helpers for the web server: read a bounded body, answer, read headers and cookies."""
+"""Small pure-ASGI helpers for the web server: answer, read headers and cookies (bodies: ``request_body``)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-class BodyTooLargeError(Exception):
-    pass
-
-
-class ClientDisconnectedError(Exception):
-    pass
 
 
 def header(scope: Scope, name: str) -> str | None:
@@ -51,22 +43,6 @@ def bearer_token(scope: Scope) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnectedError()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def respond(

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from openmwaa.errors import OpenMwaaError
+from openmwaa.request_body import read_body
 from openmwaa.services.cli_commands import CliService
 from openmwaa.store.environments import EnvironmentRecord
-from openmwaa.webserver.asgi import Receive, Scope, Send, bearer_token, read_body, respond_json
+from openmwaa.webserver.asgi import Receive, Scope, Send, bearer_token, respond_json
 
 #: Bound on the command text (the service refuses anything longer than its own, smaller limit).
 MAX_COMMAND_BODY: Final = 16 * 1024

@@ -3,20 +3,24 @@
 What the caller sent for authentication never reaches Airflow: its ``Authorization`` header and
 openmwaa's own cookies are removed and a freshly minted Airflow credential for the session's
 identity and role is added. Hop-by-hop headers (and any the ``Connection`` header names) are
-dropped both ways, ``X-Forwarded-*`` are set by openmwaa only, and bodies stream in both
-directions, so large downloads and server-sent events pass without buffering. Airflow's own
-``Set-Cookie`` for openmwaa's cookie names is dropped so it cannot overwrite the session.
+dropped both ways, ``X-Forwarded-*`` are set by openmwaa only, and answers stream, so large
+downloads and server-sent events pass without buffering. A write's body is read whole (bounded
+in size and time) before it waits for Airflow's write gate. Airflow's own ``Set-Cookie`` for
+openmwaa's cookie names is dropped so it cannot overwrite the session.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Final
 
-from openmwaa.upstream.client import Http1Client
-from openmwaa.upstream.errors import UpstreamError
+from openmwaa.request_body import read_body, stream_body, wait_for_disconnect
+from openmwaa.upstream.client import Http1Client, UpstreamStream
+from openmwaa.upstream.errors import RequestAbandoned, UpstreamError
 from openmwaa.upstream.request import UpstreamRequest
+from openmwaa.upstream.write_gate import SAFE_METHODS
 from openmwaa.webserver.asgi import Receive, Scope, Send, respond_json
 
 HOP_BY_HOP: Final = frozenset(
@@ -129,18 +133,6 @@ def downstream_headers(
     return out
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        body = message.get("body", b"")
-        if body:
-            yield body
-        if not message.get("more_body", False):
-            return
-
-
 def public_origin(scope: Scope) -> str:
     scheme = "https" if scope.get("scheme") == "https" else "http"
     host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
@@ -159,45 +151,86 @@ async def forward(
     *,
     drop_cookies: Collection[str],
     read_timeout: float,
+    max_body: int,
+    body_timeout: float,
 ) -> None:
-    """Send the request to Airflow and stream Airflow's answer back."""
-    replaced = upstream.body is not None
-    headers = upstream_request_headers(scope, upstream.bearer, drop_cookies, replaced_body=replaced)
-    has_body = any(
+    """Send the request to Airflow and stream Airflow's answer back.
+
+    A write's body (anything but GET, HEAD, OPTIONS) is read whole first, within ``max_body``
+    bytes and ``body_timeout`` seconds (``request_body`` raises for a client that is too big, too
+    slow or gone), so only a complete request ever waits for the write gate. From then on, a
+    client that goes away leaves the gate's queue unsent, or stops its answer's streaming (the
+    connection to Airflow closes and the gate passes on); only while Airflow executes the write
+    is its answer still awaited.
+    """
+    method = scope["method"]
+    content: bytes | AsyncIterator[bytes] | None = upstream.body
+    if content is None and method not in SAFE_METHODS:
+        content = await read_body(receive, max_body, timeout=body_timeout)
+    elif content is None and any(
         key.lower() in (b"content-length", b"transfer-encoding") for key, _ in scope.get("headers", [])
+    ):
+        content = stream_body(receive)  # a read with a body: never gated, streamed as it comes
+    headers = upstream_request_headers(
+        scope, upstream.bearer, drop_cookies, replaced_body=upstream.body is not None
     )
-    content: bytes | AsyncIterator[bytes] | None = None
-    if upstream.body is not None:
-        content = upstream.body
-    elif has_body:
-        content = _request_body(receive)
     host, _, port = upstream.base_url.removeprefix("http://").rpartition(":")
     target = upstream.path + (f"?{upstream.query.decode('latin-1')}" if upstream.query else "")
+    gone = asyncio.Event()
+    answering: list[UpstreamStream] = []
+    watcher = None
+    if not isinstance(content, AsyncIterator):  # the body is in: the next message is the disconnect
+        watcher = asyncio.ensure_future(_on_disconnect(receive, gone, answering))
     try:
-        request = UpstreamRequest(scope["method"], host, int(port), target, headers, content)
-        stream = await client.open(request, timeout=read_timeout)
-    except ValueError:
-        await respond_json(send, 400, {"detail": "The request cannot be passed on to Airflow as it is."})
-        return
-    except UpstreamError as exc:
-        await respond_json(
-            send,
-            502,
-            {"detail": f"The environment's Airflow web server could not be reached ({type(exc).__name__})."},
-        )
-        return
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": stream.status,
-                "headers": downstream_headers(
-                    stream.headers, drop_cookies, upstream.base_url, public_origin(scope)
-                ),
-            }
-        )
-        async for chunk in stream.chunks(read_timeout):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        try:
+            request = UpstreamRequest(method, host, int(port), target, headers, content)
+            stream = await client.open(request, timeout=read_timeout, gone=gone)
+        except ValueError:
+            detail = "The request cannot be passed on to Airflow as it is."
+            await respond_json(send, 400, {"detail": detail})
+            return
+        except RequestAbandoned:
+            return  # the client left while its write waited for its turn: nothing was sent
+        except UpstreamError as exc:
+            detail = f"The environment's Airflow web server could not be reached ({type(exc).__name__})."
+            await respond_json(send, 502, {"detail": detail})
+            return
+        answering.append(stream)
+        if gone.is_set():
+            stream.abort()
+        try:
+            await _stream_answer(
+                stream, upstream, scope, send, drop_cookies=drop_cookies, read_timeout=read_timeout
+            )
+        except UpstreamError:
+            if not gone.is_set():
+                raise  # Airflow broke off mid-answer: the client's connection is cut, not completed
+        finally:
+            await stream.aclose()
     finally:
-        await stream.aclose()
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _stream_answer(
+    stream: UpstreamStream,
+    upstream: Upstream,
+    scope: Scope,
+    send: Send,
+    *,
+    drop_cookies: Collection[str],
+    read_timeout: float,
+) -> None:
+    headers = downstream_headers(stream.headers, drop_cookies, upstream.base_url, public_origin(scope))
+    await send({"type": "http.response.start", "status": stream.status, "headers": headers})
+    async for chunk in stream.chunks(read_timeout):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _on_disconnect(receive: Receive, gone: asyncio.Event, answering: list[UpstreamStream]) -> None:
+    """When the client goes away: a queued write leaves the queue, an answer stops streaming."""
+    await wait_for_disconnect(receive)
+    gone.set()
+    for stream in answering:
+        stream.abort()
