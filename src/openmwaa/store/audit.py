@@ -101,8 +101,9 @@ class AuditLog:
             self._store([entry])
             return
         if len(self._pending) >= self._max_pending:
+            # On the caller's thread (the event loop): one attempt, no waiting between retries.
             log.error("audit backlog full: writing synchronously")
-            self._drain()
+            self._drain(attempts=1)
         self._pending.append(entry)
         self._appended += 1
 
@@ -162,7 +163,7 @@ class AuditLog:
             self._wake.clear()
             self._drain()
 
-    def _drain(self) -> None:
+    def _drain(self, attempts: int | None = None) -> None:
         batch: list[AuditEntry] = []
         while self._pending:
             try:
@@ -170,15 +171,16 @@ class AuditLog:
             except IndexError:
                 break
         if batch:
-            self._store(batch)
+            self._store(batch, attempts)
         with self._flushed:
             self._handled += len(batch)
             self._flushed.notify_all()
 
-    def _store(self, batch: list[AuditEntry]) -> None:
+    def _store(self, batch: list[AuditEntry], attempts: int | None = None) -> None:
         """Write ``batch``, retrying; count and log what cannot be written."""
         failure: Exception | None = None
-        for attempt in range(self._attempts):
+        attempts = attempts or self._attempts
+        for attempt in range(attempts):
             if attempt:
                 self._sleep(self._retry_delay * 2 ** (attempt - 1))
             try:
@@ -189,7 +191,7 @@ class AuditLog:
                     "could not write %d audit entries (attempt %d of %d): %s",
                     len(batch),
                     attempt + 1,
-                    self._attempts,
+                    attempts,
                     exc,
                 )
             else:

@@ -112,3 +112,16 @@ def test_an_older_database_gets_the_new_column(tmp_path: Path) -> None:
     log = AuditLog(engine)
     log.append(_entry("after-upgrade"))
     assert _ids(log) == ["after-upgrade"]
+
+
+def test_a_full_backlog_is_written_on_the_callers_thread_without_waiting(engine: Engine) -> None:
+    InsertFailures(engine, count=1)
+    delays: list[float] = []
+    log = AuditLog(engine, interval=3600, max_pending=2, sleep=delays.append)
+    log.start()
+    for n in range(3):  # the third append finds the backlog full and drains it itself
+        log.append(_entry(f"r{n}"))
+    assert delays == []  # no retry pause on the request path: the failed batch went entry by entry
+    assert (log.written, log.lost) == (2, 0)
+    log.stop()
+    assert _ids(log) == ["r0", "r1", "r2"]
