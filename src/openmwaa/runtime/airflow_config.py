@@ -4,8 +4,9 @@ Pure functions: the same inputs give the same variables, so tests pin every rule
 supervisor can tell whether a change needs a restart by comparing two results. Three layers,
 later ones winning:
 
-1. ``TUNED_DEFAULTS``: small settings for a 2-core machine (Airflow's defaults start dozens of
-   processes); the user may override them through AirflowConfigurationOptions.
+1. defaults the user may override through AirflowConfigurationOptions: ``TUNED_DEFAULTS``, small
+   settings for a 2-core machine (Airflow's defaults start dozens of processes), and the task
+   concurrency of the environment class (``CLASS_TASK_CONCURRENCY``).
 2. the user's AirflowConfigurationOptions.
 3. what openmwaa owns (paths, database, secrets, ports, executor, auth): ``RESERVED_CONFIGURATION_KEYS``
    names them, the API rejects them, and they are applied last anyway.
@@ -73,10 +74,32 @@ RESERVED_CONFIGURATION_KEYS: Final = frozenset(
     }
 )
 
+#: MWAA's environment classes -> how many tasks one runs at once by default. MWAA's user guide,
+#: "Configuring the Amazon MWAA environment class" (environment-class.html), lists "N concurrent
+#: tasks (by default)" per class: micro 3, small 5, medium 10, large 20, xlarge 40, 2xlarge 80.
+#: On MWAA that is one Celery worker's concurrency (``celery.worker_autoscale``). Here one
+#: LocalExecutor on the scheduler runs every task, each in its own process, at most
+#: ``core.parallelism`` of them at once, so the class sets ``core.parallelism``: the same number
+#: of task slots a single MWAA worker of that class has (the MaxWorkers multiple is not modeled:
+#: one machine runs one executor). ``max_active_tasks_per_dag`` keeps Airflow's default of 16;
+#: MWAA does not tie it to the class. Airflow 2 on SQLite runs the SequentialExecutor, which
+#: runs one task at a time whatever the setting says.
+CLASS_TASK_CONCURRENCY: Final[Mapping[str, int]] = {
+    "mw1.micro": 3,
+    "mw1.small": 5,
+    "mw1.medium": 10,
+    "mw1.large": 20,
+    "mw1.xlarge": 40,
+    "mw1.2xlarge": 80,
+}
+#: MWAA's default EnvironmentClass (CreateEnvironment without one).
+DEFAULT_ENVIRONMENT_CLASS: Final = "mw1.small"
+#: The Airflow option the class's task concurrency sets.
+TASK_CONCURRENCY_OPTION: Final = "core.parallelism"
+
 #: Small settings for a small machine, each overridable by the user.
 TUNED_DEFAULTS: Final[Mapping[int, Mapping[str, str]]] = {
     3: {
-        "core.parallelism": "4",
         "core.load_examples": "False",
         "api.workers": "1",
         # A DAG file written into the folder shows up within seconds, not minutes.
@@ -86,7 +109,6 @@ TUNED_DEFAULTS: Final[Mapping[int, Mapping[str, str]]] = {
         "usage_data_collection.enabled": "False",
     },
     2: {
-        "core.parallelism": "4",
         "core.load_examples": "False",
         "webserver.workers": "1",
         "webserver.warn_deployment_exposure": "False",
@@ -125,6 +147,21 @@ def sqlite_url(home: Path) -> str:
     return f"sqlite:///{(home / 'airflow.db').resolve()}"
 
 
+def default_options(major: int, environment_class: str = DEFAULT_ENVIRONMENT_CLASS) -> dict[str, str]:
+    """The options the user may override: the tuned defaults and the class's task concurrency.
+
+    Raises ValueError for an Airflow major version or an environment class openmwaa does not know.
+    """
+    if major not in TUNED_DEFAULTS:
+        raise ValueError(f"Airflow {major} is not supported")
+    if environment_class not in CLASS_TASK_CONCURRENCY:
+        raise ValueError(f"environment class {environment_class!r} is not one of MWAA's")
+    return {
+        **TUNED_DEFAULTS[major],
+        TASK_CONCURRENCY_OPTION: str(CLASS_TASK_CONCURRENCY[environment_class]),
+    }
+
+
 def airflow_environment(
     *,
     major: int,
@@ -136,6 +173,7 @@ def airflow_environment(
     ports: Ports,
     options: Mapping[str, str],
     python_path: tuple[Path, ...] = (),
+    environment_class: str = DEFAULT_ENVIRONMENT_CLASS,
 ) -> dict[str, str]:
     """Every variable openmwaa sets for the environment's Airflow processes.
 
@@ -145,13 +183,12 @@ def airflow_environment(
     names (a secrets backend shipped in plugins.zip). Raises ValueError for a reserved or
     malformed option.
     """
-    if major not in TUNED_DEFAULTS:
-        raise ValueError(f"Airflow {major} is not supported")
+    defaults = default_options(major, environment_class)
     for option in options:
         if option.lower() in RESERVED_CONFIGURATION_KEYS:
             raise ValueError(f"configuration option {option} is managed by openmwaa")
     home = home.resolve()
-    env = {env_name(k): v for k, v in TUNED_DEFAULTS[major].items()}
+    env = {env_name(k): v for k, v in defaults.items()}
     env.update({env_name(k.lower()): str(v) for k, v in options.items()})
     env.update(
         _owned(
@@ -238,8 +275,10 @@ def startup_overrides(exports: Mapping[str, str], owned: Mapping[str, str]) -> d
     """The startup script's exports that may reach the components.
 
     MWAA: the script cannot touch what the service sets. Here that is everything in ``owned``
-    (openmwaa's variables and the user's AirflowConfigurationOptions), except openmwaa's tuned
-    small-machine defaults: those are not the user's choice, so the script may change them.
+    (openmwaa's variables and the user's AirflowConfigurationOptions), except the defaults the
+    user did not set (the tuned small-machine ones and the class's task concurrency): the
+    script may change those. A default is recognised by its value, so an option the user set
+    to exactly a default's value counts as a default too.
     """
     allowed = {}
     for name, value in exports.items():
@@ -281,6 +320,8 @@ def component_environment(
 
 def _is_tuned_default(variable: str, value: str) -> bool:
     option = _option_of(variable)
+    if option == TASK_CONCURRENCY_OPTION:
+        return value in {str(n) for n in CLASS_TASK_CONCURRENCY.values()}
     return any(defaults.get(option) == value for defaults in TUNED_DEFAULTS.values())
 
 

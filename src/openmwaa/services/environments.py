@@ -20,9 +20,13 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from openmwaa.errors import ResourceNotFoundError, ValidationError
-from openmwaa.runtime.airflow_config import RESERVED_CONFIGURATION_KEYS
+from openmwaa.runtime.airflow_config import (
+    CLASS_TASK_CONCURRENCY,
+    DEFAULT_ENVIRONMENT_CLASS,
+    RESERVED_CONFIGURATION_KEYS,
+)
 from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
-from openmwaa.services import sources
+from openmwaa.services import environment_class, sources
 from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.transitions import Trigger, next_state
 from openmwaa.settings import Settings
@@ -36,15 +40,10 @@ from openmwaa.supervisor import EnvironmentEvent, EnvironmentSecrets, Environmen
 
 log = logging.getLogger(__name__)
 
-#: What CreateEnvironment fills in when the caller leaves a member out (MWAA's defaults).
+#: What CreateEnvironment fills in when the caller leaves a member out (MWAA's defaults); the
+#: class and the counts that depend on it come from ``environment_class.with_defaults``.
 CREATE_DEFAULTS: Mapping[str, Any] = {
     "AirflowVersion": DEFAULT_VERSION,
-    "EnvironmentClass": "mw1.small",
-    "MaxWorkers": 10,
-    "MinWorkers": 1,
-    "Schedulers": 2,
-    "MinWebservers": 2,
-    "MaxWebservers": 2,
     "WebserverAccessMode": "PRIVATE_ONLY",
     "EndpointManagement": "SERVICE",
     "WeeklyMaintenanceWindowStart": "SUN:03:30",
@@ -122,8 +121,9 @@ class EnvironmentService:
 
     def create(self, params: Mapping[str, Any]) -> str:
         name = str(params["Name"])
-        config = {**CREATE_DEFAULTS, **{k: v for k, v in params.items() if k not in _NOT_CONFIG}}
-        self._check_config(config, previous=None)
+        given = {k: v for k, v in params.items() if k not in _NOT_CONFIG}
+        config = environment_class.with_defaults({**CREATE_DEFAULTS, **given})
+        self._check_config(config, previous=None, given=given)
         now = self._clock()
         record = EnvironmentRecord(
             key=self.key(name),
@@ -159,7 +159,7 @@ class EnvironmentService:
             network.update(changes["NetworkConfiguration"])
             changes["NetworkConfiguration"] = network
         config = {**record.config, **changes}
-        self._check_config(config, previous=record.config)
+        self._check_config(config, previous=record.config, given=changes)
         now = self._clock()
         updated = self._change(
             record.key,
@@ -283,6 +283,7 @@ class EnvironmentService:
             airflow_config=dict(config.get("AirflowConfigurationOptions") or {}),
             secrets=EnvironmentSecrets(**record.secrets),
             database_url=self._airflow_database_url(record.key),
+            environment_class=_environment_class(config),
         )
 
     def _airflow_database_url(self, key: EnvironmentKey) -> str | None:
@@ -303,7 +304,9 @@ class EnvironmentService:
 
     # Checks the model cannot express -------------------------------------------------------
 
-    def _check_config(self, config: Mapping[str, Any], *, previous: Mapping[str, Any] | None) -> None:
+    def _check_config(
+        self, config: Mapping[str, Any], *, previous: Mapping[str, Any] | None, given: Mapping[str, Any]
+    ) -> None:
         version = str(config["AirflowVersion"])
         if version not in SUPPORTED_VERSIONS:
             raise ValidationError(
@@ -324,11 +327,9 @@ class EnvironmentService:
                 f"AirflowConfigurationOptions {', '.join(reserved)}: these options are managed by "
                 "openmwaa and cannot be set."
             )
-        for low, high in (("MinWorkers", "MaxWorkers"), ("MinWebservers", "MaxWebservers")):
-            if int(config.get(low) or 0) > int(config.get(high) or 0):
-                raise ValidationError(
-                    f"{low} ({config.get(low)}) must not exceed {high} ({config.get(high)})."
-                )
+        environment_class.check(
+            config, given=given, fallback="the default" if previous is None else "the current value"
+        )
         arn = str(config["SourceBucketArn"])
         bucket = sources.bucket_dir(self._settings.buckets_dir, arn)
         sources.require_bucket(bucket, arn)
@@ -345,6 +346,13 @@ class EnvironmentService:
     def _check_tag_count(tags: Mapping[str, str]) -> None:
         if len(tags) > MAX_TAGS:
             raise ValidationError(f"Tags: an environment can have at most {MAX_TAGS} tags (got {len(tags)}).")
+
+
+def _environment_class(config: Mapping[str, Any]) -> str:
+    """The class Airflow is configured for. Records from before classes were checked may hold any
+    string: they run as the default class until an update sets a valid one."""
+    value = str(config.get("EnvironmentClass") or DEFAULT_ENVIRONMENT_CLASS)
+    return value if value in CLASS_TASK_CONCURRENCY else DEFAULT_ENVIRONMENT_CLASS
 
 
 def _replace_config(record: EnvironmentRecord, config: Mapping[str, Any]) -> EnvironmentRecord:

@@ -106,6 +106,7 @@ def prepare_environment(
             ports=ports,
             options=spec.airflow_config,
             python_path=(site_dir,) if site_dir else (),
+            environment_class=spec.environment_class,
         )
     except ValueError as exc:
         raise EnvironmentSetupError(f"AirflowConfigurationOptions: {exc}.") from exc

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from openmwaa.runtime.airflow_config import DEFAULT_ENVIRONMENT_CLASS
 from openmwaa.runtime.secrets import EnvironmentSecrets
 
 EventKind = Literal[
@@ -29,6 +30,7 @@ class EnvironmentSpec:
     airflow_config: Mapping[str, str] = field(repr=False)  # values are sensitive in MWAA's model
     secrets: EnvironmentSecrets = field(repr=False)
     database_url: str | None = field(default=None, repr=False)  # None: a SQLite file in home
+    environment_class: str = DEFAULT_ENVIRONMENT_CLASS  # sets the default task concurrency
 
 
 @dataclass(frozen=True)

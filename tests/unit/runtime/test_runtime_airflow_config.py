@@ -7,12 +7,13 @@ import pytest
 from openmwaa.runtime.airflow_config import (
     AIRFLOW2_AUTH_BACKEND,
     AIRFLOW3_AUTH_MANAGER,
+    CLASS_TASK_CONCURRENCY,
     RESERVED_CONFIGURATION_KEYS,
-    TUNED_DEFAULTS,
     Ports,
     airflow_environment,
     airflow_plugin_dir,
     component_environment,
+    default_options,
     env_name,
     startup_overrides,
 )
@@ -70,7 +71,7 @@ def test_airflow3_specifics(tmp_path: Path) -> None:
     assert env["AIRFLOW__API__WORKERS"] == "1"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
     assert int(env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"]) <= 10
-    assert int(env["AIRFLOW__CORE__PARALLELISM"]) <= 8
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "5"  # mw1.small, MWAA's default class
     assert not any(k.startswith("AIRFLOW__WEBSERVER__WEB_SERVER") for k in env)
     assert "AIRFLOW__API__AUTH_BACKENDS" not in env
 
@@ -110,6 +111,42 @@ def test_user_options_become_variables_and_override_tuned_defaults(tmp_path: Pat
     assert env["AIRFLOW__CORE__PARALLELISM"] == "16"
 
 
+#: MWAA's user guide (environment-class.html): "N concurrent tasks (by default)" per class.
+GUIDE_CONCURRENCY = {
+    "mw1.micro": 3,
+    "mw1.small": 5,
+    "mw1.medium": 10,
+    "mw1.large": 20,
+    "mw1.xlarge": 40,
+    "mw1.2xlarge": 80,
+}
+
+
+def test_the_class_table_is_mwaas() -> None:
+    assert dict(CLASS_TASK_CONCURRENCY) == GUIDE_CONCURRENCY
+
+
+@pytest.mark.parametrize("major", [2, 3])
+@pytest.mark.parametrize(("environment_class", "tasks"), sorted(GUIDE_CONCURRENCY.items()))
+def test_the_class_sets_core_parallelism(
+    major: int, environment_class: str, tasks: int, tmp_path: Path
+) -> None:
+    env = build(major, tmp_path, environment_class=environment_class)
+    assert env["AIRFLOW__CORE__PARALLELISM"] == str(tasks)
+    assert "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG" not in env  # Airflow's default: MWAA keeps it too
+
+
+@pytest.mark.parametrize("option", ["core.parallelism", "CORE.PARALLELISM"])
+def test_airflow_configuration_options_override_the_class(option: str, tmp_path: Path) -> None:
+    env = build(3, tmp_path, environment_class="mw1.2xlarge", options={option: "7"})
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "7"
+
+
+def test_an_unknown_class_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"mw1\.huge"):
+        build(3, tmp_path, environment_class="mw1.huge")
+
+
 @pytest.mark.parametrize(
     "option", ["core.executor", "database.sql_alchemy_conn", "Core.Fernet_Key", "api.port"]
 )
@@ -121,7 +158,7 @@ def test_reserved_options_are_refused(option: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("major", [2, 3])
 def test_every_variable_is_either_owned_or_a_tuned_default(major: int, tmp_path: Path) -> None:
     env = build(major, tmp_path)
-    tunable = set(TUNED_DEFAULTS[major])
+    tunable = set(default_options(major))
     for variable in env:
         if variable.startswith("AIRFLOW__"):
             option = option_of(variable)
@@ -199,9 +236,20 @@ def test_startup_exports_may_change_tuned_defaults_but_not_the_users_options(tmp
     airflow_env = build(3, tmp_path, options={"core.default_task_retries": "2"})
     exports = {"AIRFLOW__CORE__PARALLELISM": "8", "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "5"}
     env = component_environment({}, airflow_env, exports, Path("/rt/bin"))
-    assert airflow_env["AIRFLOW__CORE__PARALLELISM"] == TUNED_DEFAULTS[3]["core.parallelism"]
-    assert env["AIRFLOW__CORE__PARALLELISM"] == "8"  # openmwaa's small-machine default, the script's call
+    assert airflow_env["AIRFLOW__CORE__PARALLELISM"] == "5"  # mw1.small's
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "8"  # a default, not the user's option: the script's call
     assert env["AIRFLOW__CORE__DEFAULT_TASK_RETRIES"] == "2"  # the user's AirflowConfigurationOptions win
+
+
+@pytest.mark.parametrize("environment_class", sorted(GUIDE_CONCURRENCY))
+def test_startup_exports_may_change_the_class_concurrency_but_not_the_users(
+    environment_class: str, tmp_path: Path
+) -> None:
+    exports = {"AIRFLOW__CORE__PARALLELISM": "2"}
+    by_class = build(3, tmp_path, environment_class=environment_class)
+    assert component_environment({}, by_class, exports, Path("/rt/bin"))["AIRFLOW__CORE__PARALLELISM"] == "2"
+    by_user = build(3, tmp_path, environment_class=environment_class, options={"core.parallelism": "6"})
+    assert component_environment({}, by_user, exports, Path("/rt/bin"))["AIRFLOW__CORE__PARALLELISM"] == "6"
 
 
 def test_component_environment_layers(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,10 @@ def test_create_fills_mwaa_defaults_and_starts_the_environment(
         ({"AirflowVersion": "1.10.12"}, "not supported"),
         ({"AirflowConfigurationOptions": {"core.fernet_key": "x"}}, "managed by openmwaa"),
         ({"AirflowConfigurationOptions": {"database.sql_alchemy_conn": "sqlite://"}}, "managed by openmwaa"),
-        ({"MinWorkers": 5, "MaxWorkers": 2}, "MinWorkers"),
-        ({"MinWebservers": 3, "MaxWebservers": 2}, "MinWebservers"),
+        ({"MinWorkers": 5, "MaxWorkers": 2}, "minWorkers"),
+        ({"MinWebservers": 3, "MaxWebservers": 2}, "minWebservers"),
+        ({"EnvironmentClass": "foo"}, "environmentClass"),
+        ({"EnvironmentClass": "mw1.micro", "Schedulers": 2}, "schedulers"),
         ({"SourceBucketArn": "arn:aws:s3:::no-such-bucket"}, "create"),
         ({"DagS3Path": "../escape"}, "DagS3Path"),
         ({"RequirementsS3Path": "requirements.txt"}, "RequirementsS3Path"),
@@ -334,3 +337,56 @@ def test_postgresql_database_per_environment(tmp_path: Path, supervisor: Recordi
     service.create(params("My-Env"))
     url = supervisor.calls[0][1].database_url
     assert url.startswith("postgresql+psycopg2://u:p%40ss@db:5432/openmwaa_my_env_")
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ({}, ("mw1.small", 2, 2, 2, 1, 10)),
+        ({"EnvironmentClass": "mw1.micro"}, ("mw1.micro", 1, 1, 1, 1, 1)),
+        ({"EnvironmentClass": "mw1.2xlarge", "MaxWebservers": 5}, ("mw1.2xlarge", 2, 5, 2, 1, 10)),
+    ],
+)
+def test_create_fills_the_class_and_its_counts_and_get_shows_them(
+    service: EnvironmentService,
+    supervisor: RecordingSupervisor,
+    given: dict[str, Any],
+    shown: tuple[Any, ...],
+) -> None:
+    service.create(params(**given))
+    env = describe(service.get("env"), account_id="123456789012", webserver_url=None)
+    members = ("EnvironmentClass", "MinWebservers", "MaxWebservers", "Schedulers", "MinWorkers", "MaxWorkers")
+    assert tuple(env[m] for m in members) == shown
+    assert supervisor.calls[0][1].environment_class == shown[0]
+
+
+def test_update_checks_the_class_against_the_counts_in_force(
+    service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params())
+    service.on_event(EnvironmentEvent(str(service.key("env")), "available"))
+    # mw1.micro with the two schedulers and web servers the environment has: refused, nothing changes.
+    with pytest.raises(ValidationError) as exc:
+        service.update({"Name": "env", "EnvironmentClass": "mw1.micro"})
+    assert "Value '2' at 'schedulers' (the current value) failed to satisfy constraint" in str(exc.value)
+    assert service.get("env").status == "AVAILABLE"
+    assert service.get("env").config["EnvironmentClass"] == "mw1.small"
+    with pytest.raises(ValidationError, match="at 'environmentClass' failed"):
+        service.update({"Name": "env", "EnvironmentClass": "mw1.huge"})
+    with pytest.raises(ValidationError, match="at 'minWorkers' failed"):
+        service.update({"Name": "env", "MinWorkers": 11})  # above the MaxWorkers in force (10)
+    # With the counts micro allows, in the same request: accepted, and the supervisor runs it.
+    counts = dict.fromkeys(("Schedulers", "MinWebservers", "MaxWebservers", "MaxWorkers"), 1)
+    service.update({"Name": "env", "EnvironmentClass": "mw1.micro", **counts})
+    kind, (new, old) = supervisor.calls[-1]
+    assert kind == "update"
+    assert (new.environment_class, old.environment_class) == ("mw1.micro", "mw1.small")
+
+
+def test_a_record_from_before_classes_were_checked_runs_as_the_default_class(
+    service: EnvironmentService,
+) -> None:
+    service.create(params())
+    record = service.get("env")
+    legacy = replace(record, config={**record.config, "EnvironmentClass": "foo"})
+    assert service.spec(legacy).environment_class == "mw1.small"
