@@ -1,12 +1,13 @@
 """Environment lifecycle end to end: a real openmwaa server, real Airflow 3 and 2, boto3.
 
 create -> AVAILABLE -> trigger the example DAG through InvokeRestApi -> the run succeeds ->
-update (config and a failing requirements file) -> openmwaa restarts and brings it back ->
+update (config, environment class and a failing requirements file) -> openmwaa restarts and brings it back ->
 delete -> gone, with no process or file left behind.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,30 @@ def env_home(server: OpenMwaaServer, name: str) -> Path:
     return server.data_dir / "environments" / "123456789012" / "us-east-1" / name
 
 
+def scheduler_config(home: Path, section: str, key: str) -> str:
+    """What Airflow itself says an option is, asked with the running scheduler's own environment."""
+    for pid in processes_using(home):
+        proc = Path("/proc") / str(pid)
+        try:
+            argv = proc.joinpath("cmdline").read_bytes().decode().split("\0")
+            environ = proc.joinpath("environ").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if argv[1:4] == ["-m", "airflow", "scheduler"]:
+            env = dict(item.split("=", 1) for item in environ if "=" in item)
+            done = subprocess.run(
+                [argv[0], "-m", "airflow", "config", "get-value", section, key],
+                env=env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            return done.stdout.strip().splitlines()[-1]
+    raise AssertionError(f"no Airflow scheduler runs for {home}")
+
+
 @pytest.mark.parametrize(("version", "major"), [(AIRFLOW3, 3), (AIRFLOW2, 2)], ids=["airflow3", "airflow2"])
 def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer, version: str, major: int) -> None:
     server = own_server
@@ -61,6 +86,10 @@ def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer, versio
     assert name in mwaa.list_environments()["Environments"]
     home = env_home(server, name)
     assert processes_using(home), "the environment's Airflow processes should be running"
+    # MWAA's default class, mw1.small, runs 5 tasks at once.
+    assert env["EnvironmentClass"] == "mw1.small"
+    assert (env["Schedulers"], env["MinWebservers"], env["MaxWebservers"]) == (2, 2, 2)
+    assert scheduler_config(home, "core", "parallelism") == "5"
 
     # The example DAG runs to success, triggered through Airflow's API.
     run = trigger_and_wait(server, name, major, "hello_openmwaa")
@@ -83,13 +112,20 @@ def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer, versio
     else:
         pytest.fail("a DAG written to the bucket did not appear in Airflow within 90 s")
 
-    # Update: configuration options are applied, tags are kept.
-    mwaa.update_environment(Name=name, AirflowConfigurationOptions={"core.default_task_retries": "2"})
+    # Update: configuration options and the class's task concurrency are applied, tags are kept.
+    mwaa.update_environment(
+        Name=name,
+        AirflowConfigurationOptions={"core.default_task_retries": "2"},
+        EnvironmentClass="mw1.medium",
+    )
     assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "UPDATING"
     env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
     assert env["Status"] == "AVAILABLE", env.get("LastUpdate")
     assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
+    assert env["EnvironmentClass"] == "mw1.medium"
     assert env["LastUpdate"]["Status"] == "SUCCESS"
+    assert scheduler_config(home, "core", "parallelism") == "10"
+    assert scheduler_config(home, "core", "default_task_retries") == "2"
 
     # A failing update (requirements that cannot install) rolls back: previous configuration runs on.
     (server.buckets / f"bucket-{name}" / "requirements.txt").write_text(
