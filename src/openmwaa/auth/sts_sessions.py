@@ -112,17 +112,21 @@ class StsSessionStore:
         sealed = self._box.encrypt(session.secret_access_key)
         with self._lock:
             records: list[dict[str, Any]] = []
-            if len(self._sessions) >= MAX_SESSIONS:
-                # The oldest issued goes first; expired ones are dropped at each compaction.
-                oldest = next(iter(self._sessions))
-                self._forget(oldest)
+            # The oldest issued goes first; expired ones are dropped at each compaction.
+            oldest = next(iter(self._sessions)) if len(self._sessions) >= MAX_SESSIONS else None
+            if oldest is not None:
                 records.append({"drop": oldest})
+            records.append({"issue": self._entry(session, sealed)})
+            self._append(records)  # first: a session that is not on disk is never handed out
+            if oldest is not None:
+                self._forget(oldest)
             self._sessions[session.access_key_id] = session
             self._sealed[session.access_key_id] = sealed
-            records.append({"issue": self._entry(session)})
-            self._append(records)
             if self._journal_lines >= max(COMPACT_MIN_LINES, self._snapshot_size):
-                self._compact(now)
+                try:
+                    self._compact(now)
+                except OSError as exc:  # the journal still has everything: try again next time
+                    log.error("could not compact %s: %s", self._journal, exc)
         return IssuedSession(session=session, session_token=token)
 
     def has(self, access_key_id: str) -> bool:
@@ -162,7 +166,7 @@ class StsSessionStore:
         replays lines the snapshot already holds)."""
         for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
             self._forget(key)
-        entries = [self._entry(s) for s in self._sessions.values()]
+        entries = [self._entry(s, self._sealed[s.access_key_id]) for s in self._sessions.values()]
         write_private_file(self._path, json.dumps({"version": 1, "sessions": entries}).encode())
         fd = os.open(self._journal, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, PRIVATE_MODE)
         try:
@@ -243,10 +247,11 @@ class StsSessionStore:
         self._sealed[session.access_key_id] = str(entry["secret_encrypted"])
         return session
 
-    def _entry(self, s: Session) -> dict[str, Any]:
+    @staticmethod
+    def _entry(s: Session, sealed: str) -> dict[str, Any]:
         return {
             "access_key_id": s.access_key_id,
-            "secret_encrypted": self._sealed[s.access_key_id],
+            "secret_encrypted": sealed,
             "token_sha256": s.token_sha256,
             "role_name": s.role_name,
             "session_name": s.session_name,

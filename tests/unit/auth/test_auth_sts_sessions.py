@@ -110,3 +110,15 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path, box: SecretBox) -> None:
     restarted = StsSessionStore(tmp_path / "sessions.json", box)
     assert restarted.verify(kept.session.access_key_id, kept.session_token, 1001).session_name == "kept"
     _issue(restarted, "after")  # and it goes on appending
+
+
+def test_a_session_that_cannot_be_written_is_not_handed_out(tmp_path: Path, box: SecretBox) -> None:
+    path = tmp_path / "sessions.json"
+    store = StsSessionStore(path, box)
+    kept = _issue(store, "kept")
+    journal = tmp_path / "sessions.json.journal"
+    journal.unlink()
+    journal.mkdir()  # appending now fails
+    with pytest.raises(OSError):
+        _issue(store, "lost")
+    assert repr(store).endswith("sessions=1)") and store.has(kept.session.access_key_id)
