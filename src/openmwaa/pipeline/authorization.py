@@ -39,7 +39,8 @@ def allowed_resources(
 ) -> list[str]:
     """Those of ``resources`` on which ``ctx.principal`` may perform ``action``.
 
-    The audit trail gets the first allowing decision, or the first denial when none allows.
+    The audit trail gets the first allowing decision, or the first denial when none allows,
+    and the policy engine's errors of every decision.
     """
     principal = _require_principal(ctx)
     allowed = []
@@ -48,16 +49,22 @@ def allowed_resources(
         if decision.allowed:
             allowed.append(resource)
             if ctx.decision != "Allow":
-                record_decision(ctx, action, resource, decision)
+                ctx.record_decision(action, resource, decision)
         elif ctx.decision is None:
-            record_decision(ctx, action, resource, decision)
+            ctx.record_decision(action, resource, decision)
+        _note_errors(ctx, action, resource, decision)
     return allowed
 
 
 def record_decision(ctx: RequestContext, action: str, resource: str, decision: Decision) -> None:
     """Keep ``decision`` on the request for the audit trail; log the policy engine's errors."""
     ctx.record_decision(action, resource, decision)
+    _note_errors(ctx, action, resource, decision)
+
+
+def _note_errors(ctx: RequestContext, action: str, resource: str, decision: Decision) -> None:
     if decision.errors:
+        ctx.policy_errors = tuple(dict.fromkeys((*ctx.policy_errors, *decision.errors)))
         log.warning(
             "request %s: the policy engine denied %s on %s for %s with errors: %s",
             ctx.request_id,

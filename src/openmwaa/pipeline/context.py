@@ -39,7 +39,8 @@ class RequestContext:
     resource: str | None = None
     decision: str | None = None
     deciding_statement: str | None = None
-    #: What went wrong inside the policy engine; such a decision denies.
+    #: What went wrong inside the policy engine, in any decision of this request (each such
+    #: decision denies); set by authorization.
     policy_errors: tuple[str, ...] = ()
     #: Filled in at the end.
     status: int = 0
@@ -51,7 +52,6 @@ class RequestContext:
         self.resource = resource
         self.decision = decision.effect
         self.deciding_statement = str(decision.statements[0]) if decision.statements else None
-        self.policy_errors = decision.errors
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""

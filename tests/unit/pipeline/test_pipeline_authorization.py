@@ -119,3 +119,14 @@ def test_policy_engine_errors_are_logged_and_audited(
     audit.flush()
     (_, entry), *_ = audit.query()
     assert (entry.decision, entry.policy_errors) == ("ImplicitDeny", ctx.policy_errors[0])
+
+
+def test_allowed_resources_keeps_the_errors_of_every_decision(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = _ctx()
+    broken = Decision("ImplicitDeny", errors=("malformed resource 'x'",))
+    authorizer = TableAuthorizer({ROLE_A: ALLOW, ROLE_B: broken})
+    with caplog.at_level(logging.WARNING, logger="openmwaa.pipeline.authorization"):
+        assert allowed_resources(authorizer, ctx, "airflow:X", [ROLE_A, ROLE_B], {}) == [ROLE_A]
+    # The recorded decision is the allow; the error behind the other role's denial is not lost.
+    assert (ctx.resource, ctx.decision, ctx.policy_errors) == (ROLE_A, "Allow", ("malformed resource 'x'",))
+    assert ROLE_B in caplog.text and "malformed resource" in caplog.text
