@@ -15,6 +15,7 @@ from openmwaa.api import publish_metrics as publish_metrics_api
 from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
+from openmwaa.api.container_credentials import ServeContainerCredentials
 from openmwaa.api.sts import StsService, make_sts_handler
 from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
@@ -39,13 +40,14 @@ from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
+from openmwaa.services.execution_role import ExecutionRoleService
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
-from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
+from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord, EnvironmentRepository
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.supervisor.event_bus import EventBus
 from openmwaa.upstream.client import Http1Client
@@ -231,8 +233,19 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def sts_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(sts_error_response(error, ctx.request_id))
 
+    execution_roles = ExecutionRoleService(
+        services.identities,
+        services.identities.sessions,
+        account_id=settings.account_id,
+        clock=services.clock,
+    )
+
+    def find_record(name: str) -> EnvironmentRecord | None:
+        return services.repository.get(EnvironmentKey(settings.account_id, settings.region, name))
+
     pipeline = Pipeline(
         (
+            ServeContainerCredentials(execution_roles, find_record),
             RouteRequest(wire),
             Authenticate(
                 SigV4Authenticator(

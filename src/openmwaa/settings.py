@@ -111,6 +111,14 @@ class Settings:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def loopback_api_url(self) -> str:
+        """The API as an environment's processes reach it: over loopback, which botocore's
+        container credentials provider requires of a plain-HTTP endpoint."""
+        wildcard = self.host in ("", "0.0.0.0", "::", "localhost")  # noqa: S104 - comparing, not binding
+        host = "127.0.0.1" if wildcard else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
     # Construction ------------------------------------------------------------------------
 
     @classmethod

@@ -93,6 +93,17 @@ ROLES: dict[str, dict[str, Any]] = {
         ),
         "policy": _policy(allow(["airflow:GetEnvironment", "airflow:ListEnvironments"])),
     },
+    # An environment's execution role, with the trust policy MWAA's guide gives.
+    "MwaaExecution": {
+        "trust": _policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ),
+        "policy": _policy(allow("airflow:GetEnvironment")),
+    },
 }
 
 #: Environment records (no Airflow behind them): name -> (status, tags).

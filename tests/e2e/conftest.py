@@ -199,16 +199,19 @@ AIRFLOW2 = "2.11.2"
 
 
 def request_environment(server: OpenMwaaServer, name: str, version: str, bucket: str, **extra: Any) -> None:
-    """CreateEnvironment with the DAG folder ``dags`` of an existing bucket (does not wait)."""
-    server.client().create_environment(
-        Name=name,
-        AirflowVersion=version,
-        SourceBucketArn=f"arn:aws:s3:::{bucket}",
-        DagS3Path="dags",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/e2e",
-        NetworkConfiguration={"SubnetIds": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-a"]},
-        **extra,
-    )
+    """CreateEnvironment with the DAG folder ``dags`` of an existing bucket (does not wait).
+
+    The execution role is ``role/e2e`` (not in openmwaa's IAM) unless ``extra`` names another.
+    """
+    request: dict[str, Any] = {
+        "Name": name,
+        "AirflowVersion": version,
+        "SourceBucketArn": f"arn:aws:s3:::{bucket}",
+        "DagS3Path": "dags",
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/e2e",
+        "NetworkConfiguration": {"SubnetIds": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-a"]},
+    }
+    server.client().create_environment(**{**request, **extra})
 
 
 def create_environment(

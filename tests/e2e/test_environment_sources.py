@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ REQUIREMENTS = (
     f"{PYJOKES}\napache-airflow-providers-amazon[ssh]\n"
 )
 MWAA_DAG_ID = "e2e_mwaa_amazon"
+EXECUTION_ROLE = "SourcesE2eExecution"
 # A secrets backend from plugins.zip, configured as MWAA users configure SecretsManagerBackend.
 SECRETS_OPTIONS = {
     "secrets.backend": "e2e_secrets.DictSecretsBackend",
@@ -111,10 +113,38 @@ def delete_and_wait(server: OpenMwaaServer, names: list[str], timeout: float = 1
             time.sleep(1)
 
 
+def create_execution_role(server: OpenMwaaServer) -> str:
+    """A role as MWAA's guide writes it (trusting airflow[-env].amazonaws.com), with openmwaa's CLI."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": "*"}],
+    }
+    cli = [sys.executable, "-m", "openmwaa", "iam", "--data-dir", str(server.data_dir)]
+    for args, document in (
+        (["create-role", EXECUTION_ROLE], trust),
+        (["put-role-policy", EXECUTION_ROLE, "get"], policy),
+    ):
+        subprocess.run(
+            [*cli, *args, "-"], input=json.dumps(document).encode(), check=True, capture_output=True
+        )
+    return f"arn:aws:iam::123456789012:role/{EXECUTION_ROLE}"
+
+
 @pytest.fixture(scope="module")
 def sources_envs(server: OpenMwaaServer) -> Iterator[dict[int, SourcesEnv]]:
     """An Airflow 3 and an Airflow 2 environment created from plugins, startup script (and requirements)."""
     envs: dict[int, SourcesEnv] = {}
+    role_arn = create_execution_role(server)
     try:
         for version in (AIRFLOW3, AIRFLOW2):
             major = int(version[0])
@@ -132,6 +162,8 @@ def sources_envs(server: OpenMwaaServer) -> Iterator[dict[int, SourcesEnv]]:
             }
             if major == 3:  # the Airflow 2 environment proves requirements do not leak across environments
                 (bucket / "requirements.txt").write_text(REQUIREMENTS)
+                # ...and that tasks get no credentials when the execution role is not in openmwaa's IAM.
+                extra["ExecutionRoleArn"] = role_arn
                 extra["RequirementsS3Path"] = "requirements.txt"
             # Both start at once: on a small machine that is faster than one after the other.
             request_environment(server, name, version, bucket.name, **extra)
@@ -247,6 +279,18 @@ def test_a_secrets_backend_from_plugins_serves_a_connection_to_tasks(
     options = server.client().get_environment(Name=sources_envs[major].name)["Environment"]
     assert options["AirflowConfigurationOptions"]["secrets.backend"] == SECRETS_OPTIONS["secrets.backend"]
     assert seen[major]["conn_from_backend"] == "from-the-backend"
+
+
+def test_tasks_act_as_the_execution_role(
+    server: OpenMwaaServer, sources_envs: dict[int, SourcesEnv], seen: dict[int, dict[str, Any]]
+) -> None:
+    # Airflow 3's role is in openmwaa's IAM and trusts the service: boto3 in the task, with no
+    # configuration of its own, is that role, and its call to openmwaa was authorized by it.
+    assert seen[3]["caller"] == f"arn:aws:sts::123456789012:assumed-role/{EXECUTION_ROLE}/AmazonMWAA-airflow"
+    assert seen[3]["environment_status"] == "AVAILABLE"
+    # Airflow 2's role (role/e2e) is not in openmwaa's IAM: no credentials, and the log says why.
+    assert seen[2]["caller"] in ("CredentialRetrievalError", "NoCredentialsError")
+    assert "role/e2e is not a role in openmwaa's IAM" in server.log_tail(400)
 
 
 def test_requirements_are_installed_for_their_environment_only(

@@ -4,7 +4,13 @@ Nothing here does I/O or reads a clock; time and everything else about a request
 through :class:`AuthzRequest` ``context``.
 """
 
-from openmwaa.iam.engine import allowed_resources, evaluate, evaluate_indexed, evaluate_trust
+from openmwaa.iam.engine import (
+    allowed_resources,
+    evaluate,
+    evaluate_indexed,
+    evaluate_service_trust,
+    evaluate_trust,
+)
 from openmwaa.iam.errors import PolicyError
 from openmwaa.iam.index import PolicyIndex
 from openmwaa.iam.policy import Policy, PolicyKind, Statement, parse_policy
@@ -25,6 +31,7 @@ __all__ = [
     "denial_message",
     "evaluate",
     "evaluate_indexed",
+    "evaluate_service_trust",
     "evaluate_trust",
     "parse_policy",
     "simulate",

@@ -149,6 +149,50 @@ def evaluate_trust(
     return Decision("Allow", tuple(allows)) if allows else Decision("ImplicitDeny")
 
 
+def evaluate_service_trust(
+    policy: Policy,
+    *,
+    services: Sequence[str],
+    action: str = "sts:AssumeRole",
+    context: ContextInput | None = None,
+) -> Decision:
+    """Decide whether a role's trust policy lets one of the AWS ``services`` assume it.
+
+    A statement applies when its Principal's ``Service`` names one of them (case-insensitively),
+    or is the bare ``"*"``; conditions are evaluated against ``context`` (``aws:SourceArn``,
+    ``aws:SourceAccount``, as AWS sends them for a service). Deny wins, as in :func:`evaluate_trust`.
+    """
+    if policy.kind != "trust":
+        return Decision("ImplicitDeny", errors=(f"policy {policy.name!r} is not a trust policy",))
+    service, sep, name = action.lower().partition(":")
+    if not sep or not service or not name or not services:
+        return Decision("ImplicitDeny", errors=(f"malformed action {action!r} or no service",))
+    wanted = {s.lower() for s in services}
+    env = RequestEnv(context or {}, "")
+    allows: list[StatementRef] = []
+    try:
+        for statement in policy.statements:
+            assert statement.principal is not None
+            if not statement.applies_to_action(action.lower(), service, name):
+                continue
+            spec = statement.principal
+            named = spec.anyone or any(s.lower() in wanted for s in spec.service)
+            if named == statement.not_principal:
+                continue
+            try:
+                if not _conditions_hold(statement, env):
+                    continue
+            except UnresolvedVariable:
+                continue
+            ref = StatementRef(policy.name, statement.sid, statement.index)
+            if statement.effect == "Deny":
+                return Decision("ExplicitDeny", (ref,))
+            allows.append(ref)
+    except Exception as exc:  # deny on doubt
+        return Decision("ImplicitDeny", errors=(f"evaluation failed: {type(exc).__name__}: {exc}",))
+    return Decision("Allow", tuple(allows)) if allows else Decision("ImplicitDeny")
+
+
 def principal_matches(spec: PrincipalSpec, principal_arn: str, arn_fields: tuple[str, ...]) -> bool:
     """Whether an AWS caller is named by a Principal element (Service/Federated never name one)."""
     if spec.anyone:

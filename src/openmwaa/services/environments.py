@@ -27,6 +27,7 @@ from openmwaa.runtime.airflow_config import (
 )
 from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
 from openmwaa.services import environment_class, sources
+from openmwaa.services.execution_role import task_environment
 from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.transitions import Trigger, next_state
 from openmwaa.settings import Settings
@@ -284,6 +285,12 @@ class EnvironmentService:
             secrets=EnvironmentSecrets(**record.secrets),
             database_url=self._airflow_database_url(record.key),
             environment_class=_environment_class(config),
+            task_environ=task_environment(
+                EnvironmentSecrets(**record.secrets),
+                name=record.name,
+                api_url=self._settings.loopback_api_url,
+                region=record.key.region,
+            ),
         )
 
     def _airflow_database_url(self, key: EnvironmentKey) -> str | None:

@@ -110,6 +110,7 @@ def prepare_environment(
         )
     except ValueError as exc:
         raise EnvironmentSetupError(f"AirflowConfigurationOptions: {exc}.") from exc
+    airflow_env.update(spec.task_environ)
     base = dict(os.environ if base_environ is None else base_environ)
     exports: dict[str, dict[str, str]] = {kind: {} for kind in SCRIPT_RUNS}
     if spec.startup_script is not None:

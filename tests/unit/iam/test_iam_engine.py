@@ -14,11 +14,12 @@ from openmwaa.iam import (
     allowed_resources,
     denial_message,
     evaluate,
+    evaluate_service_trust,
     evaluate_trust,
     parse_policy,
     simulate,
 )
-from openmwaa.iam.policy import MAX_DOCUMENT_CHARS, MAX_STATEMENTS
+from openmwaa.iam.policy import MAX_DOCUMENT_CHARS, MAX_STATEMENTS, Policy
 
 ALICE = "arn:aws:iam::111122223333:user/alice"
 ENV = "arn:aws:airflow:us-east-1:111122223333:environment/prod"
@@ -197,3 +198,63 @@ def test_context_values_that_are_not_strings_are_normalized() -> None:
     assert evaluate([policy], AuthzRequest("a:b", ENV, ALICE, number)).statements[0].sid == "N"
     insecure: Any = {"aws:SecureTransport": False}
     assert evaluate([policy], AuthzRequest("a:b", ENV, ALICE, insecure)).effect == "ImplicitDeny"
+
+
+def _trust(*statements: dict[str, object]) -> Policy:
+    return parse_policy({"Version": "2012-10-17", "Statement": list(statements)}, name="trust", kind="trust")
+
+
+MWAA_SERVICES = ("airflow.amazonaws.com", "airflow-env.amazonaws.com")
+
+
+def test_service_trust_as_mwaa_documents_it() -> None:
+    mwaa = _trust(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    assert evaluate_service_trust(mwaa, services=MWAA_SERVICES).allowed
+    assert evaluate_service_trust(mwaa, services=("AIRFLOW-ENV.amazonaws.com",)).allowed
+    assert not evaluate_service_trust(mwaa, services=("lambda.amazonaws.com",)).allowed
+
+
+def test_service_trust_is_not_granted_by_aws_principals_and_deny_wins() -> None:
+    account_only = _trust(
+        {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "sts:AssumeRole"}
+    )
+    assert not evaluate_service_trust(account_only, services=MWAA_SERVICES).allowed
+    denied = _trust(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "airflow-env.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        },
+        {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"},
+    )
+    assert evaluate_service_trust(denied, services=MWAA_SERVICES).effect == "ExplicitDeny"
+
+
+def test_service_trust_conditions_see_the_source() -> None:
+    scoped = _trust(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "airflow-env.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+        }
+    )
+    assert evaluate_service_trust(
+        scoped, services=MWAA_SERVICES, context={"aws:SourceAccount": "111122223333"}
+    ).allowed
+    assert not evaluate_service_trust(
+        scoped, services=MWAA_SERVICES, context={"aws:SourceAccount": "999"}
+    ).allowed
+    assert not evaluate_service_trust(scoped, services=MWAA_SERVICES).allowed  # no key: the condition fails
+
+
+def test_service_trust_refuses_identity_policies() -> None:
+    identity = parse_policy({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}, name="i")
+    decision = evaluate_service_trust(identity, services=MWAA_SERVICES)
+    assert not decision.allowed and decision.errors

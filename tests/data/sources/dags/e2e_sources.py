@@ -32,6 +32,19 @@ def e2e_sources():
 
             pyjokes = {"file": module.__file__, "joke": module.get_joke()}
         ssh = importlib.util.find_spec("airflow.providers.ssh")  # requirements.txt: amazon[ssh]
+        # The execution role, as boto3 finds it with no configuration (and an MWAA call it allows).
+        import boto3
+
+        try:
+            caller = boto3.client("sts").get_caller_identity()["Arn"]
+            env_name = os.environ.get("AIRFLOW_ENV_NAME", "")
+            status = (
+                boto3.client("mwaa").get_environment(Name=env_name)["Environment"]["Status"]
+                if env_name
+                else None
+            )
+        except Exception as exc:  # recorded, not raised: the test reads what happened
+            caller, status = type(exc).__name__, None
         seen = {
             "greeting": os.environ.get("E2E_GREETING"),
             "shouted": shout(os.environ.get("E2E_GREETING", "")),
@@ -41,6 +54,8 @@ def e2e_sources():
             "pyjokes": pyjokes,
             "ssh_provider": ssh.origin if ssh else None,
             "conn_from_backend": BaseHook.get_connection("e2e_backend_conn").host,
+            "caller": caller,
+            "environment_status": status,
             "component": os.environ.get("MWAA_AIRFLOW_COMPONENT"),
             "by_component": {
                 kind: os.environ.get(f"E2E_FROM_{kind.upper()}")
