@@ -20,8 +20,14 @@ request per connection, ~0.1 ms of client CPU a call) for direct and pre-signed,
 the servers rather than the clients sharing their cores. Targets: p50 +2 ms at most, p99 +10 ms
 at most, throughput >= 0.85 of direct (judged on the lean-client rows).
 
+Upstream client: the CPU this process spends per request (``time.process_time``; Airflow runs in
+other processes) calling the api-server directly with openmwaa's ``Http1Client`` and with
+aiohttp's ``ClientSession`` (same llhttp parser, pooled connections), alternating rounds on
+uvloop as the server runs. The rule: if aiohttp is within 10 % of ``Http1Client``'s CPU per
+request, openmwaa switches to it (needs ``pip install -e ".[bench]"``).
+
     .venv/bin/python benchmarks/bench_invoke_rest_api.py [--calls 400] [--threads 8] [--seconds 5] \
-        [--rounds 3]
+        [--rounds 3] [--client-calls 2000] [--only-clients]
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.runtime.airflow_token import mint_airflow_token
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
+from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.request import UpstreamRequest
 
 ACCOUNT = "123456789012"
 ENV = "bench-af3"
@@ -245,6 +253,82 @@ def throughput(make: Callable[[], Call], threads: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - began)
 
 
+async def http1_client_calls(url: str, headers: dict[str, str], calls: int) -> tuple[float, float]:
+    """CPU and wall seconds per request of openmwaa's own upstream client."""
+    host, port = url.removeprefix("http://").split("/", 1)[0].split(":")
+    target = "/" + url.removeprefix("http://").split("/", 1)[1]
+    request = UpstreamRequest("GET", host, int(port), target, list(headers.items()))
+    client = Http1Client()
+    try:
+        for _ in range(20):
+            await client.request(request, timeout=30, max_body=1 << 20)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(calls):
+            response = await client.request(request, timeout=30, max_body=1 << 20)
+            assert response.status == 200, response.body
+        return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
+    finally:
+        await client.aclose()
+
+
+async def aiohttp_calls(url: str, headers: dict[str, str], calls: int) -> tuple[float, float]:
+    """The same with aiohttp, set up as openmwaa would use it: pooled, no cookie jar, a deadline."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit_per_host=64)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, timeout=timeout
+    ) as session:
+
+        async def call() -> None:
+            async with session.get(url, headers=headers) as response:
+                body = await response.read()
+                assert response.status == 200, body
+
+        for _ in range(20):
+            await call()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(calls):
+            await call()
+        return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
+
+
+def upstream_clients(server: OpenMwaaServer, calls: int, rounds: int) -> None:
+    try:
+        import aiohttp
+    except ImportError:
+        print("\nUpstream client: aiohttp is not installed (pip install -e '.[bench]'); skipped")
+        return
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = asyncio.new_event_loop
+    url, headers = direct_request(server)
+    clients = {
+        "openmwaa Http1Client": http1_client_calls,
+        f"aiohttp {aiohttp.__version__}": aiohttp_calls,
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+    for _ in range(rounds):
+        for name, run in clients.items():
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                results[name].append(runner.run(run(url, headers, calls)))
+    print(
+        f"\nUpstream client: GET /api/v2{PATH} straight to Airflow, {calls} sequential calls, "
+        f"{rounds} alternating rounds (median)"
+    )
+    print(f"{'client':<22} {'CPU us/req':>10} {'wall ms/req':>11} {'CPU ratio':>9}")
+    base = statistics.median(cpu for cpu, _ in results["openmwaa Http1Client"])
+    for name, values in results.items():
+        cpu = statistics.median(c for c, _ in values)
+        wall = statistics.median(w for _, w in values)
+        print(f"{name:<22} {cpu * 1e6:10.1f} {wall * 1e3:11.2f} {cpu / base:9.2f}")
+    print("rule: switch to aiohttp if its CPU ratio is <= 1.10")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -253,6 +337,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8, help="concurrent clients (throughput)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput row")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (lean-client rows)")
+    parser.add_argument(
+        "--client-calls", type=int, default=2000, help="sequential calls per round (upstream client rows)"
+    )
+    parser.add_argument("--only-clients", action="store_true", help="only the upstream client comparison")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-invoke-") as tmp:
@@ -261,6 +349,9 @@ def main() -> int:
         try:
             wait_for_admin_key(server)
             create_environment(server, ENV, AIRFLOW3)
+            if args.only_clients:
+                upstream_clients(server, args.client_calls, args.rounds)
+                return 0
             makers = {
                 "direct (baseline)": direct_call(server),
                 "proxy, pre-signed": presigned_call(server),
@@ -321,6 +412,7 @@ def main() -> int:
                 mean = statistics.mean(values)
                 print(f"{name:<20} {mean:8.1f} {mean / lean_base:8.2f}")
             print("target: ratio >= 0.85")
+            upstream_clients(server, args.client_calls, args.rounds)
         finally:
             stop_server(server)
     return 0

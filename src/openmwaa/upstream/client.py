@@ -4,7 +4,7 @@ Both proxies (InvokeRestApi and the web endpoints' sessions) call the environmen
 loopback over plain HTTP/1.1. A general client (httpx, over httpcore and anyio) spent about a
 millisecond of CPU per call on layers this never needs, which was most of what InvokeRestApi
 added on top of Airflow; aiohttp's client, measured in ``benchmarks/bench_invoke_rest_api.py``,
-spends about twice this one's CPU per request. This one is an asyncio protocol with httptools'
+spends 1.9 times this one's CPU per request. This one is an asyncio protocol with httptools'
 C parser (``connection``), and a connection goes back to a per-origin pool when its answer was
 read to its end.
 
