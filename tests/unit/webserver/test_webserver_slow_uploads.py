@@ -126,3 +126,40 @@ async def test_a_write_whose_client_leaves_while_queued_never_reaches_airflow(ha
     assert not gate.held
     assert queued.sent == [] and airflow_saw(harness, "/api/v1/queued") == 0
     await app.aclose()
+
+
+async def test_a_client_that_leaves_mid_answer_frees_the_gate_at_once(harness: Harness) -> None:
+    """Airflow answers a write with a stream that never ends (as a log tail might): the client
+    leaves, and the connection to Airflow closes and the gate passes on without waiting for it."""
+    upstream_closed = asyncio.Event()
+
+    async def endless_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        await reader.read()  # until openmwaa closes the connection
+        upstream_closed.set()
+        writer.close()
+
+    listener = await asyncio.start_server(endless_answer, "127.0.0.1", 0)
+    origin = f"127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    harness.endpoints.running[f"{ACCOUNT}/{REGION}/af2"] = f"http://{origin}"
+    app = gated_app(harness)
+    token = await session(harness)
+    gate = app._deps.write_gates.gate(origin)  # type: ignore[union-attr]
+    try:
+        writer = Client(app, token, "/api/v1/tail", 2)
+        writer.body(b"{}", more=False)
+        for _ in range(100):
+            if any(m.get("body") == b"hello" for m in writer.sent):
+                break
+            await asyncio.sleep(0.02)
+        assert writer.status == 200 and gate.held
+        writer.leave()
+        await asyncio.wait_for(writer.task, 5)
+        await asyncio.wait_for(upstream_closed.wait(), 5)
+        assert not gate.held
+        assert not any(m.get("more_body") is False for m in writer.sent)  # never marked complete
+    finally:
+        await app.aclose()
+        listener.close()
