@@ -1,0 +1,93 @@
+"""Runtime install: MWAA's package set against plain Airflow, cold and warm, same constraints.
+
+For each Airflow version, four installs of a fresh runtime into a temporary cache, each timed
+from ``RuntimeManager.ensure`` to its return:
+
+- plain, cold: ``apache-airflow`` and the database drivers only (what runtimes held before
+  recipe 4), with uv's download cache empty (every wheel downloaded);
+- plain, warm: the same with uv's cache filled (what every later install sees);
+- MWAA set, cold and warm: :func:`openmwaa.runtime.packages.required_packages`.
+
+Both sets are installed against the same shipped constraints file, so the ratio is the cost of
+the extra packages. The runtime's size on disk is reported too (uv hard-links from its cache:
+files shared between versions and runtimes are stored once).
+
+    .venv/bin/python benchmarks/bench_runtime_install.py [--versions 3.3.1,2.11.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from openmwaa.runtime import installer
+from openmwaa.runtime.installer import RuntimeManager
+
+PLAIN_EXTRAS = ("psycopg2-binary", "asyncpg")
+
+
+def plain_packages(version: str) -> tuple[str, ...]:
+    return (f"apache-airflow=={version}", *PLAIN_EXTRAS)
+
+
+def timed_install(version: str, *, plain: bool, uv_cache: Path, cache: Path) -> tuple[float, int]:
+    os.environ["UV_CACHE_DIR"] = str(uv_cache)
+    original = installer.required_packages
+    if plain:
+        installer.required_packages = plain_packages  # type: ignore[assignment]
+    try:
+        start = time.monotonic()
+        runtime = RuntimeManager(cache).ensure(version)
+        elapsed = time.monotonic() - start
+    finally:
+        installer.required_packages = original  # type: ignore[assignment]
+    size = int(
+        subprocess.run(
+            ["du", "-sb", str(runtime.root)], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
+    return elapsed, size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--versions", default="3.3.1,2.11.2")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
+        root = Path(tmp)
+        for version in args.versions.split(","):
+            results = {}
+            for plain in (True, False):
+                uv_cache = root / f"uv-{version}-{plain}"
+                for kind in ("cold", "warm"):  # cold fills uv's cache; warm reuses it
+                    cache = root / f"runtimes-{version}-{plain}-{kind}"
+                    results[(plain, kind)] = timed_install(
+                        version, plain=plain, uv_cache=uv_cache, cache=cache
+                    )
+                    print(
+                        f"  {version} {'plain' if plain else 'MWAA set'} {kind}: "
+                        f"{results[(plain, kind)][0]:.1f} s",
+                        file=sys.stderr,
+                    )
+            rows.append((version, results))
+    print(f"\nRuntime install (Python {sys.version_info[0]}.{sys.version_info[1]}), seconds; size on disk\n")
+    print("| version | install | plain Airflow (baseline) | MWAA package set | ratio |")
+    print("|---|---|---|---|---|")
+    for version, results in rows:
+        for kind in ("cold", "warm"):
+            base, mwaa = results[(True, kind)], results[(False, kind)]
+            print(
+                f"| {version} | {kind} | {base[0]:.1f} s, {base[1] / 2**20:.0f} MB | "
+                f"{mwaa[0]:.1f} s, {mwaa[1] / 2**20:.0f} MB | {mwaa[0] / base[0]:.2f} |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
