@@ -225,7 +225,24 @@ def create_environment(
     env = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
     if env["Status"] != "AVAILABLE":
         raise AssertionError(f"{name} ({version}) failed: {env.get('LastUpdate')}\n{server.log_tail()}")
+    wait_for_example_dags(server, name)
     return name
+
+
+def wait_for_example_dags(server: OpenMwaaServer, name: str, timeout: float = 120) -> None:
+    """Until Airflow has parsed the bundled example DAGs: AVAILABLE says the components are
+    healthy, not that the DAG processor has been through the folder yet."""
+    mwaa = server.client()
+    deadline = time.monotonic() + timeout
+    for path in sorted(EXAMPLE_DAGS.glob("*.py")):
+        while True:
+            try:
+                invoke(server, name, f"/dags/{path.stem}")
+                break
+            except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{name}: {path.stem} was not parsed in {timeout:.0f} s") from None
+                time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
