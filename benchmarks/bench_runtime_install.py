@@ -76,6 +76,11 @@ def main() -> int:
                         file=sys.stderr,
                     )
             rows.append((version, results))
+        report(rows)  # before the temporary runtimes are removed, which takes a while
+    return 0
+
+
+def report(rows: list[tuple[str, dict[tuple[bool, str], tuple[float, int]]]]) -> None:
     print(f"\nRuntime install (Python {sys.version_info[0]}.{sys.version_info[1]}), seconds; size on disk\n")
     print("| version | install | plain Airflow (baseline) | MWAA package set | ratio |")
     print("|---|---|---|---|---|")
