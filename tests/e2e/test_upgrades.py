@@ -276,5 +276,5 @@ def test_upgrades_on_postgresql_roll_back_a_failed_migration_also_after_a_kill(
     mwaa.update_environment(Name=af3, AirflowVersion=new3)
     env = wait_for_status(mwaa, af3, {"AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE"})
     assert env["Status"] == "AVAILABLE", f"{af3}: {env.get('LastUpdate')}\n{site.server.log_tail()}"
-    assert "dag_result" in xcom_columns(site, af3)
     assert_runs(site, af3, new3)
+    assert "dag_result" in xcom_columns(site, af3)

@@ -135,11 +135,10 @@ class Lifecycle:
             new = self._prepare(spec, old.ports if old else self._new_ports())
         except EnvironmentSetupError as exc:
             # Nothing was touched: what ran before runs on (or, after a restart, starts again).
-            if old is None and upgrading and not self._roll_back(spec, exc):
-                return
-            self._reporter.emit("update_failed", exc.message, exc.error_code)
-            if old is None:
-                self._restore(previous, None)
+            if old is not None:
+                self._reporter.emit("update_failed", exc.message, exc.error_code)
+            elif not upgrading or self._roll_back(spec, exc):
+                self._restore(previous, exc)
             return
         specs = self._components(new)
         if old is None:
@@ -188,21 +187,24 @@ class Lifecycle:
             return False
         return True
 
-    def _restore(self, previous: EnvironmentSpec, cause: EnvironmentSetupError | StartFailure | None) -> None:
-        """Bring ``previous`` back after a failed update; update_failed says why the update failed."""
-        if cause is not None:
-            self._reporter.emit("update_failed", cause.message, cause.error_code)
+    def _restore(self, previous: EnvironmentSpec, cause: EnvironmentSetupError | StartFailure) -> None:
+        """Bring ``previous`` back after a failed update, then say update_failed (and why).
+
+        Only then: until ``previous`` serves again the environment is still UPDATING, so no
+        new update can be queued behind the rollback and take its "healthy" for its own.
+        """
         deadline = self._clock() + self._start_timeout
         try:
             prepared = self._prepare(previous, self.prepared.ports if self.prepared else self._new_ports())
             self._launch(prepared, deadline)
         except (EnvironmentSetupError, StartFailure) as exc:
             self.stop_everything()
+            self._reporter.emit("update_failed", cause.message, cause.error_code)
             self._watcher.mark_unavailable(
                 exc.error_code, f"The previous configuration did not start again either: {exc.message}"
             )
             return
-        self._became_available(prepared)
+        self._became_available(prepared, failed_update=cause)
 
     def delete(self, command: Delete) -> None:
         self.stop_everything()
@@ -288,11 +290,16 @@ class Lifecycle:
             if self._interrupt.wait(self._timings.health_interval):
                 raise Interrupted
 
-    def _became_available(self, prepared: PreparedEnvironment) -> None:
+    def _became_available(
+        self, prepared: PreparedEnvironment, failed_update: EnvironmentSetupError | StartFailure | None = None
+    ) -> None:
         self.prepared = prepared
         self.major = prepared.runtime.major
         self.endpoint = prepared.base_url
-        self._watcher.became_available()
+        if failed_update is None:
+            self._watcher.became_available("available", "")
+        else:
+            self._watcher.became_available("update_failed", failed_update.message, failed_update.error_code)
 
     def _new_ports(self) -> Ports:
         if self.prepared is not None:

@@ -18,6 +18,7 @@ from openmwaa.supervisor.launcher import ProcessLauncher
 from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.process import log_tail
 from openmwaa.supervisor.reporter import Reporter
+from openmwaa.supervisor.spec import EventKind
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watchdog import HangWatch
 
@@ -53,12 +54,16 @@ class Watcher:
     def unavailable(self) -> bool:
         return self._unavailable
 
-    def became_available(self) -> None:
-        """A lifecycle step brought the environment up healthy: say so, and start watching it."""
+    def became_available(self, kind: EventKind, message: str, error_code: str | None = None) -> None:
+        """A lifecycle step brought the environment up healthy: report ``kind``, and start watching.
+
+        ``kind`` is "available", or "update_failed" once a failed update's previous configuration
+        serves again.
+        """
         self._unavailable = False
         self._hangs.reset()
         self._next_liveness_check = self._clock() + self._timings.liveness_check_interval
-        self._reporter.emit("available", "")
+        self._reporter.emit(kind, message, error_code)
 
     def mark_unavailable(self, code: str, message: str) -> None:
         self._unavailable = True

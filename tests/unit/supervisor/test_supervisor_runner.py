@@ -186,6 +186,8 @@ class Harness:
     launcher: FakeLauncher
     provisioner: FakeProvisioner
     events: list[EnvironmentEvent]
+    #: The pids running when each event was sent.
+    live_at_event: list[list[int]]
 
     def outcomes(self) -> list[tuple[str, str | None]]:
         return [(e.kind, e.error_code) for e in self.events if e.kind != "progress"]
@@ -207,11 +209,18 @@ def harness(tmp_path: Path) -> Harness:
 def make_harness(tmp_path: Path, *, hang_timeout: float = 0.0, start_timeout: float = 60) -> Harness:
     clock = Clock()
     probe = Probe(clock)
-    launcher, provisioner, events = FakeLauncher(), FakeProvisioner(), []
+    launcher, provisioner = FakeLauncher(), FakeProvisioner()
+    events: list[EnvironmentEvent] = []
+    live_at_event: list[list[int]] = []
+
+    def record(event: EnvironmentEvent) -> None:
+        events.append(event)
+        live_at_event.append([p.pid for p in launcher.spawned if p.code is None])
+
     runner = EnvironmentRunner(
         KEY,
         runtimes=RuntimeManager(tmp_path / "unused"),
-        emit=events.append,
+        emit=record,
         start_timeout=start_timeout,
         clock=clock,
         policy=RestartPolicy(base_delay=1, max_delay=60, window=120, max_restarts=3),
@@ -221,7 +230,7 @@ def make_harness(tmp_path: Path, *, hang_timeout: float = 0.0, start_timeout: fl
         launcher=launcher,
         provisioner=provisioner,
     )
-    return Harness(runner, clock, probe, launcher, provisioner, events)
+    return Harness(runner, clock, probe, launcher, provisioner, events, live_at_event)
 
 
 def spec(tmp_path: Path, version: str = "3.2.1", **config: str) -> EnvironmentSpec:
@@ -244,6 +253,7 @@ def created(h: Harness, tmp_path: Path, version: str = "3.2.1", **config: str) -
     h.runner.run_once(Create(s))
     assert h.outcomes() == [("available", None)]
     h.events.clear()
+    h.live_at_event.clear()
     return s
 
 
@@ -446,7 +456,7 @@ def test_a_failed_migration_rolls_the_database_back_and_the_previous_version_run
     old = created(harness, tmp_path)
     harness.provisioner.migrate_error = "airflow db migrate failed (exit code 1)"
     harness.runner.run_once(Update(spec(tmp_path, "3.3.1"), old))
-    assert harness.outcomes() == [("update_failed", "DATABASE_SETUP_FAILED"), ("available", None)]
+    assert harness.outcomes() == [("update_failed", "DATABASE_SETUP_FAILED")]
     assert harness.provisioner.calls[2:] == [
         "prepare 3.3.1",
         "begin_upgrade 3.2.1->3.3.1",
@@ -456,11 +466,23 @@ def test_a_failed_migration_rolls_the_database_back_and_the_previous_version_run
     assert harness.launcher.names() == list(AIRFLOW3) * 2  # the old version, started again
 
 
+def test_update_failed_is_said_only_once_the_previous_configuration_serves(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Said earlier, a new update could be queued behind the rollback and take its health for its own."""
+    old = created(harness, tmp_path)
+    harness.provisioner.migrate_error = "airflow db migrate failed (exit code 1)"
+    harness.runner.run_once(Update(spec(tmp_path, "3.3.1"), old))
+    (reported,) = [i for i, e in enumerate(harness.events) if e.kind == "update_failed"]
+    restarted = harness.launcher.spawned[4:]
+    assert harness.live_at_event[reported] == [p.pid for p in restarted] and len(restarted) == 4
+
+
 def test_an_upgraded_version_that_does_not_start_is_rolled_back(harness: Harness, tmp_path: Path) -> None:
     old = created(harness, tmp_path)
     harness.launcher.exit_on_start["dag-processor@3.3.1"] = 2
     harness.runner.run_once(Update(spec(tmp_path, "3.3.1"), old))
-    assert harness.outcomes() == [("update_failed", "COMPONENT_CRASHED"), ("available", None)]
+    assert harness.outcomes() == [("update_failed", "COMPONENT_CRASHED")]
     assert "roll_back_upgrade" in harness.provisioner.calls
     assert "finish_upgrade" not in harness.provisioner.calls
     assert all(p.code is None for p in harness.launcher.spawned[-4:])
@@ -520,7 +542,7 @@ def test_after_a_restart_an_upgrade_that_cannot_be_prepared_is_rolled_back_first
     harness.provisioner.broken_versions.add("3.3.1")
     harness.runner.run_once(Update(spec(tmp_path, "3.3.1"), spec(tmp_path, "3.2.1")))
     assert harness.provisioner.calls == ["prepare 3.3.1", "roll_back_upgrade", "prepare 3.2.1"]
-    assert harness.outcomes() == [("update_failed", "REQUIREMENTS_INSTALL_FAILED"), ("available", None)]
+    assert harness.outcomes() == [("update_failed", "REQUIREMENTS_INSTALL_FAILED")]
     assert harness.launcher.names() == list(AIRFLOW3)
 
 
