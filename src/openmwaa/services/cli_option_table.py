@@ -4,13 +4,26 @@ Per Airflow major version, every option Airflow's CLI parser defines for each co
 endpoint allows, in any supported version: aliases joined by ``|``, a trailing ``=`` when the
 option takes a value. Which of them a caller may use is decided in ``cli_commands``.
 
-Airflow versions read: 2.7.2, 2.8.1, 2.9.2, 2.10.1, 2.10.3, 2.11.0, 2.11.2, 3.0.6, 3.2.1, 3.3.1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Final
+
+#: The Airflow versions whose CLI parsers were read (runtime.versions.SUPPORTED_VERSIONS).
+VERSIONS_READ: Final = (
+    "2.7.2",
+    "2.8.1",
+    "2.9.2",
+    "2.10.1",
+    "2.10.3",
+    "2.11.0",
+    "2.11.2",
+    "3.0.6",
+    "3.2.1",
+    "3.3.1",
+)
 
 AIRFLOW_OPTIONS: Final[Mapping[int, Mapping[str, str]]] = {
     2: {

@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from openmwaa.errors import ServiceUnavailableError, ThrottlingError
+from openmwaa.runtime.versions import SUPPORTED_VERSIONS
 from openmwaa.services.cli_commands import (
     ALLOWED_COMMANDS,
     REFUSED_OPTIONS,
@@ -17,6 +18,7 @@ from openmwaa.services.cli_commands import (
     command_options,
     parse_cli_command,
 )
+from openmwaa.services.cli_option_table import VERSIONS_READ
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
 
@@ -188,6 +190,11 @@ def test_every_allowed_option_is_accepted_and_every_refused_one_refused(major: i
                     parse_cli_command(text, major)
             else:
                 assert parse_cli_command(text, major)[len(command) :][0] == option
+
+
+def test_option_table_was_read_from_every_supported_version() -> None:
+    """A version added to SUPPORTED_VERSIONS needs scripts/airflow_cli_options.py run again."""
+    assert sorted(VERSIONS_READ) == sorted(SUPPORTED_VERSIONS)
 
 
 def test_refused_options_name_options_airflow_defines() -> None:
