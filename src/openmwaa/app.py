@@ -16,18 +16,22 @@ from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
 from openmwaa.api.container_credentials import ServeContainerCredentials
+from openmwaa.api.logs import make_logs_handler
 from openmwaa.api.sts import StsService, make_sts_handler
 from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import OpenMwaaError
+from openmwaa.logs.service import EnvironmentLogs, LogsService
+from openmwaa.logs.tokens import TokenSigner
 from openmwaa.pipeline.asgi import ApiApp
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.finishers import audit_to, log_access
 from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import (
+    LOGS_SERVICE,
     MWAA_SERVICE,
     STS_SERVICE,
     Authenticate,
@@ -56,6 +60,7 @@ from openmwaa.webserver.app import WebDependencies
 from openmwaa.webserver.manager import WebServerConfig, WebServerManager
 from openmwaa.webserver.sessions import WebSessionStore
 from openmwaa.wire.error_response import serialize_error
+from openmwaa.wire.logs_json import error_response as logs_error_response
 from openmwaa.wire.model import MwaaWire
 from openmwaa.wire.sts import error_response as sts_error_response
 
@@ -79,6 +84,8 @@ class Services:
     #: Shared by InvokeRestApi and the web endpoints: one write at a time per Airflow.
     write_gates: WriteGates
     clock: Callable[[], float]
+    #: CloudWatch Logs over the environments' log files.
+    logs: LogsService
 
     def start(self) -> None:
         self.audit.start()
@@ -174,7 +181,34 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         webservers=webservers,
         write_gates=write_gates,
         clock=clock,
+        logs=LogsService(
+            list_environments=lambda: [
+                environment_logs(environments, r)
+                for r in repository.list_all()
+                if (r.key.account_id, r.key.region) == (settings.account_id, settings.region)
+            ],
+            find_environment=lambda name: _find_logs(environments, repository, settings, name),
+            signer=TokenSigner(derive_key(master, "logs-tokens")),
+            region=settings.region,
+            account_id=settings.account_id,
+        ),
     )
+
+
+def environment_logs(environments: EnvironmentService, record: EnvironmentRecord) -> EnvironmentLogs:
+    return EnvironmentLogs(
+        name=record.name,
+        logging_configuration=record.config.get("LoggingConfiguration") or {},
+        logs_dir=environments.home(record) / "logs",
+        created_at=record.created_at,
+    )
+
+
+def _find_logs(
+    environments: EnvironmentService, repository: EnvironmentRepository, settings: Settings, name: str
+) -> EnvironmentLogs | None:
+    record = repository.get(EnvironmentKey(settings.account_id, settings.region, name))
+    return None if record is None else environment_logs(environments, record)
 
 
 def create_app(settings: Settings, services: Services) -> ApiApp:
@@ -233,6 +267,11 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def sts_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(sts_error_response(error, ctx.request_id))
 
+    def logs_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
+        return Response.from_wire(logs_error_response(error, ctx.request_id))
+
+    logs = make_logs_handler(services.logs, authorizer=authorizer, conditions=conditions)
+
     execution_roles = ExecutionRoleService(
         services.identities,
         services.identities.sessions,
@@ -257,11 +296,12 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             ),
             ParseInput(wire),
             Authorize(authorizer, operations, conditions),
-            Dispatch(wire, operations, sts),
+            Dispatch(wire, operations, sts, {LOGS_SERVICE: logs}),
         ),
         serializers={
             MWAA_SERVICE: mwaa_error,
             STS_SERVICE: sts_error,
+            LOGS_SERVICE: logs_error,
         },
         default_serializer=mwaa_error,
         finishers=(log_access, audit_to(services.audit)),

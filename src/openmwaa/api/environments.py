@@ -7,6 +7,7 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 
+from openmwaa.logs.groups import describe_logging
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.steps import Operation
 from openmwaa.services.environments import EnvironmentService
@@ -51,7 +52,12 @@ def describe(record: EnvironmentRecord, *, account_id: str, webserver_url: str |
             f"arn:aws:iam::{account_id}:role/aws-service-role/airflow.amazonaws.com/AWSServiceRoleForAmazonMWAA"
         ),
         "Tags": dict(record.tags),
-        "LoggingConfiguration": _logging_configuration(config.get("LoggingConfiguration")),
+        "LoggingConfiguration": describe_logging(
+            config.get("LoggingConfiguration"),
+            environment=record.name,
+            region=record.key.region,
+            account_id=record.key.account_id,
+        ),
     }
     out.update({member: config[member] for member in _REPORTED if config.get(member) is not None})
     if webserver_url:
@@ -63,16 +69,6 @@ def describe(record: EnvironmentRecord, *, account_id: str, webserver_url: str |
 
 #: The model's LastUpdate members: nothing else is ever returned, whatever a record holds.
 _LAST_UPDATE_MEMBERS = frozenset({"Status", "CreatedAt", "Error", "Source", "WorkerReplacementStrategy"})
-
-
-def _logging_configuration(given: Mapping[str, Any] | None) -> dict[str, Any]:
-    modules = ("DagProcessingLogs", "SchedulerLogs", "WebserverLogs", "WorkerLogs", "TaskLogs")
-    given = given or {}
-    out: dict[str, Any] = {}
-    for module in modules:
-        entry = dict(given.get(module) or {"Enabled": False, "LogLevel": "INFO"})
-        out[module] = entry
-    return out
 
 
 def operations(

@@ -11,11 +11,13 @@ from openmwaa.pipeline.authorization import authorize
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authenticator, Authorizer, OperationHandler, ServiceHandler
 from openmwaa.pipeline.response import Response
+from openmwaa.wire.logs_json import operation_of as logs_operation
 from openmwaa.wire.model import MwaaWire
 from openmwaa.wire.sts import FORM_CONTENT_TYPE
 
 STS_SERVICE = "sts"
 MWAA_SERVICE = "airflow"
+LOGS_SERVICE = "logs"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class RouteRequest:
     async def __call__(self, ctx: RequestContext) -> Response | None:
         if is_sts_request(ctx):
             ctx.service = STS_SERVICE
+            return None
+        if ctx.method == "POST" and ctx.raw_path == "/" and ctx.header("x-amz-target") is not None:
+            # CloudWatch Logs (JSON 1.1); SigV4 then insists on the ``logs`` scope.
+            ctx.service = LOGS_SERVICE
+            ctx.operation = logs_operation(ctx.header("x-amz-target"))
             return None
         ctx.service = MWAA_SERVICE
         match = self._wire.route(ctx.method, ctx.raw_path)
@@ -107,17 +114,25 @@ class Dispatch:
     """Run the operation (or the STS service) and serialize its output."""
 
     def __init__(
-        self, wire: MwaaWire, operations: Mapping[str, Operation], sts: ServiceHandler | None
+        self,
+        wire: MwaaWire,
+        operations: Mapping[str, Operation],
+        sts: ServiceHandler | None,
+        services: Mapping[str, ServiceHandler] | None = None,
     ) -> None:
         self._wire = wire
         self._operations = operations
         self._sts = sts
+        #: Further services on the endpoint (``logs``), each a handler of its own requests.
+        self._services = dict(services or {})
 
     async def __call__(self, ctx: RequestContext) -> Response | None:
         if ctx.service == STS_SERVICE:
             if self._sts is None:
                 raise UnknownOperationError("STS is not available on this endpoint.")
             return await self._sts(ctx)
+        if ctx.service in self._services:
+            return await self._services[ctx.service](ctx)
         assert ctx.operation is not None
         output = await self._operations[ctx.operation].handler(ctx)
         body = self._wire.serialize_output(ctx.operation, output)

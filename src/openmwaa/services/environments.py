@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -262,6 +263,10 @@ class EnvironmentService:
 
     # Specs ---------------------------------------------------------------------------------
 
+    def home(self, record: EnvironmentRecord) -> Path:
+        """The environment's private directory (its logs are in ``logs/``)."""
+        return self._settings.environments_dir / record.key.account_id / record.key.region / record.name
+
     def spec(self, record: EnvironmentRecord) -> EnvironmentSpec:
         """What the supervisor must run for ``record``'s configuration."""
         config = record.config
@@ -271,7 +276,7 @@ class EnvironmentService:
             key = config.get(member)
             return sources.object_path(bucket, str(key), member=member) if key else None
 
-        home = self._settings.environments_dir / record.key.account_id / record.key.region / record.name
+        home = self.home(record)
         return EnvironmentSpec(
             key=str(record.key),
             name=record.name,
@@ -285,6 +290,7 @@ class EnvironmentService:
             secrets=EnvironmentSecrets(**record.secrets),
             database_url=self._airflow_database_url(record.key),
             environment_class=_environment_class(config),
+            logging_configuration=dict(config.get("LoggingConfiguration") or {}),
             task_environ=task_environment(
                 EnvironmentSecrets(**record.secrets),
                 name=record.name,

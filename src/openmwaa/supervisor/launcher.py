@@ -7,10 +7,11 @@ run in milliseconds without Airflow.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from openmwaa.logs.groups import DAG_PROCESSOR_LEVEL_VARIABLE, LEVEL_VARIABLE
 from openmwaa.supervisor import pidfiles
 from openmwaa.supervisor.components import ComponentSpec
 from openmwaa.supervisor.group import ProcessHandle
@@ -33,6 +34,14 @@ class ProcessLauncher(Protocol):
         """Give a process less CPU while the web server starts (see startup_priority); False if not."""
 
 
+def component_env(component: ComponentSpec, env: Mapping[str, str]) -> Mapping[str, str]:
+    """``env``, with the DAG processor's own log level (DagProcessingLogs) for that process."""
+    level = env.get(DAG_PROCESSOR_LEVEL_VARIABLE)
+    if component.kind != "dag-processor" or level is None:
+        return env
+    return {**env, LEVEL_VARIABLE: level}
+
+
 class LocalLauncher:
     """Child processes of this openmwaa, each recorded in a pid file under ``<home>/run``."""
 
@@ -44,7 +53,7 @@ class LocalLauncher:
         child = spawn(
             component.name,
             component.argv,
-            env=prepared.env_for(component.serves_api),
+            env=component_env(component, prepared.env_for(component.serves_api)),
             cwd=home,
             log_path=home / "logs" / f"{component.name}.log",
             started_at=now,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from openmwaa.logs.groups import DAG_PROCESSOR_LEVEL_VARIABLE, LEVEL_VARIABLE, component_log_levels
 from openmwaa.runtime import plugins, requirements
 from openmwaa.runtime.airflow_config import Ports, airflow_environment, component_environment
 from openmwaa.runtime.errors import DatabaseSetupError, EnvironmentSetupError
@@ -131,7 +132,18 @@ def prepare_environment(
 
     env = environment("scheduler", {**exports["scheduler"], **exports["worker"]})
     web_env = environment("webserver", exports["webserver"])
+    apply_log_levels(env, web_env, component_log_levels(spec.logging_configuration, major=runtime.major))
     return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir, web_env)
+
+
+def apply_log_levels(env: dict[str, str], web_env: dict[str, str], levels: Mapping[str, str]) -> None:
+    """LoggingConfiguration's levels win over AirflowConfigurationOptions and startup scripts."""
+    if "scheduler" in levels:
+        env[LEVEL_VARIABLE] = levels["scheduler"]
+    if "dag-processor" in levels:
+        env[DAG_PROCESSOR_LEVEL_VARIABLE] = levels["dag-processor"]
+    if "webserver" in levels:
+        web_env[LEVEL_VARIABLE] = levels["webserver"]
 
 
 def initialize_database(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from openmwaa.runtime.airflow_config import DEFAULT_ENVIRONMENT_CLASS
 from openmwaa.runtime.secrets import EnvironmentSecrets
@@ -34,6 +34,8 @@ class EnvironmentSpec:
     #: Variables every process of the environment gets (the execution role's credentials
     #: endpoint and its token): set by openmwaa, so a startup script cannot change them.
     task_environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: MWAA's LoggingConfiguration as given (modules' Enabled and LogLevel).
+    logging_configuration: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""MWAA's CloudWatch logs, served from each environment's own log files."""
