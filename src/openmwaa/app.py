@@ -23,6 +23,7 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import OpenMwaaError
+from openmwaa.logs.retention import LogJanitor, RetentionPolicy
 from openmwaa.logs.service import EnvironmentLogs, LogsService
 from openmwaa.logs.tokens import TokenSigner
 from openmwaa.pipeline.asgi import ApiApp
@@ -84,14 +85,17 @@ class Services:
     #: Shared by InvokeRestApi and the web endpoints: one write at a time per Airflow.
     write_gates: WriteGates
     clock: Callable[[], float]
-    #: CloudWatch Logs over the environments' log files.
+    #: CloudWatch Logs over the environments' log files, and their retention.
     logs: LogsService
+    log_janitor: LogJanitor
 
     def start(self) -> None:
         self.audit.start()
         self.environments.resume_all()
+        self.log_janitor.start()
 
     def shutdown(self) -> None:
+        self.log_janitor.stop()
         self.webservers.shutdown()
         self.supervisor.shutdown()
         self.audit.stop()
@@ -168,6 +172,26 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
             webservers.forget(event.key)
 
     events.subscribe(on_event)
+    logs = LogsService(
+        list_environments=lambda: [
+            environment_logs(environments, r)
+            for r in repository.list_all()
+            if (r.key.account_id, r.key.region) == (settings.account_id, settings.region)
+        ],
+        find_environment=lambda name: _find_logs(environments, repository, settings, name),
+        signer=TokenSigner(derive_key(master, "logs-tokens")),
+        region=settings.region,
+        account_id=settings.account_id,
+    )
+    janitor = LogJanitor(
+        lambda: [environments.home(r) / "logs" for r in repository.list_all()],
+        RetentionPolicy(
+            retention_seconds=settings.log_retention_days * 86400,
+            max_bytes=settings.log_max_bytes,
+            component_max_bytes=settings.log_component_max_bytes,
+        ),
+        clock=clock,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -181,17 +205,8 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         webservers=webservers,
         write_gates=write_gates,
         clock=clock,
-        logs=LogsService(
-            list_environments=lambda: [
-                environment_logs(environments, r)
-                for r in repository.list_all()
-                if (r.key.account_id, r.key.region) == (settings.account_id, settings.region)
-            ],
-            find_environment=lambda name: _find_logs(environments, repository, settings, name),
-            signer=TokenSigner(derive_key(master, "logs-tokens")),
-            region=settings.region,
-            account_id=settings.account_id,
-        ),
+        logs=logs,
+        log_janitor=janitor,
     )
 
 

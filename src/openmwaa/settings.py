@@ -77,6 +77,12 @@ class Settings:
     #: /aws_mwaa/cli: concurrent commands per environment and seconds each may run.
     cli_max_concurrent: int = 2
     cli_timeout: float = 60.0
+    #: Environments' logs: files older than this many days go, a component log is rotated past
+    #: ``log_component_max_bytes`` (3 copies kept), and one environment's logs/ stays under
+    #: ``log_max_bytes`` (the oldest files go first).
+    log_retention_days: float = 30.0
+    log_max_bytes: int = 1024**3
+    log_component_max_bytes: int = 64 * 1024**2
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.match(self.account_id):
@@ -87,6 +93,10 @@ class Settings:
             raise ValidationError(f"port {self.port} is out of range")
         if not self.hung_component_timeout >= 0:  # also refuses NaN
             raise ValidationError("hung_component_timeout must be 0 (off) or a number of seconds")
+        if not (self.log_retention_days > 0 and self.log_max_bytes > 0 and self.log_component_max_bytes > 0):
+            raise ValidationError(
+                "log_retention_days, log_max_bytes and log_component_max_bytes must be positive"
+            )
 
     # Derived locations -------------------------------------------------------------------
 
