@@ -98,30 +98,38 @@ def complete_end(file: BinaryIO, size: int) -> int:
     return 0
 
 
-def read_backward(file: BinaryIO, end: int, limit: int, *, default_timestamp: int) -> list[Event]:
-    """Up to ``limit`` events ending at byte ``end`` (a line start), oldest first."""
+def read_backward(
+    file: BinaryIO, end: int, limit: int, *, default_timestamp: int, max_bytes: int = 2 * 1024 * 1024
+) -> list[Event]:
+    """Up to ``limit`` events (about ``max_bytes`` at most) ending at byte ``end`` (a line start),
+    oldest first."""
     lines: list[tuple[int, bytes]] = []
+    collected = 0
     position = end
-    carry = b""
-    while position > 0 and len(lines) < limit:
+    # ``buffer`` is the file from ``position`` to the first collected line: one line whose start
+    # is not known yet, newline included (empty before the first read).
+    buffer = b""
+    while position > 0 and len(lines) < limit and collected < max_bytes:
         start = max(0, position - _BLOCK)
         file.seek(start)
-        block = file.read(position - start) + carry
+        buffer = file.read(position - start) + buffer
         position = start
-        parts = block.split(b"\n")
-        # parts[-1] is what follows the last newline: empty, since ``end`` is a line start.
-        carry = parts[0]
-        cursor = start + len(parts[0]) + 1
+        newline = buffer.find(b"\n")
+        if newline < 0:
+            break  # only when ``end`` was not a line start
+        cursor = position + newline + 1
         complete = []
-        for part in parts[1:-1]:
+        for part in buffer[newline + 1 :].split(b"\n")[:-1]:
             complete.append((cursor, part + b"\n"))
             cursor += len(part) + 1
+        collected += len(buffer) - newline - 1
         lines[:0] = complete
-        if len(carry) > _MAX_BACKWARD_LINE:
+        buffer = buffer[: newline + 1]
+        if len(buffer) > _MAX_BACKWARD_LINE:
             # A line this long has no start in reach: reading stops before it (bounded memory).
             return _events(lines[-limit:], end, default_timestamp)
-    if position == 0 and carry and len(lines) < limit:
-        lines.insert(0, (0, carry + b"\n"))
+    if position == 0 and buffer and len(lines) < limit:
+        lines.insert(0, (0, buffer))  # the file's first line
     return _events(lines[-limit:], end, default_timestamp)
 
 
