@@ -245,16 +245,24 @@ def wait_for_example_dags(server: OpenMwaaServer, name: str, timeout: float = 12
                 time.sleep(0.5)
 
 
+#: Every MWAA log module on at INFO (Airflow's own default level): the shared environments' logs
+#: are served as CloudWatch groups airflow-<Env>-<Module>.
+ALL_LOGS = {
+    module: {"Enabled": True, "LogLevel": "INFO"}
+    for module in ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
+}
+
+
 @pytest.fixture(scope="session")
 def af3_env(server: OpenMwaaServer) -> str:
     """An AVAILABLE Airflow 3 environment shared by the e2e tests (read-mostly: don't delete it)."""
-    return create_environment(server, "shared-af3", AIRFLOW3)
+    return create_environment(server, "shared-af3", AIRFLOW3, LoggingConfiguration=ALL_LOGS)
 
 
 @pytest.fixture(scope="session")
 def af2_env(server: OpenMwaaServer) -> str:
     """An AVAILABLE Airflow 2 environment shared by the e2e tests (read-mostly: don't delete it)."""
-    return create_environment(server, "shared-af2", AIRFLOW2)
+    return create_environment(server, "shared-af2", AIRFLOW2, LoggingConfiguration=ALL_LOGS)
 
 
 @pytest.fixture(params=[AIRFLOW3, AIRFLOW2], ids=["airflow3", "airflow2"])

@@ -1,0 +1,91 @@
+"""CloudWatch Logs against real Airflow: a task's lines under MWAA's stream name, found with
+boto3's ``logs`` client and the AWS CLI (v1: its ``filter-log-events``; v2's ``logs tail`` calls
+the same FilterLogEvents, see the loop below, but the v2 CLI is not installable from PyPI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import OpenMwaaServer, trigger_and_wait
+
+pytestmark = pytest.mark.e2e
+
+
+def follow(logs: Any, group: str, pattern: str, start_time: int, timeout: float) -> list[dict[str, Any]]:
+    """What ``aws logs tail GROUP --follow --filter-pattern`` does: FilterLogEvents from startTime,
+    page by page, then again from the newest timestamp seen, dropping events already shown."""
+    seen: dict[int, set[str]] = {}
+    shown: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start_time, "filterPattern": pattern}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = logs.filter_log_events(interleaved=True, **kwargs)
+        for event in response["events"]:
+            if event["eventId"] not in seen.setdefault(event["timestamp"], set()):
+                seen[event["timestamp"]].add(event["eventId"])
+                shown.append(event)
+        if "nextToken" in response:
+            kwargs["nextToken"] = response["nextToken"]
+            continue
+        kwargs.pop("nextToken", None)
+        if shown:
+            kwargs["startTime"] = max(e["timestamp"] for e in shown)
+            return shown
+        time.sleep(1)
+    return shown
+
+
+def test_a_task_s_lines_are_found_under_mwaa_s_stream_name(server: OpenMwaaServer, af3_env: str) -> None:
+    mwaa, logs = server.client(), server.client("logs")
+    logging = mwaa.get_environment(Name=af3_env)["Environment"]["LoggingConfiguration"]
+    group = f"airflow-{af3_env}-Task"
+    assert logging["TaskLogs"]["CloudWatchLogGroupArn"].endswith(f":log-group:{group}")
+    started = int(time.time() * 1000) - 1000
+    run = trigger_and_wait(server, af3_env, 3, "hello_openmwaa")
+    if run["state"] != "success":  # the run's own task logs say why, through the API under test
+        lines = logs.filter_log_events(
+            logGroupName=group, logStreamNamePrefix=f"dag_id=hello_openmwaa/run_id={run['dag_run_id']}/"
+        )["events"]
+        raise AssertionError("\n".join(f"{e['logStreamName']}: {e['message']}" for e in lines[-40:]))
+    stream = f"dag_id=hello_openmwaa/run_id={run['dag_run_id']}/task_id=report/attempt=1.log"
+
+    names = [
+        g["logGroupName"]
+        for g in logs.describe_log_groups(logGroupNamePrefix=f"airflow-{af3_env}-")["logGroups"]
+    ]
+    assert group in names and f"airflow-{af3_env}-Scheduler" in names
+    found = follow(logs, group, '"hello, openmwaa"', started, timeout=60)
+    assert stream in {e["logStreamName"] for e in found}, found
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+    assert any("hello, openmwaa" in e["message"] for e in events)
+
+    # The AWS CLI, unchanged, with only the endpoint variables a user exports.
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "aws"),
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-names",
+            stream,
+            "--filter-pattern",
+            "openmwaa",
+            "--output",
+            "json",
+        ],
+        env=server.client_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert any("hello, openmwaa" in e["message"] for e in json.loads(done.stdout)["events"])
