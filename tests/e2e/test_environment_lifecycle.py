@@ -50,7 +50,9 @@ def scheduler_config(home: Path, section: str, key: str) -> str:
     for pid in processes_using(home):
         proc = Path("/proc") / str(pid)
         try:
-            argv = proc.joinpath("cmdline").read_bytes().decode().split("\0")
+            argv = proc.joinpath("cmdline").read_bytes().decode().rstrip("\0").split("\0")
+            if len(argv) == 1:  # Airflow 2's scheduler rewrites its title: one string, spaces between
+                argv = argv[0].split(" ")
             environ = proc.joinpath("environ").read_bytes().decode().split("\0")
         except OSError:
             continue
