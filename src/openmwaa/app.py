@@ -26,7 +26,7 @@ from openmwaa.errors import OpenMwaaError
 from openmwaa.logs.retention import LogJanitor, RetentionPolicy
 from openmwaa.logs.service import EnvironmentLogs, LogsService
 from openmwaa.logs.tokens import TokenSigner
-from openmwaa.pipeline.asgi import ApiApp
+from openmwaa.pipeline.asgi import MAX_BODY_BYTES, ApiApp
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.finishers import audit_to, log_access
@@ -34,14 +34,19 @@ from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import (
     LOGS_SERVICE,
     MWAA_SERVICE,
+    S3_SERVICE,
     STS_SERVICE,
     Authenticate,
     Authorize,
     Dispatch,
     ParseInput,
     RouteRequest,
+    is_s3_request,
 )
 from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.s3.service import S3Service
+from openmwaa.s3.store import BucketStore
+from openmwaa.s3.xml import error_response as s3_error_response
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
@@ -67,6 +72,10 @@ from openmwaa.wire.sts import error_response as sts_error_response
 
 log = logging.getLogger(__name__)
 
+#: S3 request bodies are held in memory, so they are bounded: objects up to 64 MiB per PutObject
+#: (plus room for aws-chunked framing).
+S3_MAX_BODY_BYTES = 64 * 1024 * 1024 + 64 * 1024
+
 
 @dataclass
 class Services:
@@ -88,6 +97,8 @@ class Services:
     #: CloudWatch Logs over the environments' log files, and their retention.
     logs: LogsService
     log_janitor: LogJanitor
+    #: S3's buckets (the directories environments read their sources from).
+    buckets: BucketStore
 
     def start(self) -> None:
         self.audit.start()
@@ -99,6 +110,7 @@ class Services:
         self.webservers.shutdown()
         self.supervisor.shutdown()
         self.audit.stop()
+        self.buckets.close()
         self.engine.dispose()
 
 
@@ -207,6 +219,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         clock=clock,
         logs=logs,
         log_janitor=janitor,
+        buckets=BucketStore(settings.buckets_dir),
     )
 
 
@@ -279,6 +292,11 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def mwaa_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(serialize_error(error, ctx.request_id))
 
+    s3 = S3Service(services.buckets, authorizer, conditions, region=settings.region)
+
+    def s3_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
+        return Response.from_wire(s3_error_response(error, ctx.request_id, head=ctx.method == "HEAD"))
+
     def sts_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(sts_error_response(error, ctx.request_id))
 
@@ -311,18 +329,22 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             ),
             ParseInput(wire),
             Authorize(authorizer, operations, conditions),
-            Dispatch(wire, operations, sts, {LOGS_SERVICE: logs}),
+            Dispatch(wire, operations, sts, {LOGS_SERVICE: logs, S3_SERVICE: s3}),
         ),
         serializers={
             MWAA_SERVICE: mwaa_error,
             STS_SERVICE: sts_error,
             LOGS_SERVICE: logs_error,
+            S3_SERVICE: s3_error,
         },
         default_serializer=mwaa_error,
         finishers=(log_access, audit_to(services.audit)),
     )
 
-    return ApiApp(pipeline.handle, pipeline.reject)
+    def body_limit(ctx: RequestContext) -> int:
+        return S3_MAX_BODY_BYTES if is_s3_request(ctx) else MAX_BODY_BYTES
+
+    return ApiApp(pipeline.handle, pipeline.reject, body_limit=body_limit)
 
 
 def _operation_conditions(

@@ -280,7 +280,7 @@ class Maker:
         )
 
     def wrong_service(self, base: Base) -> Case:
-        service = self.rng.choice(["s3", "mwaa", "sts", "execute-api", "iam", "airflow-env", "airflo"])
+        service = self.rng.choice(["ec2", "mwaa", "sts", "execute-api", "iam", "airflow-env", "airflo"])
         return Case(
             "wrong service",
             self.request(base, self.signing(service=service)),

@@ -26,7 +26,7 @@ from openmwaa.errors import (
     InvalidSignatureError,
     MissingAuthenticationTokenError,
 )
-from openmwaa.pipeline.context import RequestContext
+from openmwaa.pipeline.context import RequestContext, SigningSeed
 from openmwaa.principal import Principal
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -46,6 +46,15 @@ _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]{1,128}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _PARTS = ("Credential", "SignedHeaders", "Signature")
+
+
+#: ``x-amz-content-sha256`` values S3 signs literally instead of the body's hash.
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+STREAMING_PAYLOADS = (
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+)
 
 
 @dataclass(frozen=True)
@@ -248,11 +257,14 @@ def canonical_headers(ctx: RequestContext, signed_headers: tuple[str, ...]) -> s
     return "".join(lines)
 
 
-def canonical_request(ctx: RequestContext, signed_headers: tuple[str, ...], payload_hash: str) -> str:
+def canonical_request(
+    ctx: RequestContext, signed_headers: tuple[str, ...], payload_hash: str, *, raw_uri: bool = False
+) -> str:
+    """``raw_uri``: S3 signs the path as sent (no dot segments removed, not encoded again)."""
     return "\n".join(
         [
             ctx.method.upper(),
-            canonical_uri(ctx.raw_path),
+            (ctx.raw_path or "/") if raw_uri else canonical_uri(ctx.raw_path),
             canonical_query(ctx.raw_query),
             canonical_headers(ctx, signed_headers),
             ";".join(signed_headers),
@@ -291,6 +303,28 @@ def verify_request(
     clock_skew: float,
 ) -> Principal:
     """Verify ``ctx``'s SigV4 signature for ``service`` in ``region``; return who signed it."""
+    principal, _ = verify_request_with_seed(
+        ctx, service=service, region=region, credentials=credentials, now=now, clock_skew=clock_skew
+    )
+    return principal
+
+
+def verify_request_with_seed(
+    ctx: RequestContext,
+    *,
+    service: str,
+    region: str,
+    credentials: CredentialLookup,
+    now: float,
+    clock_skew: float,
+    literal_payload_hashes: bool = False,
+) -> tuple[Principal, SigningSeed]:
+    """:func:`verify_request`, also returning what chunk signatures chain from.
+
+    ``literal_payload_hashes`` (S3's rules): the path is signed as sent; ``x-amz-content-sha256``
+    is required, and its ``UNSIGNED-PAYLOAD``/``STREAMING-*`` values are signed as they are (the body is then
+    checked by its checksums or chunk signatures, not here).
+    """
     authorizations = [v for k, v in ctx.headers if k == "authorization"]
     if not authorizations:
         raise MissingAuthenticationTokenError()
@@ -314,16 +348,29 @@ def verify_request(
     check_clock_skew(timestamp, now, clock_skew)
     session_token = _single_header(ctx, "x-amz-security-token")
     resolved = credentials.lookup(parsed.access_key_id, session_token, now)
-    payload_hash = hashlib.sha256(ctx.body).hexdigest()
+    claimed_hash = _single_header(ctx, "x-amz-content-sha256")
+    if literal_payload_hashes and claimed_hash is None:
+        raise InvalidSignatureError("Missing required header for this request: x-amz-content-sha256")
+    if (
+        literal_payload_hashes
+        and claimed_hash is not None
+        and claimed_hash in (UNSIGNED_PAYLOAD, *STREAMING_PAYLOADS)
+    ):
+        payload_hash = claimed_hash
+    else:
+        payload_hash = hashlib.sha256(ctx.body).hexdigest()
     if "x-amz-content-sha256" in parsed.signed_headers:
         claimed = _single_header(ctx, "x-amz-content-sha256") or ""
         if not hmac.compare_digest(claimed.encode(), payload_hash.encode()):
             raise InvalidSignatureError("The provided 'x-amz-content-sha256' header does not match the body.")
-    canonical = canonical_request(ctx, parsed.signed_headers, payload_hash)
+    canonical = canonical_request(ctx, parsed.signed_headers, payload_hash, raw_uri=literal_payload_hashes)
     expected = compute_signature(resolved.secret_access_key, timestamp, parsed, canonical)
     if not hmac.compare_digest(expected.encode("ascii"), parsed.signature.encode("ascii")):
         raise InvalidSignatureError(MISMATCH_MESSAGE)
-    return resolved.principal
+    key = signing_key(
+        resolved.secret_access_key, parsed.scope_date, parsed.scope_region, parsed.scope_service
+    )
+    return resolved.principal, SigningSeed(key, timestamp, parsed.credential_scope, expected)
 
 
 def _check_signed_header_set(ctx: RequestContext, parsed: ParsedAuthorization, date_header: str) -> None:

@@ -67,6 +67,7 @@ class ApiApp:
         *,
         lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
         max_body: int = MAX_BODY_BYTES,
+        body_limit: Callable[[RequestContext], int] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``handle`` runs the pipeline; ``reject`` answers (and audits) what the edge refuses."""
@@ -75,6 +76,8 @@ class ApiApp:
         self._clock = clock
         self._lifespan = lifespan
         self._max_body = max_body
+        #: A per-request body limit (S3 uploads may be larger than API calls).
+        self._body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,7 +93,8 @@ class ApiApp:
             response = self._reject(exc, ctx)
         else:
             try:
-                ctx.body = await read_body(receive, self._max_body)
+                limit = self._max_body if self._body_limit is None else self._body_limit(ctx)
+                ctx.body = await read_body(receive, limit)
             except ClientDisconnectedError:
                 return  # a body cut short is never handled as if it were whole
             except BodyTooLargeError as exc:
@@ -98,9 +102,15 @@ class ApiApp:
                 response = self._reject(too_large, ctx)
             else:
                 response = await self._handle(ctx)
-        headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+        length = len(response.body) if response.length is None else response.length
+        headers = [*response.headers, (b"content-length", str(length).encode())]
         if not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):
             # Error responses already carry it (the serializer writes it); one header, one value.
             headers.append((b"x-amzn-requestid", ctx.request_id.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        async for block in response.stream:
+            await send({"type": "http.response.body", "body": block, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})

@@ -9,6 +9,16 @@ from openmwaa.iam import Decision
 from openmwaa.principal import Principal
 
 
+@dataclass(frozen=True)
+class SigningSeed:
+    """What S3's chunk signatures chain from: the request's signature, key, timestamp and scope."""
+
+    key: bytes = field(repr=False)
+    timestamp: str
+    scope: str
+    signature: str
+
+
 @dataclass
 class RequestContext:
     """One API request. Handlers read what earlier handlers filled in and add their part."""
@@ -26,7 +36,7 @@ class RequestContext:
     #: Wall-clock time the request arrived (epoch seconds).
     received_at: float
     body: bytes = b""
-    #: ``airflow`` (MWAA) or ``sts``; set by routing.
+    #: ``airflow`` (MWAA), ``sts`` or ``s3``; set by routing.
     service: str | None = None
     #: The botocore operation name, e.g. ``CreateEnvironment``; set by routing.
     operation: str | None = None
@@ -34,6 +44,8 @@ class RequestContext:
     params: dict[str, Any] = field(default_factory=dict)
     #: Set by authentication.
     principal: Principal | None = None
+    #: Set by authentication of a header-signed S3 request (its aws-chunked body chains from it).
+    signing_seed: SigningSeed | None = None
     #: IAM action and resource(s) decided on; set by authorization (for the audit trail).
     action: str | None = None
     resource: str | None = None

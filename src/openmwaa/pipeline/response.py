@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 
@@ -10,6 +11,10 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: A body too large to hold in memory (an S3 object), sent as it is read; ``length`` bytes.
+    stream: AsyncIterator[bytes] | None = None
+    #: The Content-Length when it is not ``len(body)`` (a stream, or a HEAD answer).
+    length: int | None = None
 
     @classmethod
     def from_wire(cls, wire: tuple[int, list[tuple[bytes, bytes]], bytes]) -> Response:

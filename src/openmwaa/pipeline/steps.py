@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from openmwaa.errors import UnknownOperationError
 from openmwaa.pipeline.authorization import authorize
@@ -18,6 +19,8 @@ from openmwaa.wire.sts import FORM_CONTENT_TYPE
 STS_SERVICE = "sts"
 MWAA_SERVICE = "airflow"
 LOGS_SERVICE = "logs"
+S3_SERVICE = "s3"
+_S3_SCOPE = "/s3/aws4_request"
 
 
 @dataclass(frozen=True)
@@ -36,14 +39,30 @@ def is_sts_request(ctx: RequestContext) -> bool:
     return ctx.raw_path == "/" and ctx.method == "POST" and content_type.startswith(FORM_CONTENT_TYPE)
 
 
+def is_s3_request(ctx: RequestContext) -> bool:
+    """S3 shares the endpoint too: told apart by the SigV4 credential scope (header or pre-signed query)."""
+    authorization = ctx.header("authorization") or ""
+    if authorization:
+        credential = authorization.partition("Credential=")[2].partition(",")[0]
+        return credential.endswith(_S3_SCOPE)
+    if "X-Amz-Credential=" in ctx.raw_query:
+        credential = ctx.raw_query.partition("X-Amz-Credential=")[2].partition("&")[0]
+        return unquote(credential).endswith(_S3_SCOPE)
+    return False
+
+
 class RouteRequest:
-    """Which service and operation: MWAA routes on method + path; STS is a form POST to ``/``."""
+    """Which service and operation: MWAA routes on method + path; STS is a form POST to ``/``;
+    S3 is whatever is signed for ``s3`` (its own handler routes it)."""
 
     def __init__(self, wire: MwaaWire) -> None:
         self._wire = wire
         self._path_params: dict[str, dict[str, str]] = {}
 
     async def __call__(self, ctx: RequestContext) -> Response | None:
+        if is_s3_request(ctx):
+            ctx.service = S3_SERVICE
+            return None
         if is_sts_request(ctx):
             ctx.service = STS_SERVICE
             return None
