@@ -465,8 +465,7 @@ def test_trailers_are_read_past_and_never_join_the_head() -> None:
         client = Http1Client()
         try:
             stream = await client.open(UpstreamRequest("GET", "127.0.0.1", port, "/", []), timeout=5)
-            await asyncio.sleep(0.05)  # let the whole answer, trailers and all, be parsed
-            await stream.read(100)
+            await stream.read(100)  # to the end of the answer, trailers and all
             await stream.aclose()
             return stream.headers
         finally:
@@ -519,7 +518,8 @@ def test_a_request_waiting_for_a_connection_times_out_and_frees_nothing_it_did_n
 
     async def body(server: Server, client: Http1Client) -> None:
         slow = asyncio.ensure_future(client.request(req(server, target="/slow"), **LIMITS))
-        await asyncio.sleep(0.05)
+        while client.open_connections("127.0.0.1", server.port) == 0:  # the slow one holds it
+            await asyncio.sleep(0.001)
         with pytest.raises(UpstreamTimeout):
             await client.request(req(server), timeout=0.1, max_body=1000)
         assert client.open_connections("127.0.0.1", server.port) == 1

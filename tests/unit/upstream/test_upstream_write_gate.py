@@ -25,7 +25,7 @@ def test_the_gate_is_shared_across_event_loops_in_order() -> None:
     def waiter(name: str, queued: threading.Event) -> None:
         async def main() -> None:
             task = asyncio.ensure_future(gate.acquire())
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # one turn of the loop: the task runs up to its wait, queued
             queued.set()
             await task
             order.append(name)
