@@ -37,15 +37,15 @@ def plain_packages(version: str) -> tuple[str, ...]:
 
 def timed_install(version: str, *, plain: bool, uv_cache: Path, cache: Path) -> tuple[float, int]:
     os.environ["UV_CACHE_DIR"] = str(uv_cache)
-    original = installer.required_packages
+    original = getattr(installer, "required_packages")  # noqa: B009 - the name the installer calls
     if plain:
-        installer.required_packages = plain_packages  # type: ignore[assignment]
+        setattr(installer, "required_packages", plain_packages)  # noqa: B010
     try:
         start = time.monotonic()
         runtime = RuntimeManager(cache).ensure(version)
         elapsed = time.monotonic() - start
     finally:
-        installer.required_packages = original  # type: ignore[assignment]
+        setattr(installer, "required_packages", original)  # noqa: B010
     size = int(
         subprocess.run(
             ["du", "-sb", str(runtime.root)], capture_output=True, text=True, check=True
@@ -58,11 +58,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", default="3.3.1,2.11.2")
     args = parser.parse_args()
-    rows = []
+    rows: list[tuple[str, dict[tuple[bool, str], tuple[float, int]]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
         root = Path(tmp)
         for version in args.versions.split(","):
-            results = {}
+            results: dict[tuple[bool, str], tuple[float, int]] = {}
             for plain in (True, False):
                 uv_cache = root / f"uv-{version}-{plain}"
                 for kind in ("cold", "warm"):  # cold fills uv's cache; warm reuses it
@@ -91,7 +91,6 @@ def report(rows: list[tuple[str, dict[tuple[bool, str], tuple[float, int]]]]) ->
                 f"| {version} | {kind} | {base[0]:.1f} s, {base[1] / 2**20:.0f} MB | "
                 f"{mwaa[0]:.1f} s, {mwaa[1] / 2**20:.0f} MB | {mwaa[0] / base[0]:.2f} |"
             )
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import botocore.auth
@@ -136,7 +136,7 @@ async def test_in_process_asgi_transport_keeps_raw_paths(api: ApiServer) -> None
     base = f"http://127.0.0.1:{api.port}"
     path = "/tags/" + quote(ENV_ARN + "team-b-env", safe="-_.~")
     url, headers = signed_request("GET", base + path)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    transport = httpx.ASGITransport(app=cast(Any, app), client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get(url, headers=headers)
     assert response.status_code == 200, response.text

@@ -112,7 +112,10 @@ def test_request_tags_on_create_environment(
     api: ApiServer, tags: dict[str, str] | None, allowed: bool
 ) -> None:
     mwaa = api.client(user="tagger")
-    call = lambda: mwaa.create_environment(**create_params("tagged-env", tags))  # noqa: E731
+
+    def call() -> Any:
+        return mwaa.create_environment(**create_params("tagged-env", tags))
+
     if allowed:
         # Past IAM, the service itself refuses: the bucket does not exist (no Airflow starts).
         with pytest.raises(mwaa.exceptions.ValidationException) as exc:

@@ -105,13 +105,12 @@ class Generator:
         if kind == "list":
             low = meta.get("min", 0)
             count = rng.randint(low, max(low, min(meta.get("max", 3), 3)))
-            return [self.value(shape.member, depth + 1) for _ in range(count)]  # type: ignore[attr-defined]
+            return [self.value(shape.member, depth + 1) for _ in range(count)]
         if kind == "map":
             low = meta.get("min", 0)
             count = rng.randint(low, max(low, min(meta.get("max", 3), 3)))
             return {
-                self.value(shape.key, depth + 1): self.value(shape.value, depth + 1)  # type: ignore[attr-defined]
-                for _ in range(count)
+                self.value(shape.key, depth + 1): self.value(shape.value, depth + 1) for _ in range(count)
             }
         if kind == "string":
             if shape.enum:
@@ -184,10 +183,10 @@ def slots(shape: Shape, value: Any, path: tuple[Any, ...] = ()) -> Iterator[Slot
                 yield from slots(member, value[wire], (*path, wire))
     elif shape.type_name == "list" and isinstance(value, list):
         for index, item in enumerate(value):
-            yield from slots(shape.member, item, (*path, index))  # type: ignore[attr-defined]
+            yield from slots(shape.member, item, (*path, index))
     elif shape.type_name == "map" and isinstance(value, dict):
         for key in value:
-            yield from slots(shape.value, value[key], (*path, key))  # type: ignore[attr-defined]
+            yield from slots(shape.value, value[key], (*path, key))
 
 
 def set_at(root: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
@@ -215,7 +214,7 @@ class Request:
         return "body"
 
     def target(self) -> str:
-        path = self.operation.http["requestUri"]
+        path = str(self.operation.http["requestUri"])
         query: list[str] = []
         for name, member in self.operation.input_shape.members.items():
             wire = member.serialization.get("name", name)
@@ -321,7 +320,7 @@ class Mutator:
         if shape.type_name == "string":
             bad: Any = "z" * (high + 1 + self.rng.randrange(3))
         elif shape.type_name == "list":
-            bad = [self.gen.value(shape.member) for _ in range(high + 1)]  # type: ignore[attr-defined]
+            bad = [self.gen.value(shape.member) for _ in range(high + 1)]
         else:  # integer maximum
             bad = high + self.rng.choice([1, 2, 1000, 2**31, 2**63])
         params = json.loads(json.dumps(params))
@@ -332,7 +331,7 @@ class Mutator:
         slot = self._pick(op, params, lambda s: s.shape.type_name == "map" and "max" in s.shape.metadata)
         if slot is None:
             return None
-        value_shape = slot.shape.value  # type: ignore[attr-defined]
+        value_shape = slot.shape.value
         bad = {f"key{chr(97 + i // 26)}{chr(97 + i % 26)}": self.gen.value(value_shape) for i in range(60)}
         params = json.loads(json.dumps(params))
         set_at(params, slot.path, bad)
@@ -352,7 +351,7 @@ class Mutator:
         if shape.type_name == "string":
             bad: Any = "a" * (low - 1)
         elif shape.type_name == "list":
-            bad = [self.gen.value(shape.member) for _ in range(low - 1)]  # type: ignore[attr-defined]
+            bad = [self.gen.value(shape.member) for _ in range(low - 1)]
         elif shape.type_name == "map":
             bad = {}
         else:
@@ -365,7 +364,7 @@ class Mutator:
         slot = self._pick(op, params, lambda s: bool(getattr(s.shape, "enum", None)))
         if slot is None:
             return None
-        valid = slot.shape.enum  # type: ignore[attr-defined]
+        valid = slot.shape.enum
         bad = self.rng.choice([valid[0].lower(), valid[0] + " ", "", "TRACE", valid[0] + "\x00"])
         params = json.loads(json.dumps(params))
         set_at(params, slot.path, bad)
@@ -443,7 +442,7 @@ class Mutator:
             value: Any = params
             for step in slot.path:
                 value = value[step]
-            value.pop(self.rng.choice(slot.shape.required_members), None)  # type: ignore[attr-defined]
+            value.pop(self.rng.choice(slot.shape.required_members), None)
         elif required:
             params.pop(self.rng.choice(required), None)
         else:
@@ -573,7 +572,7 @@ def valid_input(generator: Generator, op: OperationModel) -> dict[str, Any]:
     for name, member in op.input_shape.members.items():
         in_query = member.serialization.get("location") == "querystring"
         if in_query and member.type_name == "list" and name in params and not params[name]:
-            params[name] = [generator.value(member.member)]  # type: ignore[attr-defined]
+            params[name] = [generator.value(member.member)]
     return params
 
 
@@ -624,10 +623,10 @@ def _all_slots(shape: Shape, seen: frozenset[str] = frozenset()) -> Iterator[Slo
         for member in shape.members.values():
             yield from _all_slots(member, seen)
     elif shape.type_name == "list":
-        yield from _all_slots(shape.member, seen)  # type: ignore[attr-defined]
+        yield from _all_slots(shape.member, seen)
     elif shape.type_name == "map":
-        yield from _all_slots(shape.key, seen)  # type: ignore[attr-defined]
-        yield from _all_slots(shape.value, seen)  # type: ignore[attr-defined]
+        yield from _all_slots(shape.key, seen)
+        yield from _all_slots(shape.value, seen)
 
 
 def test_fuzzed_request_shapes_never_get_a_server_error(api: ApiServer) -> None:

@@ -309,11 +309,11 @@ class Maker:
         headers = {"Content-Type": "application/json"} if base.body else {}
         aws = AWSRequest(base.method, self.api.endpoint_url + base.target, data=base.body, headers=headers)
         original = botocore.auth.get_current_datetime
-        botocore.auth.get_current_datetime = lambda: moment  # type: ignore[assignment]
+        botocore.auth.get_current_datetime = lambda: moment
         try:
             SigV4Auth(Credentials(ADMIN_KEY, secret), service, region).add_auth(aws)
         finally:
-            botocore.auth.get_current_datetime = original  # type: ignore[assignment]
+            botocore.auth.get_current_datetime = original
         request = self.client.build_request(
             base.method, aws.url, content=base.body, headers=dict(aws.headers.items())
         )

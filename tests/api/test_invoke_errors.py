@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
@@ -29,7 +29,7 @@ from openmwaa.app import Services, build_services, create_app
 from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.settings import Settings
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
-from openmwaa.supervisor import EnvironmentEvent
+from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from tests.api.conftest import api_settings
 
 ACCOUNT = "123456789012"
@@ -266,7 +266,8 @@ def _serve(tmp: Any, upstream: FakeAirflow, **overrides: Any) -> Iterator[Proxy]
     keys = _write_identities(settings)
     services = build_services(settings)
     real_supervisor = services.supervisor
-    services = dataclasses.replace(services, supervisor=FakeSupervisor(upstream.url))
+    # A stand-in with the endpoint lookups InvokeRestApi uses (duck-typed, no Airflow behind it).
+    services = dataclasses.replace(services, supervisor=cast(Supervisor, FakeSupervisor(upstream.url)))
     records = _records()
     for record in records.values():
         services.repository.insert(record)

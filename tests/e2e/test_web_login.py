@@ -265,7 +265,7 @@ def test_no_or_forged_session_gets_401(server: OpenMwaaServer, shared_env: tuple
     assert "Not signed in" in anonymous.json()["detail"]
     good = session.request("GET", f"{api(major)}/dags")
     assert good.status_code == 200
-    forged = dict(session.http.cookies) | dict(session.http.headers)
+    forged: dict[str, Any] = dict(session.http.cookies) | dict(session.http.headers)
     forged_value = (forged.get("session") or forged["Authorization"].split()[1])[:-2] + "xx"
     bad = requests.get(
         url,
@@ -537,7 +537,7 @@ def stalled_upload(server: OpenMwaaServer, session: WebSession, path: str) -> ss
     conn = tls.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {session.host}\r\n"
-        f"Authorization: {session.http.headers['Authorization']}\r\n"
+        f"Authorization: {session.http.headers['Authorization']!s}\r\n"
         "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
     )
     conn.sendall(head.encode() + b'{"key": "stalled-upload", "value": "')

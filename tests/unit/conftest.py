@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from authtest_support import ACCOUNT, write_identities
 
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.sts_sessions import StsSessionStore
+from tests.unit.authtest_support import ACCOUNT, write_identities
 
 
 @pytest.fixture

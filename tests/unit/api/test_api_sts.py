@@ -6,23 +6,12 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
-from authtest_support import (
-    ACCOUNT,
-    ALICE_KEY,
-    ALICE_SECRET,
-    BOB_KEY,
-    BOB_SECRET,
-    CAROL_KEY,
-    CAROL_SECRET,
-    REGION,
-    context_from,
-)
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -39,10 +28,33 @@ from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import is_sts_request
 from openmwaa.principal import Principal
 from openmwaa.wire.sts import error_response
+from tests.unit.authtest_support import (
+    ACCOUNT,
+    ALICE_KEY,
+    ALICE_SECRET,
+    BOB_KEY,
+    BOB_SECRET,
+    CAROL_KEY,
+    CAROL_SECRET,
+    REGION,
+    context_from,
+)
 
 ENDPOINT = "http://127.0.0.1:8750"
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/Deployer"
 CHAINED = f"arn:aws:iam::{ACCOUNT}:role/Chained"
+
+
+T = TypeVar("T")
+
+
+def run(awaitable: Awaitable[T]) -> T:
+    """Run one step's awaitable to its result (asyncio.run takes coroutines only)."""
+
+    async def main() -> T:
+        return await awaitable
+
+    return asyncio.run(main())
 
 
 class _Raw:
@@ -79,7 +91,7 @@ class Server:
             ctx.principal = verify_request(
                 ctx, service="sts", region=REGION, credentials=self.store, now=time.time(), clock_skew=300
             )
-            response = asyncio.run(self.handler(ctx))
+            response = run(self.handler(ctx))
         except OpenMwaaError as exc:
             response = Response.from_wire(error_response(exc, ctx.request_id))
         headers = {k.decode(): v.decode() for k, v in response.headers}
@@ -263,4 +275,4 @@ def test_unknown_action_and_version(server: Server) -> None:
     assert _code(info) == ("InvalidAction", 404)
     ctx = dataclasses.replace(server.contexts[-1], body=b"Action=GetCallerIdentity&Version=2099-01-01")
     with pytest.raises(ValidationError):
-        asyncio.run(server.handler(ctx))
+        run(server.handler(ctx))

@@ -9,7 +9,6 @@ from pathlib import Path
 import botocore.session
 import pytest
 import yaml
-from authtest_support import ACCOUNT, ALICE_KEY, ALICE_SECRET, BOB_KEY, IDENTITIES_YAML, write_identities
 
 from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.auth.credentials import ResolvedCredential, SecretBox
@@ -20,6 +19,14 @@ from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import ResourceNotFoundError, UnrecognizedClientError, ValidationError
 from openmwaa.principal import Principal
 from openmwaa.settings import Settings
+from tests.unit.authtest_support import (
+    ACCOUNT,
+    ALICE_KEY,
+    ALICE_SECRET,
+    BOB_KEY,
+    IDENTITIES_YAML,
+    write_identities,
+)
 
 
 class FakeClock:

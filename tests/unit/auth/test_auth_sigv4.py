@@ -7,16 +7,6 @@ from typing import Any
 
 import boto3
 import pytest
-from authtest_support import (
-    ALICE_KEY,
-    ALICE_SECRET,
-    BOB_KEY,
-    BOB_SECRET,
-    REGION,
-    botocore_signed,
-    context_from,
-    hand_signed,
-)
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
@@ -31,6 +21,16 @@ from openmwaa.errors import (
     UnrecognizedClientError,
 )
 from openmwaa.pipeline.context import RequestContext
+from tests.unit.authtest_support import (
+    ALICE_KEY,
+    ALICE_SECRET,
+    BOB_KEY,
+    BOB_SECRET,
+    REGION,
+    botocore_signed,
+    context_from,
+    hand_signed,
+)
 
 ENDPOINT = "http://127.0.0.1:8750"
 ARN_PATH = "/tags/arn%3Aaws%3Aairflow%3Aus-east-1%3A123456789012%3Aenvironment%2Fmy-env"

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import run_cli
 
 from openmwaa.cli.audit import PAGE_SIZE
 from openmwaa.cli.main import build_parser
@@ -16,6 +15,7 @@ from openmwaa.cli.up import overrides
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditEntry, AuditLog
 from openmwaa.store.db import open_engine
+from tests.unit.cli.cli_support import run_cli
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"

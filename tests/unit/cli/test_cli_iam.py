@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import run_cli
+
+from tests.unit.cli.cli_support import run_cli
 
 ACCOUNT = "123456789012"
 ENV = f"arn:aws:airflow:us-east-1:{ACCOUNT}:environment"

@@ -16,7 +16,7 @@ from openmwaa.runtime.constraints_refresh import (
     write_constraints,
 )
 
-INDEX = {
+INDEX: dict[str, object] = {
     "files": [
         {"filename": "apache_airflow-2.11.2rc1-py3-none-any.whl", "upload-time": "2026-03-09T19:16:23Z"},
         {"filename": "apache_airflow-2.11.2.tar.gz", "upload-time": "2026-03-14T18:07:41.639331Z"},

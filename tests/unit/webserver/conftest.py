@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from webtest_support import FakeAirflow, Harness, make_harness, serve
+
+from tests.unit.webserver.webtest_support import FakeAirflow, Harness, make_harness, serve
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from webtest_support import Harness
+
+from tests.unit.webserver.webtest_support import Harness
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,8 @@ import json
 import httpx
 import jwt
 import pytest
-from webtest_support import JWT_SECRET, TOKEN_SECRET, Harness, chunks
+
+from tests.unit.webserver.webtest_support import JWT_SECRET, TOKEN_SECRET, Harness, chunks
 
 pytestmark = pytest.mark.anyio
 

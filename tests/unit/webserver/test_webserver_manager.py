@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography import x509
-from webtest_support import Harness, make_record
 
 from openmwaa.webserver.manager import WebServerConfig, WebServerManager
 from openmwaa.webserver.port_registry import PortRegistry
 from openmwaa.webserver.tls import ensure_local_tls
+from tests.unit.webserver.webtest_support import Harness, make_record
 
 
 def _free_range(count: int = 20) -> tuple[int, int]:

@@ -11,10 +11,10 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
-from webtest_support import ACCOUNT, REGION, Harness
 
 from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver.app import EnvironmentWebApp
+from tests.unit.webserver.webtest_support import ACCOUNT, REGION, Harness
 
 pytestmark = pytest.mark.anyio
 
