@@ -70,7 +70,7 @@ def _botocore_trailer_body(data: bytes) -> bytes:
     wrapper = AwsChunkedWrapper(
         io.BytesIO(data), checksum_cls=Crc32Checksum, checksum_name="x-amz-checksum-crc32", chunk_size=1000
     )
-    return wrapper.read()
+    return bytes(wrapper.read())
 
 
 def test_botocore_unsigned_trailer_body_decodes_with_its_checksum() -> None:
