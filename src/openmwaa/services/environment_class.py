@@ -29,6 +29,8 @@ from openmwaa.runtime.airflow_config import CLASS_TASK_CONCURRENCY, DEFAULT_ENVI
 #: mw1.xlarge, and mw1.2xlarge." (the model itself types it as a free string of 1-1024 chars).
 ENVIRONMENT_CLASSES: Final = tuple(CLASS_TASK_CONCURRENCY)
 MICRO: Final = "mw1.micro"
+#: How much of a bad value a message repeats (the model allows classes of 1024 characters).
+_MAX_SHOWN: Final = 256
 #: The count members, in the order errors are reported.
 COUNT_MEMBERS: Final = ("MinWebservers", "MaxWebservers", "Schedulers", "MinWorkers", "MaxWorkers")
 
@@ -112,7 +114,8 @@ def check(config: Mapping[str, Any], *, given: Collection[str], fallback: str) -
     def violation(member: str, value: Any, constraint: str) -> None:
         path = member[:1].lower() + member[1:]
         origin = "" if member in given else f" ({fallback})"
-        messages.append(f"Value '{value}' at '{path}'{origin} failed to satisfy constraint: {constraint}")
+        shown = str(value) if len(str(value)) <= _MAX_SHOWN else str(value)[:_MAX_SHOWN] + "..."
+        messages.append(f"Value '{shown}' at '{path}'{origin} failed to satisfy constraint: {constraint}")
 
     given_class = config.get("EnvironmentClass")
     environment_class = DEFAULT_ENVIRONMENT_CLASS if given_class is None else str(given_class)

@@ -141,3 +141,10 @@ def test_every_violation_is_reported_and_left_out_members_say_where_they_came_fr
     assert "Value '2' at 'schedulers' (the current value) failed" in message
     assert "Value '2' at 'minWebservers' (the current value) failed" in message
     assert "less than or equal to 1 for environment class mw1.micro" in message
+
+
+def test_a_long_bad_class_is_shown_truncated() -> None:
+    with pytest.raises(ValidationError) as exc:
+        checked({"EnvironmentClass": "x" * 1024})
+    assert f"Value '{'x' * 256}...' at 'environmentClass'" in str(exc.value)
+    assert "x" * 257 not in str(exc.value)
