@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.inherited_env import DEFAULT_PATH, inherited_environment
 from openmwaa.runtime.secrets import EnvironmentSecrets
 
 AIRFLOW3_AUTH_MANAGER: Final = "openmwaa_airflow.auth_manager.OpenMwaaAuthManager"
@@ -303,18 +304,14 @@ def component_environment(
 ) -> dict[str, str]:
     """The full environment of a component process.
 
-    ``base`` is openmwaa's own environment, stripped of anything that would configure Airflow
-    or Python behind our back; the startup script's allowed exports come next, ours last.
+    ``base`` is openmwaa's own environment, of which only the allow-listed part is kept
+    (:mod:`openmwaa.runtime.inherited_env`: never the operator's credentials), with ``HOME``
+    the environment's home; the startup script's allowed exports come next, ours last.
     """
-    env = {
-        k: v
-        for k, v in base.items()
-        if not k.startswith(("AIRFLOW_", "AIRFLOW__", "OPENMWAA_")) and k not in PROTECTED_VARIABLES
-    }
+    env = inherited_environment(base, home=airflow_env["AIRFLOW_HOME"])
     env.update(airflow_env)
     env.update(startup_overrides(startup_exports, airflow_env))
-    path = env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env["PATH"] = f"{runtime_bin}:{path}"
+    env["PATH"] = f"{runtime_bin}:{env.get('PATH') or DEFAULT_PATH}"
     return env
 
 

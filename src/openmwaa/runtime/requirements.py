@@ -17,12 +17,13 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
 from openmwaa.runtime.constraints import normalize
 from openmwaa.runtime.errors import RequirementsInstallError, output_tail
+from openmwaa.runtime.inherited_env import inherited_environment
 from openmwaa.runtime.installer import Runtime, find_uv
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,18 @@ def effective_requirements(text: str) -> tuple[str, list[str]]:
     for line in text.splitlines():
         (dropped if _AIRFLOW_CONSTRAINTS_LINE.fullmatch(line) else kept).append(line)
     return "\n".join(kept) + "\n", dropped
+
+
+def installer_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of ``pip``/``uv``: the allow-list plus the installers' own settings.
+
+    A requirement's build script runs in it, so the operator's credentials stay out; the
+    package index settings (``PIP_*``, ``UV_*``) and the operator's ``HOME`` (the installers'
+    cache) are needed to install at all.
+    """
+    env = inherited_environment(environ, home=environ.get("HOME", "/"))
+    env.update({k: v for k, v in environ.items() if k.startswith(("PIP_", "UV_"))})
+    return env
 
 
 def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: float) -> None:
@@ -194,9 +207,10 @@ def _read(requirements: Path) -> str:
 
 def _run(argv: list[str], deadline: float, runtime: Runtime) -> str:
     timeout = max(1.0, deadline - time.monotonic())
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, timeout=timeout, env=installer_env(os.environ), check=False
+        )
     except subprocess.TimeoutExpired as exc:
         raise RequirementsInstallError(
             "Installing requirements.txt took too long; remove slow or large packages."

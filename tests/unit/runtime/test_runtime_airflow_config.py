@@ -262,9 +262,13 @@ def test_component_environment_layers(tmp_path: Path) -> None:
         "OPENMWAA_BOOTSTRAP_SECRET_ACCESS_KEY": "secret",
         "VIRTUAL_ENV": "/work/main/.venv",
         "PYTHONPATH": "/somewhere",
+        "LANG": "C.UTF-8",
+        "LC_TIME": "de_DE.UTF-8",
+        "TZ": "Europe/Paris",
     }
     env = component_environment(base, airflow_env, {"MY_VAR": "1", "AIRFLOW_HOME": "/x"}, Path("/rt/bin"))
-    assert env["HOME"] == "/root"
+    assert env["HOME"] == airflow_env["AIRFLOW_HOME"]  # the environment's home, not the operator's
+    assert (env["LANG"], env["LC_TIME"], env["TZ"]) == ("C.UTF-8", "de_DE.UTF-8", "Europe/Paris")
     assert env["MY_VAR"] == "1"
     assert env["PATH"] == "/rt/bin:/usr/bin"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -272,6 +276,27 @@ def test_component_environment_layers(tmp_path: Path) -> None:
     assert env["PYTHONPATH"] == airflow_env["PYTHONPATH"]
     assert "OPENMWAA_BOOTSTRAP_SECRET_ACCESS_KEY" not in env
     assert "VIRTUAL_ENV" not in env
+
+
+def test_component_environment_keeps_only_the_allow_list(tmp_path: Path) -> None:
+    airflow_env = build(3, tmp_path)
+    secrets = {
+        "AWS_SECRET_ACCESS_KEY": "s1",
+        "AWS_SESSION_TOKEN": "s2",
+        "AWS_PROFILE": "prod",
+        "PGPASSWORD": "s3",
+        "PGSERVICEFILE": "/root/.pg_service.conf",
+        "SOME_TOKEN": "s4",
+        "GITHUB_TOKEN": "s5",
+        "DATABASE_URL": "postgresql://u:p@h/d",
+        "SSH_AUTH_SOCK": "/tmp/agent",
+        "LD_PRELOAD": "/tmp/x.so",
+        "PYTHONSTARTUP": "/root/startup.py",
+        "USER": "root",
+    }
+    env = component_environment({"PATH": "/usr/bin", **secrets}, airflow_env, {}, Path("/rt/bin"))
+    assert not secrets.keys() & env.keys()
+    assert set(env) - set(airflow_env) == {"PATH", "HOME"}
 
 
 def test_secrets_are_strong_and_hidden() -> None:

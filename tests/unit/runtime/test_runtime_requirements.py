@@ -17,8 +17,10 @@ FAKE_UV = f"""#!{sys.executable}
 import os, sys
 from pathlib import Path
 args = sys.argv[1:]
-with open(os.environ["FAKE_UV_LOG"], "a") as f:
+with open(os.path.join(os.path.dirname(sys.argv[0]), "uv.log"), "a") as f:
     f.write(" ".join(args) + "\\n")
+with open(os.path.join(os.path.dirname(sys.argv[0]), "uv.env"), "w") as f:
+    f.write(" ".join(sorted(os.environ)))
 if args[:2] == ["pip", "compile"]:
     text = Path(args[2]).read_text()
     if "bad-package" in text:
@@ -46,7 +48,6 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     uv = tmp_path / "uv"
     uv.write_text(FAKE_UV)
     uv.chmod(0o755)
-    monkeypatch.setenv("FAKE_UV_LOG", str(tmp_path / "uv.log"))
     monkeypatch.setattr(requirements, "find_uv", lambda: str(uv))
     root = tmp_path / "rt"
     (root / "bin").mkdir(parents=True)
@@ -141,3 +142,18 @@ def test_failure_carries_uvs_message_and_says_what_cannot_change(runtime: Runtim
 def test_unreadable_file(runtime: Runtime, tmp_path: Path) -> None:
     with pytest.raises(RequirementsInstallError, match="Cannot read"):
         requirements.install_requirements(runtime, tmp_path / "missing.txt", tmp_path / "home")
+
+
+def test_the_install_gets_the_index_settings_but_not_the_operators_credentials(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "SOME_TOKEN"):
+        monkeypatch.setenv(name, "secret")
+    monkeypatch.setenv("UV_INDEX_URL", "https://pypi.example/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    req = tmp_path / "requirements.txt"
+    req.write_text("somepkg==1.0\n")
+    requirements.install_requirements(runtime, req, tmp_path / "home")
+    seen = set((tmp_path / "uv.env").read_text().split())
+    assert {"UV_INDEX_URL", "PIP_FIND_LINKS", "PATH"} <= seen
+    assert not {"AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "SOME_TOKEN"} & seen

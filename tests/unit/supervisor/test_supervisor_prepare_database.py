@@ -22,9 +22,10 @@ from openmwaa.supervisor.spec import EnvironmentSpec
 FAKE_AIRFLOW = """
 import json, os, sqlite3, sys
 assert sys.argv[1:] == ["-m", "airflow", "db", "migrate"], sys.argv
-with open(os.environ["FAKE_RECORD"], "a") as record:
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "record.jsonl"), "a") as record:
     record.write(json.dumps({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW")}) + "\\n")
-if os.environ.get("FAKE_FAIL"):
+if os.path.exists(os.path.join(here, "fail")):
     print("boom"); sys.exit(3)
 db = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
 conn = sqlite3.connect(db)
@@ -88,11 +89,11 @@ def prepared_env(
 
 
 def base(tmp_path: Path) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "FAKE_RECORD": str(tmp_path / "record.jsonl")}
+    return {"PATH": "/usr/bin:/bin"}
 
 
 def migrations(tmp_path: Path) -> list[dict[str, str]]:
-    record = tmp_path / "record.jsonl"
+    record = tmp_path / "runtime" / "record.jsonl"
     return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
@@ -151,8 +152,10 @@ def test_a_startup_script_export_counts_too(tmp_path: Path, runtime: Runtime) ->
 
 def test_a_failed_template_migrate_fails_the_create_and_says_why(tmp_path: Path, runtime: Runtime) -> None:
     env = prepared_env(tmp_path, runtime, "fails")
+    (runtime.root / "fail").touch()
     with pytest.raises(DatabaseSetupError, match="boom"):
-        initialize_database(env, timeout=60, base_environ={**base(tmp_path), "FAKE_FAIL": "1"})
+        initialize_database(env, timeout=60, base_environ=base(tmp_path))
+    (runtime.root / "fail").unlink()
     assert not template_path(runtime.root).exists()
     assert not (env.spec.home / "airflow.db").exists()
     initialize_database(env, timeout=60, base_environ=base(tmp_path))  # a retry builds it
