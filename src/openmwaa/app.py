@@ -44,6 +44,7 @@ from openmwaa.pipeline.steps import (
     is_s3_request,
 )
 from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.runtime.isolation import protect_data_dir
 from openmwaa.s3.service import S3Service
 from openmwaa.s3.store import BucketStore
 from openmwaa.s3.xml import error_response as s3_error_response
@@ -53,7 +54,7 @@ from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.execution_role import ExecutionRoleService
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
-from openmwaa.services.web_tokens import WebTokenService, derive_key, load_signing_key
+from openmwaa.services.web_tokens import KEY_LABEL, OLD_KEY_FILE, WebTokenService, derive_key
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
@@ -115,7 +116,7 @@ class Services:
 
 
 def build_services(settings: Settings, *, clock: Callable[[], float] = time.time) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    protect_data_dir(settings.data_dir, settings.state_database_url, isolate=settings.isolates_environments)
     engine = open_engine(settings.state_database_url)
     box = SecretBox.open(settings.data_dir)
     repository = EnvironmentRepository(engine, cipher=box)
@@ -130,6 +131,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         on_event=events.publish,
         start_timeout=settings.environment_start_timeout,
         hang_timeout=settings.hung_component_timeout,
+        isolate=settings.isolates_environments,
     )
     environments = EnvironmentService(
         settings=settings, repository=repository, supervisor=supervisor, clock=clock
@@ -140,7 +142,9 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         box=box,
         sessions=StsSessionStore(settings.data_dir / "sessions.json", box=box),
     )
-    master = load_signing_key(settings.data_dir)
+    master = box.derive_key(KEY_LABEL)
+    # Older versions kept this key in a file of its own: a second master key nothing needs now.
+    (settings.data_dir / OLD_KEY_FILE).unlink(missing_ok=True)
     web_tokens = WebTokenService(master, clock=clock)
     write_gates = WriteGates()
     webservers = WebServerManager(

@@ -83,6 +83,8 @@ class Settings:
     log_retention_days: float = 30.0
     log_max_bytes: int = 1024**3
     log_component_max_bytes: int = 64 * 1024**2
+    #: Run each environment as a system user of its own (runtime/isolation). Unset: when root.
+    isolate_environments: bool | None = None
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.match(self.account_id):
@@ -97,6 +99,16 @@ class Settings:
             raise ValidationError(
                 "log_retention_days, log_max_bytes and log_component_max_bytes must be positive"
             )
+        if self.isolate_environments and os.geteuid() != 0:
+            raise ValidationError(
+                "isolate_environments needs root (it creates a system user per environment)"
+            )
+
+    @property
+    def isolates_environments(self) -> bool:
+        if self.isolate_environments is None:
+            return os.geteuid() == 0
+        return self.isolate_environments
 
     # Derived locations -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -88,6 +89,31 @@ class OpenMwaaServer:
             for dag in EXAMPLE_DAGS.glob("*.py"):
                 shutil.copy(dag, bucket / "dags" / dag.name)
         return bucket
+
+
+_SCRATCH: list[Path] = []
+
+
+def new_data_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """An empty data directory for a server.
+
+    As root, openmwaa runs each environment as a user of its own, which must reach its home and
+    bucket inside the data directory; pytest keeps its temporary root private to root (and makes
+    it so again whenever a pytest run starts), so then the directory goes into the system's
+    temporary folder instead, and is removed at the end of the session.
+    """
+    if os.geteuid() != 0:
+        return tmp_path_factory.mktemp(name)
+    path = Path(tempfile.mkdtemp(prefix=f"openmwaa-e2e-{name}-"))
+    _SCRATCH.append(path)
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_data_dirs() -> Iterator[None]:
+    yield
+    for path in _SCRATCH:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def start_server(
@@ -178,7 +204,7 @@ def airflow_healthy(base: str, version: str) -> bool:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
-    srv = start_server(tmp_path_factory.mktemp("openmwaa"))
+    srv = start_server(new_data_dir(tmp_path_factory, "openmwaa"))
     yield srv
     stop_server(srv)
 

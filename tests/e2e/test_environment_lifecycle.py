@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     airflow_healthy,
     create_environment,
     invoke,
+    new_data_dir,
     processes_using,
     start_server,
     stop_server,
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
     """A server of this module's own: the test stops and restarts it."""
-    srv = start_server(tmp_path_factory.mktemp("lifecycle"))
+    srv = start_server(new_data_dir(tmp_path_factory, "lifecycle"))
     yield srv
     stop_server(srv)
 

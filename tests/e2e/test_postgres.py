@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from tests.e2e.conftest import AIRFLOW3, create_environment, start_server, stop_server, trigger_and_wait
+from tests.e2e.conftest import (
+    AIRFLOW3,
+    create_environment,
+    new_data_dir,
+    start_server,
+    stop_server,
+    trigger_and_wait,
+)
 from tests.e2e.postgres import pg_bin, postgres_server
 from tests.unit.store.test_store_migrations import check_legacy_upgrade
 
@@ -37,10 +43,11 @@ def databases(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_environment_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+def test_environment_on_postgresql(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = new_data_dir(tmp_path_factory, "postgres")
     state_url = pg_url.replace("postgresql://", "postgresql+psycopg2://")
     server = start_server(
-        tmp_path / "data",
+        data,
         extra_env={"OPENMWAA_DATABASE_URL": state_url, "OPENMWAA_AIRFLOW_DATABASE_URL": pg_url},
     )
     try:
@@ -49,12 +56,12 @@ def test_environment_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         created = databases(pg_url) - before
         assert len(created) == 1, f"expected one metadata database for the environment, got {created}"
         assert trigger_and_wait(server, "pg-env", 3, "hello_openmwaa")["state"] == "success"
-        assert not (tmp_path / "data" / "openmwaa.db").exists(), "state must live in PostgreSQL"
+        assert not (data / "openmwaa.db").exists(), "state must live in PostgreSQL"
 
         # openmwaa's own state is in PostgreSQL: a restarted server still knows the environment.
         assert stop_server(server) == 0
         server = start_server(
-            tmp_path / "data",
+            data,
             extra_env={"OPENMWAA_DATABASE_URL": state_url, "OPENMWAA_AIRFLOW_DATABASE_URL": pg_url},
         )
         mwaa = server.client()

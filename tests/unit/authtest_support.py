@@ -174,3 +174,4 @@ def hand_signed(
 def write_identities(path: Path, text: str = IDENTITIES_YAML) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    path.chmod(0o600)  # it holds plaintext secrets: openmwaa refuses it readable by others

@@ -2,11 +2,14 @@
 
 SigV4 needs the plaintext secret to recompute the HMAC, so secrets cannot be hashed one
 way. They are kept encrypted with a Fernet key stored in ``<data_dir>/master.key`` (mode
-0600) and decrypted only in memory.
+0600) and decrypted only in memory. Other keys (the web and CLI token signing key) are derived
+from that one key (:meth:`SecretBox.derive_key`), so there is one secret file to protect, back
+up or lose.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from collections.abc import Sequence
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from openmwaa.auth.files import PRIVATE_MODE, check_private_file
 from openmwaa.errors import ValidationError
@@ -43,11 +48,19 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = base64.urlsafe_b64decode(key)
 
     @classmethod
     def open(cls, data_dir: Path) -> SecretBox:
         """The box keyed by ``<data_dir>/master.key``, creating the key on first use."""
         return cls(load_or_create_master_key(data_dir / MASTER_KEY_FILE))
+
+    def derive_key(self, label: str) -> bytes:
+        """32 bytes for one purpose only, from the master key (HKDF-SHA256, ``info`` = the label)."""
+        if not label:
+            raise ValueError("a derived key needs a label")
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"openmwaa/{label}".encode())
+        return hkdf.derive(self._key)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

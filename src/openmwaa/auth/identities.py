@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from openmwaa.auth.credentials import ResolvedCredential, SecretBox
-from openmwaa.auth.identities_file import Identities, Role, parse_identities, read_raw
+from openmwaa.auth.identities_file import Identities, Role, check_secrets_private, parse_identities, read_raw
 from openmwaa.auth.sts_sessions import Session, StsSessionStore
 from openmwaa.errors import UnrecognizedClientError, ValidationError
 from openmwaa.iam.policy import Policy
@@ -82,6 +82,8 @@ class IdentityStore:
 
     def _parse(self) -> Identities:
         raw = read_raw(self.path)
+        if raw:
+            check_secrets_private(self.path, raw)
         return parse_identities(raw, account_id=self.account_id, source=str(self.path), box=self._box)
 
     # CredentialLookup --------------------------------------------------------------------

@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,31 @@ def read_raw(path: Path) -> dict[str, Any]:
             f"{path}: the identities file must be a mapping with users, roles, managed_policies"
         )
     return raw
+
+
+def check_secrets_private(path: Path, raw: Mapping[str, Any]) -> None:
+    """Refuse plaintext secrets in a file other users may read (as ssh refuses an open private key).
+
+    ``secret_encrypted`` values are sealed with ``master.key`` and may sit in a readable file.
+    """
+    if not _has_plaintext_secret(raw):
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o044:
+        raise ValidationError(
+            f"{path} holds plaintext access key secrets and other users may read it (mode {mode:04o}); "
+            f"run `chmod 600 {path}`, or add keys with `openmwaa iam` (it stores them encrypted)"
+        )
+
+
+def _has_plaintext_secret(raw: Mapping[str, Any]) -> bool:
+    users = raw.get("users")
+    for user in users if isinstance(users, list) else ():
+        keys = user.get("access_keys") if isinstance(user, dict) else None
+        for key in keys if isinstance(keys, list) else ():
+            if isinstance(key, dict) and "secret" in key:
+                return True
+    return False
 
 
 def _yaml_position(exc: yaml.YAMLError) -> str:

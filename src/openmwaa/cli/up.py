@@ -61,12 +61,15 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from openmwaa.app import build_services
     from openmwaa.auth.bootstrap import ensure_bootstrap_admin
+    from openmwaa.runtime.isolation import NOT_ISOLATED
     from openmwaa.server import Server
 
     logging.basicConfig(level=logging.INFO, format="openmwaa: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "uvicorn", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not settings.isolates_environments:
+        logging.getLogger(__name__).warning("%s", NOT_ISOLATED)
     # The admin key first: the identity store loads the file once at construction and then only
     # re-reads it a second later, so a client right after start-up would be refused.
     access_key_id, _secret = ensure_bootstrap_admin(settings)

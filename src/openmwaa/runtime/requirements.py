@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +26,7 @@ from openmwaa.runtime.constraints import normalize
 from openmwaa.runtime.errors import RequirementsInstallError, output_tail
 from openmwaa.runtime.inherited_env import inherited_environment
 from openmwaa.runtime.installer import Runtime, find_uv
+from openmwaa.runtime.isolation import EnvironmentUser, give, popen_args
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,13 @@ def install_requirements(
     progress: Callable[[str], None] = lambda _msg: None,
     *,
     timeout: float = INSTALL_TIMEOUT,
+    user: EnvironmentUser | None = None,
 ) -> Path:
-    """Install ``requirements`` for one environment; the directory to put on PYTHONPATH."""
+    """Install ``requirements`` for one environment; the directory to put on PYTHONPATH.
+
+    With ``user``, the installer (and the build scripts of what it installs) runs as that
+    user, with the environment's home as its home (and cache).
+    """
     try:
         target = requirements_dir(home, runtime, requirements)
     except OSError as exc:
@@ -58,8 +65,11 @@ def install_requirements(
     staging = target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex[:8]}")
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _pip_install(runtime, requirements, staging, timeout)
-        (staging / _DONE).write_text(requirements.name + "\n")
+        env = installer_env(os.environ, home if user else None)
+        _pip_install(_Installer(runtime, env, user), requirements, staging, timeout)
+        marker = os.open(staging / _DONE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(marker, "w") as handle:
+            handle.write(requirements.name + "\n")
         if target.exists():
             shutil.rmtree(target)
         os.rename(staging, target)
@@ -96,25 +106,34 @@ def effective_requirements(text: str) -> tuple[str, list[str]]:
     return "\n".join(kept) + "\n", dropped
 
 
-def installer_env(environ: Mapping[str, str]) -> dict[str, str]:
+def installer_env(environ: Mapping[str, str], home: Path | None = None) -> dict[str, str]:
     """The environment of ``pip``/``uv``: the allow-list plus the installers' own settings.
 
     A requirement's build script runs in it, so the operator's credentials stay out; the
     package index settings (``PIP_*``, ``UV_*``) and the operator's ``HOME`` (the installers'
-    cache) are needed to install at all.
+    cache; ``home`` instead when given) are needed to install at all.
     """
-    env = inherited_environment(environ, home=environ.get("HOME", "/"))
+    env = inherited_environment(environ, home=home or environ.get("HOME", "/"))
     env.update({k: v for k, v in environ.items() if k.startswith(("PIP_", "UV_"))})
     return env
 
 
-def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: float) -> None:
+@dataclass(frozen=True)
+class _Installer:
+    runtime: Runtime
+    env: Mapping[str, str] = field(repr=False)
+    #: Who runs the installer (None: openmwaa's own user).
+    user: EnvironmentUser | None
+
+
+def _pip_install(installer: _Installer, requirements: Path, target: Path, timeout: float) -> None:
     """Install what ``requirements`` adds to the runtime, and nothing the runtime already holds.
 
     With uv: resolve the file against the runtime's pins, then install only the packages the
     runtime lacks, without their dependencies (the resolution named them all). A plain
     ``--target`` install would copy every dependency again, Airflow itself included for a provider.
     """
+    runtime = installer.runtime
     deadline = time.monotonic() + timeout
     text, dropped = effective_requirements(_read(requirements))
     if dropped:
@@ -125,6 +144,7 @@ def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: fl
     uv = find_uv()
     pins = ["-c", str(runtime.constraints)]
     if not uv:
+        give([target], installer.user)
         _run(
             [
                 str(runtime.python),
@@ -139,7 +159,7 @@ def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: fl
                 str(target),
             ],
             deadline,
-            runtime,
+            installer,
         )
         return
     resolved = _run(
@@ -158,14 +178,15 @@ def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: fl
             "--quiet",
         ],
         deadline,
-        runtime,
+        installer,
     )
-    installed = _installed(uv, runtime, deadline)
+    installed = _installed(uv, installer, deadline)
     missing = [line for line in resolved.splitlines() if _needed(line, installed)]
     if not any(line and not line.startswith("-") for line in missing):
         return  # everything asked for is part of the runtime already
     wanted = target / ".requirements.txt"
     wanted.write_text("\n".join(missing) + "\n")
+    give([target], installer.user)  # the install writes into it as the environment's user
     _run(
         [
             uv,
@@ -181,7 +202,7 @@ def _pip_install(runtime: Runtime, requirements: Path, target: Path, timeout: fl
             str(target),
         ],
         deadline,
-        runtime,
+        installer,
     )
 
 
@@ -193,8 +214,8 @@ def _needed(line: str, installed: dict[str, str]) -> bool:
     return installed.get(normalize(name.strip())) != version.strip()
 
 
-def _installed(uv: str, runtime: Runtime, deadline: float) -> dict[str, str]:
-    frozen = _run([uv, "pip", "freeze", "--python", str(runtime.python)], deadline, runtime)
+def _installed(uv: str, installer: _Installer, deadline: float) -> dict[str, str]:
+    frozen = _run([uv, "pip", "freeze", "--python", str(installer.runtime.python)], deadline, installer)
     return {normalize(n): v for n, sep, v in (ln.partition("==") for ln in frozen.splitlines()) if sep}
 
 
@@ -205,11 +226,17 @@ def _read(requirements: Path) -> str:
         raise RequirementsInstallError(f"Cannot read the requirements file: {exc.strerror}.") from exc
 
 
-def _run(argv: list[str], deadline: float, runtime: Runtime) -> str:
+def _run(argv: list[str], deadline: float, installer: _Installer) -> str:
+    runtime = installer.runtime
     timeout = max(1.0, deadline - time.monotonic())
     try:
-        done = subprocess.run(
-            argv, capture_output=True, timeout=timeout, env=installer_env(os.environ), check=False
+        done: subprocess.CompletedProcess[bytes] = subprocess.run(
+            argv,
+            capture_output=True,
+            timeout=timeout,
+            env=dict(installer.env),
+            check=False,
+            **popen_args(installer.user),
         )
     except subprocess.TimeoutExpired as exc:
         raise RequirementsInstallError(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from openmwaa.runtime.errors import StartupScriptError, output_tail
+from openmwaa.runtime.isolation import EnvironmentUser, popen_args
 
 TIMEOUT: Final = 300.0
 # The script is sourced so its exports stay in this shell; its stdout joins stderr (the log).
@@ -25,9 +26,15 @@ _WRAPPER: Final = '. "$1" 1>&2 || exit $?; exec env -0'
 
 
 def run_startup_script(
-    script: Path, env: Mapping[str, str], cwd: Path, log_path: Path, *, timeout: float = TIMEOUT
+    script: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    *,
+    timeout: float = TIMEOUT,
+    user: EnvironmentUser | None = None,
 ) -> dict[str, str]:
-    """Run ``script``; the variables it exported or changed, compared with ``env``."""
+    """Run ``script`` (as ``user`` if given); the variables it exported or changed, compared with ``env``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         try:
@@ -39,6 +46,7 @@ def run_startup_script(
                 stdout=subprocess.PIPE,
                 stderr=log,
                 start_new_session=True,
+                **popen_args(user),
             )
         except OSError as exc:
             raise StartupScriptError(f"Cannot run the startup script with bash: {exc.strerror}.") from exc

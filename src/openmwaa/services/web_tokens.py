@@ -1,8 +1,8 @@
 """Web login and CLI tokens: what CreateWebLoginToken and CreateCliToken hand out, and redeeming them.
 
-Both are HS256 JWTs signed with a key kept in ``<data_dir>/web-token.key`` (32 random bytes, mode
-0600). Each kind signs with its own key derived from that one (HMAC-SHA256 of the kind's name), so
-a CLI token can never pass as a web token or as a session, whatever its claims say.
+Both are HS256 JWTs signed with a key derived from openmwaa's master key (``SecretBox.derive_key``).
+Each kind signs with its own key derived from that one (HMAC-SHA256 of the kind's name), so a CLI
+token can never pass as a web token or as a session, whatever its claims say.
 
 WebToken (CreateWebLoginToken)
     Valid 60 s, **single use**, bound to the environment ARN (``aud``), the IAM identity (``sub``)
@@ -23,21 +23,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import jwt
 
 from openmwaa.errors import AccessDeniedError, ThrottlingError
 
-KEY_FILE: Final = "web-token.key"
+#: The label of the key these tokens are signed with, derived from openmwaa's master key.
+KEY_LABEL: Final = "web-tokens"
+#: Where older versions kept that key as a second master key; removed at start-up.
+OLD_KEY_FILE: Final = "web-token.key"
 TOKEN_TTL_SECONDS: Final = 60.0
 MAX_TOKEN_CHARS: Final = 4096
 #: Unexpired used web tokens remembered at once; past this, logins wait (a flood, not real use).
@@ -66,23 +67,6 @@ class WebLogin:
 class CliLogin:
     environment_arn: str
     identity: str
-
-
-def load_signing_key(data_dir: Path) -> bytes:
-    """The web token key, created (0600) on first use. The directory is created 0700."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = data_dir / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes()
-        if len(key) < 32:
-            raise ValueError(f"{path} is shorter than 32 bytes; delete it to have a new key made") from None
-        return key
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
 
 
 def derive_key(master: bytes, purpose: str) -> bytes:

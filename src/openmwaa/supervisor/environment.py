@@ -47,6 +47,7 @@ class EnvironmentRunner:
         timings: Timings | None = None,
         launcher: ProcessLauncher | None = None,
         provisioner: Provisioner | None = None,
+        isolate: bool = False,
     ) -> None:
         self.key = key
         self._timings = timings or Timings()
@@ -70,7 +71,7 @@ class EnvironmentRunner:
         )
         self._lifecycle = Lifecycle(
             reporter,
-            provisioner=provisioner or LocalProvisioner(runtimes),
+            provisioner=provisioner or LocalProvisioner(runtimes, isolate=isolate),
             launcher=launcher,
             group=self._group,
             watcher=self._watcher,

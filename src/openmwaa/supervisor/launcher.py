@@ -58,6 +58,7 @@ class LocalLauncher:
             log_path=home / "logs" / f"{component.name}.log",
             started_at=now,
             shim_python=str(prepared.runtime.python),
+            user=prepared.user,
         )
         run_dir = home / "run"
         pidfiles.write_pidfile(run_dir, pidfiles.PidRecord(component.name, child.pid, child.start_ticks))

@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Final
 
 from openmwaa.logs.groups import DAG_PROCESSOR_LEVEL_VARIABLE, LEVEL_VARIABLE, component_log_levels
-from openmwaa.runtime import plugins, requirements
-from openmwaa.runtime.airflow_config import Ports, airflow_environment, component_environment
+from openmwaa.runtime import isolation, plugins, requirements
+from openmwaa.runtime.airflow_config import (
+    Ports,
+    airflow_environment,
+    airflow_plugin_dir,
+    component_environment,
+)
 from openmwaa.runtime.errors import DatabaseSetupError, EnvironmentSetupError
+from openmwaa.runtime.inherited_env import inherited_environment
 from openmwaa.runtime.installer import Runtime, RuntimeManager
+from openmwaa.runtime.isolation import EnvironmentUser
 from openmwaa.runtime.packages import mwaa_python
 from openmwaa.runtime.secrets import EnvironmentSecrets
 from openmwaa.runtime.startup_script import run_startup_script
@@ -55,6 +62,8 @@ class PreparedEnvironment:
     plugins_dir: Path
     #: The complete environment of the component serving the API and UI.
     web_env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    #: Who runs the environment's processes (None: openmwaa's own user; see runtime/isolation).
+    user: EnvironmentUser | None = None
 
     def env_for(self, serves_api: bool) -> Mapping[str, str]:
         return self.web_env if serves_api else self.env
@@ -75,11 +84,17 @@ def prepare_environment(
     progress: Callable[[str], None],
     *,
     base_environ: Mapping[str, str] | None = None,
+    isolate: bool = False,
 ) -> PreparedEnvironment:
+    """Everything up to starting the components; ``isolate``: as the environment's own user."""
     home = spec.home
     for path in (home, *environment_dirs(home).values()):
         path.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)  # secrets live in the environment of processes and in airflow.db
+    base = dict(os.environ if base_environ is None else base_environ)
+    user = isolation.ensure_user(spec.key, home) if isolate else None
+    if user is not None:
+        isolation.hand_over(home, user)
     runtime = runtimes.ensure(spec.airflow_version, progress)
     mwaa = mwaa_python(spec.airflow_version)
     if runtime.python_tag and runtime.python_tag != mwaa:
@@ -90,12 +105,24 @@ def prepare_environment(
             mwaa,
             runtime.python_tag,
         )
+    if user is not None:
+        isolation.check_reachable(
+            user,
+            runtime.python,
+            [spec.dags_dir, airflow_plugin_dir()],
+            inherited_environment(base, home=home),
+            cwd=home,
+        )
     if spec.database_url and postgres.is_postgres(spec.database_url):
         postgres.ensure_database(runtime.python, spec.database_url)
     site_dir = None
     if spec.requirements_file is not None:
-        site_dir = requirements.install_requirements(runtime, spec.requirements_file, home, progress)
+        site_dir = requirements.install_requirements(
+            runtime, spec.requirements_file, home, progress, user=user
+        )
     plugins_dir = plugins.install_plugins(home, spec.plugins_zip)
+    if user is not None:
+        isolation.hand_over(home, user)
     try:
         airflow_env = airflow_environment(
             major=runtime.major,
@@ -112,7 +139,6 @@ def prepare_environment(
     except ValueError as exc:
         raise EnvironmentSetupError(f"AirflowConfigurationOptions: {exc}.") from exc
     airflow_env.update(spec.task_environ)
-    base = dict(os.environ if base_environ is None else base_environ)
     exports: dict[str, dict[str, str]] = {kind: {} for kind in SCRIPT_RUNS}
     if spec.startup_script is not None:
         before = component_environment(base, airflow_env, {}, runtime.bin_dir)
@@ -123,6 +149,7 @@ def prepare_environment(
                 {**before, COMPONENT_VARIABLE: kind},
                 cwd=home,
                 log_path=home / "logs" / ("startup.log" if kind == "scheduler" else f"startup-{kind}.log"),
+                user=user,
             )
 
     def environment(kind: str, startup_exports: Mapping[str, str]) -> dict[str, str]:
@@ -133,7 +160,7 @@ def prepare_environment(
     env = environment("scheduler", {**exports["scheduler"], **exports["worker"]})
     web_env = environment("webserver", exports["webserver"])
     apply_log_levels(env, web_env, component_log_levels(spec.logging_configuration, major=runtime.major))
-    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir, web_env)
+    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir, web_env, user)
 
 
 def apply_log_levels(env: dict[str, str], web_env: dict[str, str], levels: Mapping[str, str]) -> None:
@@ -187,19 +214,26 @@ def initialize_database(
     metadata_template.copy_template(
         template, spec.home / "airflow.db", slots=metadata_template.pool_slots(prepared.env)
     )
+    isolation.give(_sqlite_files(spec.home), prepared.user)
 
 
 def migrate_database(prepared: PreparedEnvironment, *, timeout: float = MIGRATE_TIMEOUT) -> None:
     """``airflow db migrate``: create or upgrade the metadata database."""
     if prepared.spec.database_url is None:
         use_wal(prepared.spec.home / "airflow.db")
+        isolation.give(_sqlite_files(prepared.spec.home), prepared.user)
     _run_migrate(
         prepared.runtime,
         prepared.env,
         cwd=prepared.spec.home,
         log_path=prepared.spec.home / "logs" / "db-migrate.log",
         timeout=timeout,
+        user=prepared.user,
     )
+
+
+def _sqlite_files(home: Path) -> list[Path]:
+    return [home / name for name in ("airflow.db", "airflow.db-wal", "airflow.db-shm")]
 
 
 def _migrate_template(
@@ -226,7 +260,13 @@ def _migrate_template(
 
 
 def _run_migrate(
-    runtime: Runtime, env: Mapping[str, str], *, cwd: Path, log_path: Path, timeout: float
+    runtime: Runtime,
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    timeout: float,
+    user: EnvironmentUser | None = None,
 ) -> None:
     with log_path.open("ab") as log_file:
         try:
@@ -241,6 +281,7 @@ def _run_migrate(
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
                 check=False,
+                **isolation.popen_args(user),
             )
         except subprocess.TimeoutExpired as exc:
             raise DatabaseSetupError(f"airflow db migrate took longer than {timeout:.0f} s.") from exc

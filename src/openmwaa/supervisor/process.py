@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.isolation import EnvironmentUser, popen_args
 from openmwaa.supervisor.proc import all_stats, read_stat, session_members
 
 _PR_SET_PDEATHSIG: Final = 1
@@ -58,8 +59,9 @@ def spawn(
     log_path: Path,
     started_at: float,
     shim_python: str,
+    user: EnvironmentUser | None = None,
 ) -> ChildProcess:
-    """Start ``argv`` (argv[0] an absolute path) with output appended to ``log_path``."""
+    """Start ``argv`` (argv[0] an absolute path; as ``user`` if given), output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = tied_to_this_thread(shim_python, argv)
     with log_path.open("ab") as log:
@@ -74,6 +76,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            **popen_args(user),
         )
     stat = read_stat(popen.pid)
     return ChildProcess(name, popen, stat.start_ticks if stat else 0, started_at, log_path)

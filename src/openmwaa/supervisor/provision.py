@@ -68,13 +68,15 @@ class Provisioner(Protocol):
 
 
 class LocalProvisioner:
-    def __init__(self, runtimes: RuntimeManager) -> None:
+    def __init__(self, runtimes: RuntimeManager, *, isolate: bool = False) -> None:
+        """``isolate``: each environment as a system user of its own (runtime/isolation)."""
         self._runtimes = runtimes
+        self._isolate = isolate
 
     def prepare(
         self, spec: EnvironmentSpec, ports: Ports, progress: Callable[[str], None]
     ) -> PreparedEnvironment:
-        return prepare_environment(spec, self._runtimes, ports, progress)
+        return prepare_environment(spec, self._runtimes, ports, progress, isolate=self._isolate)
 
     def has_database(self, prepared: PreparedEnvironment) -> bool:
         return prepared.spec.database_url is not None or (prepared.spec.home / "airflow.db").exists()

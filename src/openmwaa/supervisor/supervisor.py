@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.runtime.isolation import popen_args
 from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.commands import Command, Create, Delete, Resume, Shutdown, Update
 from openmwaa.supervisor.environment import EnvironmentRunner
@@ -36,8 +37,11 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         policy: RestartPolicy | None = None,
         hang_timeout: float = 0.0,
+        isolate: bool = False,
     ) -> None:
+        """``isolate``: run each environment as a system user of its own (needs root; runtime/isolation)."""
         self._runtimes = runtimes
+        self._isolate = isolate
         self._hang_timeout = hang_timeout
         self._on_event = on_event
         self._start_timeout = start_timeout
@@ -107,6 +111,7 @@ class Supervisor:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            **popen_args(prepared.user),
         )
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -137,6 +142,7 @@ class Supervisor:
                     clock=self._clock,
                     policy=self._policy,
                     hang_timeout=self._hang_timeout,
+                    isolate=self._isolate,
                 )
                 self._runners[key] = runner
                 runner.start()

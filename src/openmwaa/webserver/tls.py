@@ -6,12 +6,19 @@ Trust ``ca.pem`` once (``REQUESTS_CA_BUNDLE``, ``curl --cacert``, the OS or brow
 environment's ``https://127.0.0.1:<port>`` verifies. ``ca-bundle.pem`` is ``ca.pem`` appended to the
 public roots (certifi's, when installed), for tools that take one bundle for everything.
 The server certificate is renewed when it nears expiry or no longer names every host.
+
+The CA can sign for those hosts only: its critical NameConstraints extension permits exactly the
+names and addresses it issues for, so clients refuse anything else its key signs (whoever
+trusted ``ca.pem`` trusts it for loopback only, not for every site). A CA without them (made by
+an older openmwaa) or not covering every host is replaced by a new one, which clients must trust
+again.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +30,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from openmwaa.auth.files import write_private_file
+
+log = logging.getLogger(__name__)
 
 CA_DAYS: Final = 3650
 SERVER_DAYS: Final = 397
@@ -37,14 +48,6 @@ class TlsFiles:
     certfile: Path
     keyfile: Path
     ca_file: Path | None
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -63,13 +66,21 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _load_or_create_ca(tls_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _load_or_create_ca(
+    tls_dir: Path, hosts: Sequence[str]
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert_path, key_path = tls_dir / "ca.pem", tls_dir / "ca-key.pem"
     if cert_path.exists() and key_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if isinstance(key, ec.EllipticCurvePrivateKey) and cert.not_valid_after_utc > _now() + RENEW_BEFORE:
+        fresh = cert.not_valid_after_utc > _now() + RENEW_BEFORE
+        if isinstance(key, ec.EllipticCurvePrivateKey) and fresh and _ca_permits(cert, hosts):
             return cert, key
+        log.warning(
+            "replacing the local CA %s (expiring, or not limited to %s); clients must trust the new one",
+            cert_path,
+            ", ".join(hosts),
+        )
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -101,10 +112,13 @@ def _load_or_create_ca(tls_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurv
             ),
             critical=True,
         )
+        .add_extension(
+            x509.NameConstraints(permitted_subtrees=_permitted(hosts), excluded_subtrees=None), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, _key_pem(key))
+    write_private_file(key_path, _key_pem(key))
     _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert, key
 
@@ -117,6 +131,30 @@ def _san(hosts: Sequence[str]) -> list[x509.GeneralName]:
         except ValueError:
             names.append(x509.DNSName(host))
     return names
+
+
+def _permitted(hosts: Sequence[str]) -> list[x509.GeneralName]:
+    """NameConstraints subtrees for exactly ``hosts``: each address alone, each name (and below it)."""
+    subtrees: list[x509.GeneralName] = []
+    for name in _san(hosts):
+        if isinstance(name, x509.IPAddress):
+            address = name.value
+            subtrees.append(x509.IPAddress(ipaddress.ip_network(f"{address}/{address.max_prefixlen}")))
+        else:
+            subtrees.append(name)
+    return subtrees
+
+
+def _ca_permits(ca: x509.Certificate, hosts: Sequence[str]) -> bool:
+    """True if ``ca`` is name-constrained (critically) and permits every host."""
+    try:
+        extension = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    permitted = set(extension.value.permitted_subtrees or ())
+    return (
+        extension.critical and not extension.value.excluded_subtrees and set(_permitted(hosts)) <= permitted
+    )
 
 
 def _server_cert_fits(path: Path, ca: x509.Certificate, hosts: Sequence[str]) -> bool:
@@ -137,7 +175,7 @@ def ensure_local_tls(data_dir: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> Tl
     """The local CA and a server certificate for ``hosts``, created or renewed as needed."""
     tls_dir = data_dir / "tls"
     tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ca_cert, ca_key = _load_or_create_ca(tls_dir)
+    ca_cert, ca_key = _load_or_create_ca(tls_dir, hosts)
     cert_path, key_path = tls_dir / "server.pem", tls_dir / "server-key.pem"
     if not (_server_cert_fits(cert_path, ca_cert, hosts) and key_path.exists()):
         key = ec.generate_private_key(ec.SECP256R1())
@@ -158,7 +196,7 @@ def ensure_local_tls(data_dir: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> Tl
             )
             .sign(ca_key, hashes.SHA256())
         )
-        _write_private(key_path, _key_pem(key))
+        write_private_file(key_path, _key_pem(key))
         _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     _write_bundle(tls_dir, ca_cert)
     return TlsFiles(certfile=cert_path, keyfile=key_path, ca_file=tls_dir / "ca.pem")

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import stat
-from pathlib import Path
 
 import jwt
 import pytest
 
-from openmwaa.services.web_tokens import (
-    KEY_FILE,
-    InvalidWebTokenError,
-    WebTokenService,
-    load_signing_key,
-)
+from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
 
 ENV = "arn:aws:airflow:us-east-1:123456789012:environment/env-a"
 OTHER_ENV = "arn:aws:airflow:us-east-1:123456789012:environment/env-b"
@@ -123,14 +116,6 @@ def test_tokens_from_before_a_restart_are_refused(service: WebTokenService, cloc
     restarted = WebTokenService(KEY, clock=clock)
     with pytest.raises(InvalidWebTokenError, match="restarted"):
         restarted.redeem_web_token(token, environment_arn=ENV)
-
-
-def test_signing_key_file_is_private_and_stable(tmp_path: Path) -> None:
-    key = load_signing_key(tmp_path / "data")
-    assert len(key) == 32
-    mode = stat.S_IMODE((tmp_path / "data" / KEY_FILE).stat().st_mode)
-    assert mode == 0o600
-    assert load_signing_key(tmp_path / "data") == key
 
 
 def test_repr_hides_keys(service: WebTokenService) -> None:
