@@ -102,19 +102,28 @@ def _useradd(name: str, key: str, home: Path) -> None:
 def hand_over(home: Path, user: EnvironmentUser) -> None:
     """Make ``home`` (mode 0700) and what is in it the user's, except openmwaa's own entries.
 
-    Links are changed, never followed.
+    The walk goes by file descriptors (``os.fwalk``): links are changed, never followed, even
+    if the environment's code swaps a folder for a link while it runs.
     """
-    _chown(home, user)
-    os.chmod(home, 0o700)
-    for root, dirs, files in os.walk(home):
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if (st.st_uid, st.st_gid) != (user.uid, user.gid):
+            os.fchown(fd, user.uid, user.gid)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    for root, dirs, files, root_fd in os.fwalk(home, follow_symlinks=False):
         if Path(root) == home:
             dirs[:] = [d for d in dirs if d not in OPENMWAA_OWNED]
         for name in (*dirs, *files):
-            _chown(Path(root, name), user)
+            st = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+            if (st.st_uid, st.st_gid) != (user.uid, user.gid):
+                os.chown(name, user.uid, user.gid, dir_fd=root_fd, follow_symlinks=False)
 
 
 def give(paths: Iterable[Path], user: EnvironmentUser | None) -> None:
-    """Hand single files (e.g. a database openmwaa just wrote into a home) to the user."""
+    """Hand entries right below a home (e.g. a database openmwaa just wrote) to the user."""
     if user is None:
         return
     for path in paths:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.beneath import open_log
 from openmwaa.runtime.errors import StartupScriptError, output_tail
 from openmwaa.runtime.isolation import EnvironmentUser, popen_args
 
@@ -35,8 +36,9 @@ def run_startup_script(
     user: EnvironmentUser | None = None,
 ) -> dict[str, str]:
     """Run ``script`` (as ``user`` if given); the variables it exported or changed, compared with ``env``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
+    # In the environment's home: opened without following links, and read back through the same
+    # descriptor, so a link put in its place cannot make openmwaa write or quote another file.
+    with os.fdopen(open_log(log_path, cwd, append=False, readable=True), "w+b") as log:
         try:
             proc = subprocess.Popen(
                 ["bash", "-c", _WRAPPER, "bash", str(script)],
@@ -57,9 +59,10 @@ def run_startup_script(
             raise StartupScriptError(
                 f"The startup script ran longer than {timeout:.0f} s and was stopped."
             ) from exc
-    if proc.returncode != 0:
-        tail = output_tail(log_path.read_bytes())
-        raise StartupScriptError(f"The startup script exited with code {proc.returncode}:\n{tail}")
+        if proc.returncode != 0:
+            log.seek(0)
+            tail = output_tail(log.read())
+            raise StartupScriptError(f"The startup script exited with code {proc.returncode}:\n{tail}")
     after = parse_env0(out)
     return {k: v for k, v in after.items() if env.get(k) != v}
 

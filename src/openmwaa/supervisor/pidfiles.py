@@ -4,18 +4,26 @@ Each component writes ``<home>/run/<component>.pid`` holding its pid and its sta
 clock ticks. A pid alone can be reused by an unrelated process; pid plus start time cannot,
 so only a process matching both (or, if the leader died, a member of its session that
 started after it) is treated as ours.
+
+The ``run`` folder lies in the environment's home, which may belong to the environment's own
+user (``runtime/isolation``): it is reached without following links (``runtime/beneath``), and a
+pid file openmwaa did not write itself (another owner) is ignored, so the environment's code can
+neither redirect openmwaa's writes nor name processes for it to kill.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from openmwaa.runtime.beneath import folder_beneath
 from openmwaa.supervisor.proc import PROC, ProcStat, all_stats, read_stat, session_members
 
 
@@ -27,28 +35,57 @@ class PidRecord:
 
 
 def write_pidfile(run_dir: Path, record: PidRecord) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / f"{record.component}.pid"
-    tmp = path.with_suffix(".pid.tmp")
-    tmp.write_text(json.dumps({"pid": record.pid, "start_ticks": record.start_ticks}))
-    os.replace(tmp, path)
+    name = f"{record.component}.pid"
+    data = json.dumps({"pid": record.pid, "start_ticks": record.start_ticks}).encode()
+    with folder_beneath(run_dir.parent, run_dir) as folder:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{name}.tmp", dir_fd=folder)
+        fd = os.open(
+            f"{name}.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder
+        )
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(f"{name}.tmp", name, src_dir_fd=folder, dst_dir_fd=folder)
 
 
 def remove_pidfile(run_dir: Path, component: str) -> None:
-    (run_dir / f"{component}.pid").unlink(missing_ok=True)
+    with contextlib.suppress(OSError), folder_beneath(run_dir.parent, run_dir, create=False) as folder:
+        os.unlink(f"{component}.pid", dir_fd=folder)
 
 
 def read_pidfiles(run_dir: Path) -> list[PidRecord]:
+    """The records openmwaa wrote in ``run_dir`` (files of another owner, or links, are not read)."""
     records: list[PidRecord] = []
-    if not run_dir.is_dir():
+    try:
+        with folder_beneath(run_dir.parent, run_dir, create=False) as folder:
+            if os.fstat(folder).st_uid != os.geteuid():
+                return records
+            for name in sorted(n for n in os.listdir(folder) if n.endswith(".pid")):
+                record = _read_record(folder, name)
+                if record is None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=folder)  # cannot prove anything is ours
+                else:
+                    records.append(record)
+    except (OSError, ValueError):
         return records
-    for path in sorted(run_dir.glob("*.pid")):
-        try:
-            data = json.loads(path.read_text())
-            records.append(PidRecord(path.stem, int(data["pid"]), int(data["start_ticks"])))
-        except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)  # unreadable: cannot prove anything is ours
     return records
+
+
+def _read_record(folder: int, name: str) -> PidRecord | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
+            return None
+        try:
+            data = json.loads(handle.read(4096))
+            return PidRecord(name.removesuffix(".pid"), int(data["pid"]), int(data["start_ticks"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def leftover_processes(record: PidRecord, stats: list[ProcStat]) -> list[int]:

@@ -26,6 +26,7 @@ from openmwaa.runtime.airflow_config import (
     airflow_plugin_dir,
     component_environment,
 )
+from openmwaa.runtime.beneath import open_log
 from openmwaa.runtime.errors import DatabaseSetupError, EnvironmentSetupError
 from openmwaa.runtime.inherited_env import inherited_environment
 from openmwaa.runtime.installer import Runtime, RuntimeManager
@@ -201,7 +202,7 @@ def initialize_database(
     base = dict(os.environ if base_environ is None else base_environ)
 
     def build(staging: Path, left: float) -> Path:
-        return _migrate_template(prepared.runtime, staging, base, log_path, left)
+        return _migrate_template(prepared.runtime, staging, base, log_path, left, log_base=spec.home)
 
     try:
         template = metadata_template.ensure_template(
@@ -237,7 +238,13 @@ def _sqlite_files(home: Path) -> list[Path]:
 
 
 def _migrate_template(
-    runtime: Runtime, staging: Path, base: Mapping[str, str], log_path: Path, timeout: float
+    runtime: Runtime,
+    staging: Path,
+    base: Mapping[str, str],
+    log_path: Path,
+    timeout: float,
+    *,
+    log_base: Path,
 ) -> Path:
     """Migrate a new database in ``staging`` with a configuration no environment's data is in."""
     for folder in ("dags", "plugins"):
@@ -253,9 +260,9 @@ def _migrate_template(
         options={"core.load_examples": "False"},
     )
     env = component_environment(base, airflow_env, {}, runtime.bin_dir)
-    with log_path.open("ab") as log_file:
+    with os.fdopen(open_log(log_path, log_base), "ab") as log_file:
         log_file.write(f"--- openmwaa: migrating the metadata database template in {staging}\n".encode())
-    _run_migrate(runtime, env, cwd=staging, log_path=log_path, timeout=timeout)
+    _run_migrate(runtime, env, cwd=staging, log_path=log_path, log_base=log_base, timeout=timeout)
     return staging / "airflow.db"
 
 
@@ -267,8 +274,9 @@ def _run_migrate(
     log_path: Path,
     timeout: float,
     user: EnvironmentUser | None = None,
+    log_base: Path | None = None,
 ) -> None:
-    with log_path.open("ab") as log_file:
+    with os.fdopen(open_log(log_path, log_base or cwd), "ab") as log_file:
         try:
             # Tied to openmwaa: a migration must never run on after it (a restarted openmwaa
             # puts the database back and migrates again, see supervisor.upgrade).

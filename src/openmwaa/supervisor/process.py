@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.beneath import open_log
 from openmwaa.runtime.isolation import EnvironmentUser, popen_args
 from openmwaa.supervisor.proc import all_stats, read_stat, session_members
 
@@ -62,9 +63,9 @@ def spawn(
     user: EnvironmentUser | None = None,
 ) -> ChildProcess:
     """Start ``argv`` (argv[0] an absolute path; as ``user`` if given), output appended to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     command = tied_to_this_thread(shim_python, argv)
-    with log_path.open("ab") as log:
+    # The log is in the environment's home: opened without following links planted there.
+    with os.fdopen(open_log(log_path, cwd), "ab") as log:
         log.write(f"\n--- openmwaa: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         log.flush()
         popen = subprocess.Popen(
@@ -108,9 +109,9 @@ def stop_all(children: Sequence[ChildProcess], grace: float = 20.0) -> None:
 
 
 def log_tail(path: Path, lines: int = 15, limit: int = 1500) -> str:
-    """The end of a component's log, for error messages."""
+    """The end of a component's log, for error messages (never through a link: it may be planted)."""
     try:
-        with path.open("rb") as handle:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - 16384))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from openmwaa.runtime.beneath import open_beneath
 from openmwaa.runtime.errors import DatabaseSetupError
 from openmwaa.supervisor import postgres
 
@@ -47,8 +48,7 @@ def read_journal(home: Path) -> Upgrade | None:
 
 def write_journal(home: Path, upgrade: Upgrade) -> None:
     tmp = home / (JOURNAL + ".tmp")
-    tmp.write_text(json.dumps({"from": upgrade.from_version, "to": upgrade.to_version}))
-    _fsync(tmp)
+    _write_new(home, tmp, json.dumps({"from": upgrade.from_version, "to": upgrade.to_version}).encode())
     os.replace(tmp, home / JOURNAL)
     _fsync_dir(home)
 
@@ -73,6 +73,8 @@ class DatabaseCopy:
             postgres.snapshot_database(self._need_python(), self._url)
             return
         db, copy = self._home / SQLITE_DB, self._home / SQLITE_COPY
+        if db.is_symlink():  # the environment's user owns the home: never copy what a link names
+            raise DatabaseSetupError(f"{db} is a symbolic link; it must be the database file itself.")
         tmp = copy.with_name(copy.name + ".tmp")
         tmp.unlink(missing_ok=True)
         try:
@@ -96,8 +98,9 @@ class DatabaseCopy:
         if not copy.exists():
             raise DatabaseSetupError(f"The copy of {db} taken before the upgrade is missing.")
         tmp = db.with_name(db.name + ".restore.tmp")
-        tmp.write_bytes(copy.read_bytes())
-        _fsync(tmp)
+        with os.fdopen(open_beneath(self._home, copy, os.O_RDONLY), "rb") as source:
+            # Owned like the home: by the environment's user when it has one (runtime/isolation).
+            _write_new(self._home, tmp, source.read(), owner=self._home.stat())
         # A write-ahead log left by the interrupted migration belongs to the migrated file.
         for suffix in ("-wal", "-shm", "-journal"):
             db.with_name(db.name + suffix).unlink(missing_ok=True)
@@ -114,6 +117,18 @@ class DatabaseCopy:
         if self._python is None:
             raise DatabaseSetupError("No Airflow runtime is installed to reach PostgreSQL with.")
         return self._python
+
+
+def _write_new(home: Path, path: Path, data: bytes, owner: os.stat_result | None = None) -> None:
+    """Write ``path`` (in ``home``) afresh and fsync it, following no link planted in the home."""
+    path.unlink(missing_ok=True)
+    fd = open_beneath(home, path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if owner is not None and (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+        os.fchown(fd, owner.st_uid, owner.st_gid)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _fsync(path: Path) -> None:

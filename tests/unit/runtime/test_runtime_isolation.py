@@ -81,12 +81,14 @@ def test_hand_over_gives_the_home_to_the_user_except_openmwaas_run_folder(tmp_pa
     outside = tmp_path / "outside"
     outside.write_text("root's")
     (home / "link").symlink_to(outside)
+    (home / "dirlink").symlink_to(tmp_path)  # a folder link: its target is not walked
     hand_over(home, NOBODY)
     assert mode(home) == 0o700
     for path in (home, home / "logs", home / "logs" / "x.log"):
         assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534)
     assert (home / "link").lstat().st_uid == 65534
     assert outside.stat().st_uid == 0  # the link was changed, not followed
+    assert tmp_path.stat().st_uid == 0 and (tmp_path / "outside").stat().st_uid == 0
     assert (home / "run").stat().st_uid == 0
 
 
