@@ -26,6 +26,7 @@ from openmwaa.supervisor import postgres
 from tests.e2e.conftest import (
     OpenMwaaServer,
     invoke,
+    new_data_dir,
     processes_using,
     request_environment,
     start_server,
@@ -111,12 +112,14 @@ def sites(tmp_path_factory: pytest.TempPathFactory, pg_url: str | None) -> Itera
     """Both servers, their four environments created concurrently."""
     with contextlib.ExitStack() as stack:
         found: dict[str, Site] = {}
-        sqlite_site = open_site(tmp_path_factory.mktemp("upgrade-sqlite"), "up-lite", {})
+        sqlite_site = open_site(new_data_dir(tmp_path_factory, "upgrade-sqlite"), "up-lite", {})
         stack.callback(stop_server, sqlite_site.server)
         found["sqlite"] = sqlite_site
         if pg_url is not None:
             pg_site = open_site(
-                tmp_path_factory.mktemp("upgrade-pg"), "up-pg", {"OPENMWAA_AIRFLOW_DATABASE_URL": pg_url}
+                new_data_dir(tmp_path_factory, "upgrade-pg"),
+                "up-pg",
+                {"OPENMWAA_AIRFLOW_DATABASE_URL": pg_url},
             )
             pg_site.pg_url = pg_url
             stack.callback(stop_server, pg_site.server)
