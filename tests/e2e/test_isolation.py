@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from openmwaa.runtime.secrets import EnvironmentSecrets
+from openmwaa.services.execution_role import task_environment
 from tests.e2e.conftest import (
     AIRFLOW3,
     OpenMwaaServer,
@@ -86,7 +88,10 @@ def test_a_task_sees_none_of_the_operators_variables(isolated: tuple[OpenMwaaSer
     assert not OPERATOR_SECRETS.keys() & environ.keys()
     leaked = [k for k, v in environ.items() if any(s in v for s in OPERATOR_SECRETS.values())]
     assert not leaked
-    assert not [k for k in environ if k.startswith(("AWS_", "PG", "OPENMWAA_BOOTSTRAP"))]
+    assert not [k for k in environ if k.startswith(("PG", "OPENMWAA_BOOTSTRAP"))]
+    # The only AWS_* a task has are openmwaa's own: its execution role's (container credentials).
+    aws = {k for k in environ if k.startswith("AWS_")}
+    assert aws <= set(task_environment(EnvironmentSecrets.generate(), name="x", api_url="u", region="r"))
     assert environ["HOME"] == environ["AIRFLOW_HOME"]
 
 
