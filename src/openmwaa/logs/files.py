@@ -16,7 +16,9 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
+
+from openmwaa.runtime.beneath import open_beneath
 
 #: Group suffix -> the component log files (top level of ``logs/``) that belong to it.
 _COMPONENT_FILES: Final = {
@@ -99,3 +101,12 @@ def _stream(name: str, path: Path) -> Iterator[StreamFile]:
 def stream_name(relative: str) -> str:
     """CloudWatch stream names have no ``:`` or ``*``: MWAA writes run ids' ``:`` as ``_``."""
     return relative.replace(":", "_").replace("*", "_")
+
+
+def open_stream(path: Path, logs_dir: Path) -> BinaryIO:
+    """A found stream's file, opened without following a link swapped in since it was found.
+
+    The environment's code may own ``logs/`` (runtime/isolation): every folder from the home
+    down and the file itself are opened with O_NOFOLLOW (runtime/beneath).
+    """
+    return os.fdopen(open_beneath(logs_dir.parent, path, os.O_RDONLY), "rb")

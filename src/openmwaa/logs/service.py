@@ -178,7 +178,11 @@ class LogsService:
         start_time, end_time = params.get("startTime"), params.get("endTime")
         fields = {"g": str, "s": str, "i": int, "o": int, "d": str}
         default_ts = int(stream.mtime * 1000)
-        with open(stream.path, "rb") as file:
+        try:
+            opened = files.open_stream(stream.path, logs_dir)
+        except OSError as exc:  # gone since it was listed, or swapped for a link
+            raise ResourceNotFoundError("The specified log stream does not exist.") from exc
+        with opened as file:
             end = reader.complete_end(file, stream.size)
             if params.get("nextToken") is not None:
                 token = self._signer.open(str(params["nextToken"]), fields)
@@ -255,7 +259,7 @@ class LogsService:
             sources = []
             for stream in streams:
                 try:
-                    file: BinaryIO = stack.enter_context(open(stream.path, "rb"))
+                    file: BinaryIO = stack.enter_context(files.open_stream(stream.path, logs_dir))
                 except OSError:
                     continue
                 sources.append(_keyed(stream, file))
