@@ -313,6 +313,101 @@ def test_throttle_burst_and_throttled_posts_have_no_effect(server: OpenMwaaServe
         invoke(server, af3_env, f"/variables/{key}", "DELETE")
 
 
+THROTTLE_DAG = """
+import datetime
+from airflow import DAG
+try:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+except ImportError:
+    from airflow.operators.empty import EmptyOperator
+
+with DAG("openmwaa_throttle_target", start_date=datetime.datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="noop")
+"""
+THROTTLE_CLIENTS = 100
+
+
+def test_a_hundred_clients_trigger_one_dag_under_the_throttle(server: OpenMwaaServer, af3_env: str) -> None:
+    """100 clients trigger one DAG at once: each accepted trigger is exactly one run, each refused one
+    a ThrottlingException (429) that created nothing, and the runs Airflow has are exactly the accepted.
+
+    The DAG stays paused, so its runs are created and counted but never executed.
+    """
+    dag_id = "openmwaa_throttle_target"
+    (server.buckets / f"bucket-{af3_env}" / "dags" / f"{dag_id}.py").write_text(THROTTLE_DAG)
+    mwaa = server.client()
+    deadline = time.monotonic() + 120
+    while True:  # the DAG processor picks the file up within seconds
+        try:
+            invoke(server, af3_env, f"/dags/{dag_id}", "PATCH", Body={"is_paused": True})
+            break
+        except mwaa.exceptions.ClientError as exc:  # not parsed yet (404), or throttled
+            if exc.response["Error"]["Code"] not in ("RestApiClientException", "ThrottlingException"):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    config = Config(inject_host_prefix=False, retries={"max_attempts": 0})
+    clients = [
+        boto3.client(
+            "mwaa",
+            endpoint_url=server.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=config,
+        )
+        for _ in range(THROTTLE_CLIENTS)
+    ]
+    prefix = f"thr-{uuid.uuid4().hex[:8]}"
+    barrier = threading.Barrier(THROTTLE_CLIENTS)
+
+    def trigger(index: int) -> str:
+        client, run_id = clients[index], f"{prefix}-{index}"
+        barrier.wait()
+        try:
+            out = client.invoke_rest_api(
+                Name=af3_env,
+                Path=f"/dags/{dag_id}/dagRuns",
+                Method="POST",
+                Body={"dag_run_id": run_id, "logical_date": None},
+            )
+        except client.exceptions.ClientError as exc:
+            response = exc.response
+            if response["Error"]["Code"] == "ThrottlingException":
+                assert response["ResponseMetadata"]["HTTPStatusCode"] == 429
+                assert response["Error"]["Message"] == "Rate exceeded"
+                return "throttled"
+            return f"{response['Error']['Code']}: {response['Error'].get('Message')}"
+        assert out["RestApiStatusCode"] == 200, out
+        assert out["RestApiResponse"]["dag_run_id"] == run_id, out
+        return "accepted"
+
+    time.sleep(1.1)  # a full bucket
+    started = time.monotonic()
+    with ThreadPoolExecutor(THROTTLE_CLIENTS) as pool:
+        outcomes = list(pool.map(trigger, range(THROTTLE_CLIENTS)))
+    elapsed = time.monotonic() - started
+    accepted = {f"{prefix}-{i}" for i, outcome in enumerate(outcomes) if outcome == "accepted"}
+    throttled = outcomes.count("throttled")
+    assert len(accepted) + throttled == THROTTLE_CLIENTS, [
+        o for o in outcomes if o not in ("accepted", "throttled")
+    ]
+    assert accepted and throttled, outcomes
+    # A burst of 10 and 10 a second: no more can have passed while the clients were calling.
+    assert len(accepted) <= 10 + 10 * elapsed + 1, (len(accepted), elapsed)
+
+    time.sleep(1.1)
+    listed = invoke(server, af3_env, f"/dags/{dag_id}/dagRuns", QueryParameters={"limit": 100})
+    runs = [r["dag_run_id"] for r in listed["RestApiResponse"]["dag_runs"]]
+    ours = [r for r in runs if r.startswith(prefix + "-")]
+    assert sorted(ours) == sorted(accepted), (sorted(ours), sorted(accepted))
+    print(
+        f"\n{THROTTLE_CLIENTS} concurrent triggers in {elapsed:.1f} s: {len(accepted)} accepted "
+        f"(= {len(ours)} DAG runs in Airflow), {throttled} ThrottlingException, 0 lost"
+    )
+
+
 def test_concurrent_writes_all_land(server: OpenMwaaServer, shared_env: tuple[str, int]) -> None:
     """Writes arriving together all succeed (Airflow 3 on SQLite deadlocks on them unless openmwaa
     lets one at a time through: see ``upstream/write_gate.py``)."""
