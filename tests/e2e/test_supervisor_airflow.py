@@ -1,4 +1,4 @@
-"""The supervisor with real Airflow: create, health, DAG pickup, crash restart, clean shutdown.
+"""The supervisor with real Airflow: create, health, DAG pickup, kill -9 of each component, clean shutdown.
 
 Runtimes are cached in ``OPENMWAA_TEST_RUNTIME_DIR`` (default ``~/.cache/openmwaa/runtimes``), so
 only the first run installs Airflow; the create-to-available time printed is for a warm runtime.
@@ -23,7 +23,7 @@ from openmwaa.settings import default_cache_dir
 from openmwaa.supervisor import EnvironmentEvent, EnvironmentSecrets, EnvironmentSpec, Supervisor
 from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
 from openmwaa.supervisor.pidfiles import read_pidfiles
-from openmwaa.supervisor.proc import read_stat
+from openmwaa.supervisor.proc import all_stats, read_stat, session_members
 
 from .conftest import airflow_healthy, processes_using
 
@@ -170,15 +170,26 @@ def test_environment_lifecycle(
     # (Idle memory is measured by benchmarks/bench_environments.py, not here.)
     pids = live_pids(home)
 
-    # A crashed scheduler is restarted and the environment stays healthy.
-    old_scheduler = pids["scheduler"]
-    os.killpg(old_scheduler, signal.SIGKILL)
-    wait_until(
-        lambda: live_pids(home).get("scheduler") not in (None, old_scheduler), 60, "a new scheduler process"
-    )
-
-    wait_until(lambda: airflow_healthy(base, version), 120, "health after the scheduler restart")
+    # kill -9 of each component's main process in turn (what the OOM killer does): its workers are
+    # left behind without it. A new one starts, nothing the old one started survives, and Airflow
+    # is healthy again; one crash each is no crash loop.
+    for component, old in sorted(pids.items()):
+        old_stat = read_stat(old)
+        assert old_stat is not None
+        os.kill(old, signal.SIGKILL)
+        wait_until(
+            lambda c=component, o=old: live_pids(home).get(c) not in (None, o), 60, f"a new {component}"
+        )
+        wait_until(
+            lambda o=old_stat: not session_members(o.pid, o.start_ticks, all_stats()),
+            30,
+            f"the processes of the killed {component} to be reaped",
+        )
+        wait_until(lambda: airflow_healthy(base, version), 120, f"health after the {component} restart")
     assert not [e for e in events.events if e.kind == "unavailable"]
+    code, out, err = sup.run_cli(spec.key, ["dags", "trigger", "openmwaa_probe"], 120)
+    assert code == 0, (out + err).decode(errors="replace")[-2000:]
+    wait_until(lambda: run_states(home) == {"success"}, 180, "a DAG run after the kills to succeed")
 
     everything = set(live_pids(home).values())
     sup.shutdown(timeout=60)
