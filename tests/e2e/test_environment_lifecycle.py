@@ -1,5 +1,7 @@
 """Environment lifecycle end to end: a real openmwaa server, real Airflow 3 and 2, boto3.
 
+Also: openmwaa killed with SIGKILL in the middle of a create, an update and a delete.
+
 create -> AVAILABLE -> trigger the example DAG through InvokeRestApi -> the run succeeds ->
 update (config, environment class and a failing requirements file) -> openmwaa restarts and brings it back ->
 delete -> gone, with no process or file left behind.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tests.e2e.conftest import (
     invoke,
     new_data_dir,
     processes_using,
+    request_environment,
     start_server,
     stop_server,
     trigger_and_wait,
@@ -206,3 +209,82 @@ def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer, versio
     assert name not in mwaa.list_environments()["Environments"]
     assert processes_using(home) == []
     assert not home.exists()
+
+
+def kill_9_and_restart(server: OpenMwaaServer) -> None:
+    """``kill -9`` openmwaa (no clean-up of any kind), then start it again on the same data."""
+    server.process.kill()
+    server.process.wait()
+    restarted = start_server(server.data_dir, port=server.port)
+    server.process = restarted.process
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def serves_dag(server: OpenMwaaServer, name: str, dag_id: str = "hello_openmwaa") -> bool:
+    """Whether Airflow answers for ``dag_id`` (a fresh environment parses its DAGs within seconds)."""
+    try:
+        return bool(invoke(server, name, f"/dags/{dag_id}")["RestApiStatusCode"] == 200)
+    except server.client().exceptions.RestApiClientException as exc:
+        assert exc.response["RestApiStatusCode"] == 404, exc.response
+        return False
+
+
+def test_kill_9_of_openmwaa_in_the_middle_of_create_update_and_delete(own_server: OpenMwaaServer) -> None:
+    """openmwaa killed with SIGKILL while an environment is being created, updated, then deleted:
+    after each restart the environment settles (never stuck CREATING, UPDATING or DELETING), and
+    after the next clean stop no process is left."""
+    server = own_server
+    name = "kill-9"
+    bucket = f"bucket-{name}"
+    server.make_bucket(bucket)
+    home = env_home(server, name)
+
+    # Create: killed once Airflow's processes run but before the environment is AVAILABLE.
+    request_environment(server, name, AIRFLOW3, bucket)
+    wait_until(lambda: processes_using(home), 300, "the new environment's Airflow processes")
+    assert server.client().get_environment(Name=name)["Environment"]["Status"] == "CREATING"
+    kill_9_and_restart(server)
+    env = wait_for_status(server.client(), name, {"AVAILABLE", "CREATE_FAILED"}, timeout=600)
+    assert env["Status"] == "AVAILABLE", (env.get("LastUpdate"), server.log_tail())
+    wait_until(lambda: serves_dag(server, name), 120, "the example DAG after the restart")
+
+    # Update: killed while the new configuration is being brought up.
+    mwaa = server.client()
+    mwaa.update_environment(Name=name, AirflowConfigurationOptions={"core.default_task_retries": "3"})
+    time.sleep(2)
+    assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "UPDATING"
+    kill_9_and_restart(server)
+    mwaa = server.client()
+    env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"}, timeout=600)
+    assert env["Status"] == "AVAILABLE", (env.get("LastUpdate"), server.log_tail())
+    assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "3"}
+    wait_until(lambda: serves_dag(server, name), 120, "the example DAG after the restart")
+
+    # Delete: killed while the environment's processes are being stopped.
+    mwaa.delete_environment(Name=name)
+    time.sleep(1)
+    kill_9_and_restart(server)
+    mwaa = server.client()
+
+    def deleted() -> bool:
+        try:
+            status = mwaa.get_environment(Name=name)["Environment"]["Status"]
+        except mwaa.exceptions.ResourceNotFoundException:
+            return True
+        assert status == "DELETING", status
+        return False
+
+    wait_until(deleted, 180, f"{name} to be deleted after the restart")
+    assert processes_using(home) == []
+    assert not home.exists()
+
+    # The next clean stop leaves nothing behind, whatever the kills did.
+    assert stop_server(server) == 0
+    assert processes_using(server.data_dir) == []
