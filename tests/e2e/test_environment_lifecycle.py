@@ -252,7 +252,7 @@ def test_kill_9_of_openmwaa_in_the_middle_of_create_update_and_delete(own_server
     assert server.client().get_environment(Name=name)["Environment"]["Status"] == "CREATING"
     kill_9_and_restart(server)
     env = wait_for_status(server.client(), name, {"AVAILABLE", "CREATE_FAILED"}, timeout=600)
-    assert env["Status"] == "AVAILABLE", (env.get("LastUpdate"), server.log_tail())
+    assert env["Status"] == "AVAILABLE", f"{env.get('LastUpdate')}\n{server.log_tail()}"
     wait_until(lambda: serves_dag(server, name), 120, "the example DAG after the restart")
 
     # Update: killed while the new configuration is being brought up.
@@ -263,7 +263,7 @@ def test_kill_9_of_openmwaa_in_the_middle_of_create_update_and_delete(own_server
     kill_9_and_restart(server)
     mwaa = server.client()
     env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"}, timeout=600)
-    assert env["Status"] == "AVAILABLE", (env.get("LastUpdate"), server.log_tail())
+    assert env["Status"] == "AVAILABLE", f"{env.get('LastUpdate')}\n{server.log_tail()}"
     assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "3"}
     wait_until(lambda: serves_dag(server, name), 120, "the example DAG after the restart")
 
