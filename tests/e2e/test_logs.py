@@ -1,4 +1,4 @@
-"""CloudWatch Logs against real Airflow: a task's lines under MWAA's stream name, found with
+"""CloudWatch Logs against real Airflow 3 and 2: a task's lines under MWAA's stream name, found with
 boto3's ``logs`` client and the AWS CLI (v1: its ``filter-log-events``; v2's ``logs tail`` calls
 the same FilterLogEvents, see the loop below, but the v2 CLI is not installable from PyPI)."""
 
@@ -42,13 +42,16 @@ def follow(logs: Any, group: str, pattern: str, start_time: int, timeout: float)
     return shown
 
 
-def test_a_task_s_lines_are_found_under_mwaa_s_stream_name(server: OpenMwaaServer, af3_env: str) -> None:
+def test_a_task_s_lines_are_found_under_mwaa_s_stream_name(
+    server: OpenMwaaServer, shared_env: tuple[str, int]
+) -> None:
+    env_name, major = shared_env
     mwaa, logs = server.client(), server.client("logs")
-    logging = mwaa.get_environment(Name=af3_env)["Environment"]["LoggingConfiguration"]
-    group = f"airflow-{af3_env}-Task"
+    logging = mwaa.get_environment(Name=env_name)["Environment"]["LoggingConfiguration"]
+    group = f"airflow-{env_name}-Task"
     assert logging["TaskLogs"]["CloudWatchLogGroupArn"].endswith(f":log-group:{group}")
     started = int(time.time() * 1000) - 1000
-    run = trigger_and_wait(server, af3_env, 3, "hello_openmwaa")
+    run = trigger_and_wait(server, env_name, major, "hello_openmwaa")
     if run["state"] != "success":  # the run's own task logs say why, through the API under test
         lines = logs.filter_log_events(
             logGroupName=group, logStreamNamePrefix=f"dag_id=hello_openmwaa/run_id={run['dag_run_id']}/"
@@ -58,9 +61,9 @@ def test_a_task_s_lines_are_found_under_mwaa_s_stream_name(server: OpenMwaaServe
 
     names = [
         g["logGroupName"]
-        for g in logs.describe_log_groups(logGroupNamePrefix=f"airflow-{af3_env}-")["logGroups"]
+        for g in logs.describe_log_groups(logGroupNamePrefix=f"airflow-{env_name}-")["logGroups"]
     ]
-    assert group in names and f"airflow-{af3_env}-Scheduler" in names
+    assert group in names and f"airflow-{env_name}-Scheduler" in names
     found = follow(logs, group, '"hello, openmwaa"', started, timeout=60)
     assert stream in {e["logStreamName"] for e in found}, found
     events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
