@@ -23,6 +23,14 @@ class FilterPattern:
     any_of: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
 
+    def matches_raw(self, raw: bytes) -> bool:
+        """:meth:`matches` on a line's UTF-8 bytes, before any decoding (the same answer for valid UTF-8)."""
+        if any(term.encode() not in raw for term in self.required):
+            return False
+        if self.any_of and not any(term.encode() in raw for term in self.any_of):
+            return False
+        return not any(term.encode() in raw for term in self.excluded)
+
     def matches(self, message: str) -> bool:
         if any(term not in message for term in self.required):
             return False

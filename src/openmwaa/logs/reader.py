@@ -9,6 +9,7 @@ always at the start of a line.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ MAX_EVENT_BYTES: Final = 256 * 1024
 _BLOCK: Final = 64 * 1024
 _MAX_BACKWARD_LINE: Final = 4 * MAX_EVENT_BYTES
 _TIMESTAMP: Final = re.compile(
-    rb"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,6}))?\s?(Z|[+-]\d{2}:?\d{2})?"
+    rb"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:[.,](\d{1,6}))?\s?(Z|[+-]\d{2}:?\d{2})?"
 )
 
 
@@ -29,58 +30,84 @@ class Event:
     #: Where the next line starts.
     end: int
     timestamp: int  # ms since the epoch
-    message: str
+    #: The line as read (without its newline, cut to MAX_EVENT_BYTES).
+    raw: bytes
+
+    @property
+    def message(self) -> str:
+        return self.raw.decode("utf-8", errors="replace")
 
 
 def parse_timestamp(line: bytes) -> int | None:
     """The first ISO-8601 time in the first 100 bytes of ``line``, in ms (UTC when no zone)."""
     match = _TIMESTAMP.search(line, 0, 100)
-    if match is None:
+    return None if match is None else _match_millis(match)
+
+
+def _match_millis(match: re.Match[bytes]) -> int | None:
+    seconds = _epoch_seconds(match.group(1))
+    if seconds is None:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, zone = match.group(7), match.group(8)
-    try:
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        return None
+    fraction, zone = match.group(2), match.group(3)
     if zone and zone != b"Z":
         sign = -1 if zone[:1] == b"-" else 1
         digits = zone[1:].replace(b":", b"")
         seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
-    millis = int((fraction or b"0").ljust(3, b"0")[:3])
-    return seconds * 1000 + millis
+    if fraction is None:
+        return seconds * 1000
+    return seconds * 1000 + int(fraction[:3].ljust(3, b"0"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch_seconds(text: bytes) -> int | None:
+    """``YYYY-MM-DD?HH:MM:SS`` in UTC (cached: consecutive lines mostly share their second)."""
+    year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
 def _event(offset: int, end: int, line: bytes, previous: int) -> Event:
-    text = line.rstrip(b"\r\n")[:MAX_EVENT_BYTES].decode("utf-8", errors="replace")
     stamp = parse_timestamp(line)
-    return Event(offset, end, previous if stamp is None else stamp, text)
+    return Event(offset, end, previous if stamp is None else stamp, line.rstrip(b"\r\n")[:MAX_EVENT_BYTES])
 
 
 def read_forward(file: BinaryIO, start: int, *, default_timestamp: int) -> Iterator[Event]:
     """Events from byte ``start`` (a line start) on; a line without a time takes the previous one's."""
+    for offset, end, timestamp, raw in scan_forward(file, start, default_timestamp=default_timestamp):
+        yield Event(offset, end, timestamp, raw)
+
+
+def scan_forward(
+    file: BinaryIO, start: int, *, default_timestamp: int
+) -> Iterator[tuple[int, int, int, bytes]]:
+    """:func:`read_forward` as plain ``(offset, end, timestamp, raw)`` tuples: the hot loop of a search."""
     file.seek(start)
     offset = start
     previous = default_timestamp
+    readline = file.readline
+    search = _TIMESTAMP.search
     while True:
-        line = file.readline(MAX_EVENT_BYTES)
+        line = readline(MAX_EVENT_BYTES)
         if not line:
             return
         end = offset + len(line)
-        if not line.endswith(b"\n"):
+        if line[-1:] != b"\n":
             # Longer than an event may be: keep its head, skip to the end of the line.
             while True:
-                rest = file.readline(_BLOCK)
+                rest = readline(_BLOCK)
                 end += len(rest)
                 if not rest or rest.endswith(b"\n"):
                     break
             if not rest:
                 return  # the last line is still being written
-        event = _event(offset, end, line, previous)
-        previous = event.timestamp
-        yield event
+        match = search(line, 0, 100)
+        if match is not None:
+            stamp = _match_millis(match)
+            if stamp is not None:
+                previous = stamp
+        yield offset, end, previous, line.rstrip(b"\r\n")
         offset = end
 
 

@@ -263,25 +263,25 @@ class LogsService:
                 except OSError:
                     continue
                 sources.append(_keyed(stream, file))
-            for key, event in heapq.merge(*sources, key=lambda item: item[0]):
+            # (time, stream, offset) is unique: the merge never compares further.
+            for timestamp, name, offset, end, raw in heapq.merge(*sources):
+                key = (timestamp, name, offset)
                 if after is not None and key <= after:
                     continue
-                if end_time is not None and event.timestamp >= end_time:
+                if end_time is not None and timestamp >= end_time:
                     continue
-                scanned += event.end - event.offset
-                if start_time is not None and event.timestamp < start_time:
-                    pass
-                elif pattern.matches(event.message):
-                    cost = len(event.message.encode()) + EVENT_OVERHEAD
+                scanned += end - offset
+                if (start_time is None or timestamp >= start_time) and pattern.matches_raw(raw):
+                    cost = len(raw) + EVENT_OVERHEAD
                     if len(found) >= limit or size + cost > MAX_RESPONSE_BYTES:
                         break
                     found.append(
                         {
-                            "logStreamName": key[1],
-                            "timestamp": event.timestamp,
-                            "message": event.message,
-                            "ingestionTime": event.timestamp,
-                            "eventId": _event_id(key[1], event.offset),
+                            "logStreamName": name,
+                            "timestamp": timestamp,
+                            "message": raw[: reader.MAX_EVENT_BYTES].decode("utf-8", errors="replace"),
+                            "ingestionTime": timestamp,
+                            "eventId": _event_id(name, offset),
                         }
                     )
                     size += cost
@@ -321,19 +321,23 @@ def _select_streams(
     return sorted(streams, key=lambda s: s.mtime, reverse=True)[:MAX_FILTER_STREAMS]
 
 
-def _keyed(stream: files.StreamFile, file: BinaryIO) -> Iterator[tuple[tuple[int, str, int], reader.Event]]:
-    end = reader.complete_end(file, stream.size)
-    for event in reader.read_forward(file, 0, default_timestamp=int(stream.mtime * 1000)):
-        if event.end > end:
+def _keyed(stream: files.StreamFile, file: BinaryIO) -> Iterator[tuple[int, str, int, int, bytes]]:
+    """``(timestamp, stream, offset, end, raw)``: ordered by the first three, which are unique."""
+    end_of_listing = reader.complete_end(file, stream.size)
+    name = stream.name
+    for offset, end, timestamp, raw in reader.scan_forward(
+        file, 0, default_timestamp=int(stream.mtime * 1000)
+    ):
+        if end > end_of_listing:
             return  # written after the listing: the next call sees it
-        yield (event.timestamp, stream.name, event.offset), event
+        yield timestamp, name, offset, end, raw
 
 
 def _take(events: Iterator[reader.Event], limit: int, end: int) -> list[reader.Event]:
     out: list[reader.Event] = []
     size = 0
     for event in events:
-        cost = len(event.message.encode()) + EVENT_OVERHEAD
+        cost = len(event.raw) + EVENT_OVERHEAD
         if event.end > end or len(out) >= limit or size + cost > MAX_RESPONSE_BYTES:
             break
         out.append(event)
@@ -345,7 +349,7 @@ def _trim_from_head(events: list[reader.Event]) -> list[reader.Event]:
     """The newest events that fit in one response."""
     size = 0
     for index in range(len(events) - 1, -1, -1):
-        size += len(events[index].message.encode()) + EVENT_OVERHEAD
+        size += len(events[index].raw) + EVENT_OVERHEAD
         if size > MAX_RESPONSE_BYTES:
             return events[index + 1 :]
     return events
