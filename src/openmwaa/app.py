@@ -26,6 +26,7 @@ from openmwaa.errors import OpenMwaaError
 from openmwaa.logs.retention import LogJanitor, RetentionPolicy
 from openmwaa.logs.service import EnvironmentLogs, LogsService
 from openmwaa.logs.tokens import TokenSigner
+from openmwaa.metrics.endpoint import ServeMetrics
 from openmwaa.pipeline.asgi import MAX_BODY_BYTES, ApiApp
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
@@ -319,8 +320,10 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def find_record(name: str) -> EnvironmentRecord | None:
         return services.repository.get(EnvironmentKey(settings.account_id, settings.region, name))
 
+    render, observers = _metrics(settings, services)
     pipeline = Pipeline(
         (
+            ServeMetrics(render, settings.metrics_token),
             ServeContainerCredentials(execution_roles, find_record),
             RouteRequest(wire),
             Authenticate(
@@ -342,13 +345,34 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             S3_SERVICE: s3_error,
         },
         default_serializer=mwaa_error,
-        finishers=(log_access, audit_to(services.audit)),
+        finishers=(log_access, audit_to(services.audit), *observers),
     )
 
     def body_limit(ctx: RequestContext) -> int:
         return S3_MAX_BODY_BYTES if is_s3_request(ctx) else MAX_BODY_BYTES
 
     return ApiApp(pipeline.handle, pipeline.reject, body_limit=body_limit)
+
+
+def _metrics(
+    settings: Settings, services: Services
+) -> tuple[Callable[[], bytes] | None, tuple[Callable[[RequestContext], None], ...]]:
+    """The scrape's renderer and the request counter, when the metrics endpoint is on."""
+    if not settings.metrics_token:
+        return None, ()
+    # Imported here: only a server that serves metrics needs prometheus_client.
+    from openmwaa.metrics.prometheus import ApiMetrics, EnvironmentState
+
+    metrics = ApiMetrics(
+        environments=lambda: [
+            EnvironmentState(r.name, r.status, services.supervisor.endpoint(str(r.key)) is not None)
+            for r in services.repository.list_all()
+        ],
+        audit_backlog=lambda: services.audit.backlog,
+        audit_lost=lambda: services.audit.lost,
+        clock=services.clock,
+    )
+    return metrics.render, (metrics.observe,)
 
 
 def _operation_conditions(

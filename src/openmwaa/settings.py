@@ -85,6 +85,8 @@ class Settings:
     log_component_max_bytes: int = 64 * 1024**2
     #: Run each environment as a system user of its own (runtime/isolation). Unset: when root.
     isolate_environments: bool | None = None
+    #: ``GET /metrics`` (Prometheus) needs ``Authorization: Bearer <token>``; unset: the endpoint is off.
+    metrics_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.match(self.account_id):

@@ -92,6 +92,11 @@ class AuditLog:
         return self._written
 
     @property
+    def backlog(self) -> int:
+        """Entries appended and not written yet."""
+        return len(self._pending)
+
+    @property
     def lost(self) -> int:
         """Entries that could not be written, even after retrying, since this log was made."""
         return self._lost

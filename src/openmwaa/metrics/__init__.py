@@ -1,0 +1,1 @@
+"""openmwaa's own metrics, in the Prometheus text format."""
