@@ -30,7 +30,7 @@ DEFAULT_EVENTS: Final = 10_000
 DEFAULT_DESCRIBE: Final = 50
 SCAN_BUDGET: Final = 64 * 1024 * 1024
 #: FilterLogEvents opens at most this many streams at once (the most recently written).
-MAX_FILTER_STREAMS: Final = 500
+MAX_FILTER_STREAMS: Final = 256
 
 
 @dataclass(frozen=True)
