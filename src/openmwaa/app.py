@@ -134,8 +134,9 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         hang_timeout=settings.hung_component_timeout,
         isolate=settings.isolates_environments,
     )
+    buckets = BucketStore(settings.buckets_dir)
     environments = EnvironmentService(
-        settings=settings, repository=repository, supervisor=supervisor, clock=clock
+        settings=settings, repository=repository, supervisor=supervisor, clock=clock, buckets=buckets
     )
     identities = IdentityStore(
         settings.iam_path,
@@ -224,7 +225,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         clock=clock,
         logs=logs,
         log_janitor=janitor,
-        buckets=BucketStore(settings.buckets_dir),
+        buckets=buckets,
     )
 
 

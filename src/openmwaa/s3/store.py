@@ -311,6 +311,14 @@ class BucketStore:
             handle = None if version.path is None else open(version.path, "rb")  # noqa: SIM115
             return version, handle
 
+    def version_path(self, bucket: str, key: str, version_id: str) -> Path:
+        """Where the bytes of one version of ``key`` are now (NoSuchVersionError if it has none)."""
+        version, handle = self.get(bucket, key, version_id)
+        if handle is None or version.path is None:
+            raise NoSuchVersionError(key, version_id)  # a delete marker has no content
+        handle.close()
+        return version.path
+
     def list_current(self, bucket: str, prefix: str) -> Iterator[Version]:
         """The current objects whose key starts with ``prefix``, in S3's order (UTF-8 bytes)."""
         with self._lock:

@@ -27,6 +27,7 @@ from openmwaa.runtime.airflow_config import (
     RESERVED_CONFIGURATION_KEYS,
 )
 from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
+from openmwaa.s3.store import BucketStore
 from openmwaa.services import environment_class, sources
 from openmwaa.services.execution_role import task_environment
 from openmwaa.services.status_watch import StatusWatch
@@ -79,8 +80,11 @@ class EnvironmentService:
         repository: EnvironmentRepository,
         supervisor: EnvironmentSupervisor,
         clock: Callable[[], float] = time.time,
+        buckets: BucketStore | None = None,
     ) -> None:
         self._settings = settings
+        #: S3's view of the buckets: where a pinned object version's bytes are.
+        self._buckets = buckets or BucketStore(settings.buckets_dir)
         self._repo = repository
         self._supervisor = supervisor
         self._clock = clock
@@ -274,7 +278,9 @@ class EnvironmentService:
 
         def optional(member: str) -> Any:
             key = config.get(member)
-            return sources.object_path(bucket, str(key), member=member) if key else None
+            if not key:
+                return None
+            return self._source_path(bucket, config, member)
 
         home = self.home(record)
         return EnvironmentSpec(
@@ -350,10 +356,19 @@ class EnvironmentService:
         dags.mkdir(parents=True, exist_ok=True)
         for member in ("PluginsS3Path", "RequirementsS3Path", "StartupScriptS3Path"):
             key = config.get(member)
+            pinned = config.get(sources.version_member(member))
+            if pinned and not key:
+                raise ValidationError(f"{sources.version_member(member)} is given without {member}.")
             if key:
-                sources.require_object(
-                    sources.object_path(bucket, str(key), member=member), member=member, key=key
-                )
+                sources.require_object(self._source_path(bucket, config, member), member=member, key=key)
+
+    def _source_path(self, bucket: Path, config: Mapping[str, Any], member: str) -> Path:
+        """The file of source ``member``: the version it pins (``*S3ObjectVersion``), else the current one."""
+        key = str(config[member])
+        version = config.get(sources.version_member(member))
+        if version:
+            return sources.object_version_path(self._buckets, bucket, key, str(version), member=member)
+        return sources.object_path(bucket, key, member=member)
 
     @staticmethod
     def _check_tag_count(tags: Mapping[str, str]) -> None:

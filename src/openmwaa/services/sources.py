@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from openmwaa.errors import ValidationError
+from openmwaa.s3.errors import S3Error
+from openmwaa.s3.store import BucketStore
 
 _S3_ARN_PREFIX = "arn:aws:s3:::"
 
@@ -43,3 +45,20 @@ def require_bucket(bucket: Path, bucket_arn: str) -> None:
 def require_object(path: Path, *, member: str, key: str) -> None:
     if not path.is_file():
         raise ValidationError(f"{member} {key!r}: no such object in the source bucket (expected file {path})")
+
+
+def version_member(path_member: str) -> str:
+    """``RequirementsS3Path`` -> ``RequirementsS3ObjectVersion``."""
+    return path_member.replace("S3Path", "S3ObjectVersion")
+
+
+def object_version_path(store: BucketStore, bucket: Path, key: str, version_id: str, *, member: str) -> Path:
+    """The file holding version ``version_id`` of ``key``, as MWAA pins it; a ValidationError if none."""
+    object_path(bucket, key, member=member)  # the same key rules as unpinned sources
+    try:
+        return store.version_path(bucket.name, key, version_id)
+    except S3Error as exc:
+        raise ValidationError(
+            f"{version_member(member)} {version_id!r}: no such version of {key!r} in bucket "
+            f"{bucket.name!r} ({exc.message})"
+        ) from exc
