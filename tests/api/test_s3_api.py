@@ -7,11 +7,15 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+import requests
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.api.conftest import REGION, ApiServer
@@ -306,3 +310,29 @@ def test_public_access_block(api: ApiServer) -> None:
     }
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=config)
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == config
+
+
+def test_presigned_get_and_put_urls(api: ApiServer) -> None:
+    key_id, secret = api.keys["admin"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=api.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(signature_version="s3v4"),  # boto3 pre-signs S3 URLs with SigV2 otherwise
+    )
+    bucket = _bucket(api)
+    target = {"Bucket": bucket, "Key": "up/loaded.txt"}
+    put_url = s3.generate_presigned_url("put_object", Params=target, ExpiresIn=300)
+    assert requests.put(put_url, data=b"via url", timeout=10).status_code == 200
+    assert (api.settings.buckets_dir / bucket / "up" / "loaded.txt").read_bytes() == b"via url"
+    get_url = s3.generate_presigned_url("get_object", Params=target, ExpiresIn=300)
+    got = requests.get(get_url, timeout=10)
+    assert (got.status_code, got.content) == (200, b"via url")
+    refused = requests.get(get_url.replace("up/loaded.txt", "up/other.txt"), timeout=10)
+    assert refused.status_code == 403 and b"SignatureDoesNotMatch" in refused.content
+    short = s3.generate_presigned_url("get_object", Params=target, ExpiresIn=1)
+    time.sleep(2.1)
+    expired = requests.get(short, timeout=10)
+    assert expired.status_code == 403 and b"expired" in expired.content

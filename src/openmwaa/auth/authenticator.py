@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from openmwaa.auth.credentials import CredentialLookup
-from openmwaa.auth.sigv4 import verify_request, verify_request_with_seed
+from openmwaa.auth.sigv4 import is_presigned, verify_presigned, verify_request, verify_request_with_seed
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.principal import Principal
 
@@ -27,6 +27,15 @@ class SigV4Authenticator:
         self._default_service = default_service
 
     def authenticate(self, ctx: RequestContext) -> Principal:
+        if ctx.service == "s3" and is_presigned(ctx):
+            return verify_presigned(
+                ctx,
+                service="s3",
+                region=self._region,
+                credentials=self._credentials,
+                now=self._clock(),
+                clock_skew=self._clock_skew,
+            )
         if ctx.service == "s3":
             # S3 signs its payload hash literally (UNSIGNED-PAYLOAD, STREAMING-*); an
             # aws-chunked body's chunk signatures chain from this request's signature.

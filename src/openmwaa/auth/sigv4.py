@@ -18,7 +18,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from openmwaa.auth.credentials import CredentialLookup
 from openmwaa.errors import (
@@ -382,3 +382,86 @@ def _check_signed_header_set(ctx: RequestContext, parsed: ParsedAuthorization, d
         raise IncompleteSignatureError(f"'{date_header}' must be a signed header.")
     if ctx.header("x-amz-security-token") is not None and "x-amz-security-token" not in signed:
         raise IncompleteSignatureError("'X-Amz-Security-Token' must be a signed header.")
+
+
+#: A pre-signed URL is valid for at most seven days, as in S3.
+MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
+_PRESIGNED_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
+
+
+def is_presigned(ctx: RequestContext) -> bool:
+    return not ctx.header("authorization") and "X-Amz-Signature=" in ctx.raw_query
+
+
+def verify_presigned(
+    ctx: RequestContext,
+    *,
+    service: str,
+    region: str,
+    credentials: CredentialLookup,
+    now: float,
+    clock_skew: float,
+) -> Principal:
+    """A pre-signed URL (S3): SigV4 in the query string, payload ``UNSIGNED-PAYLOAD``, path as sent."""
+    params: dict[str, str] = {}
+    for pair in ctx.raw_query.split("&"):
+        name, _, value = pair.partition("=")
+        if name.startswith("X-Amz-"):
+            if name in params:
+                raise IncompleteSignatureError(f"The query string has more than one '{name}'.")
+            params[name] = unquote(value)
+    missing = [p for p in (*_PRESIGNED_PARAMS, "X-Amz-Expires") if not params.get(p)]
+    if missing:
+        raise IncompleteSignatureError(f"Query-string authentication requires the {missing[0]} parameter.")
+    if params["X-Amz-Algorithm"] != ALGORITHM:
+        raise IncompleteSignatureError(f"X-Amz-Algorithm only supports '{ALGORITHM}'.")
+    access_key_id, date, scope_region, scope_service = _parse_credential(params["X-Amz-Credential"])
+    parsed = ParsedAuthorization(
+        access_key_id=access_key_id,
+        scope_date=date,
+        scope_region=scope_region,
+        scope_service=scope_service,
+        signed_headers=_parse_signed_headers(params["X-Amz-SignedHeaders"]),
+        signature=_parse_signature(params["X-Amz-Signature"]),
+    )
+    timestamp = params["X-Amz-Date"]
+    expires = params["X-Amz-Expires"]
+    if not _AMZ_DATE.fullmatch(timestamp) or not expires.isdigit() or len(expires) > 7:
+        raise IncompleteSignatureError("X-Amz-Date or X-Amz-Expires is malformed.")
+    if int(expires) > MAX_PRESIGNED_EXPIRES:
+        raise IncompleteSignatureError("X-Amz-Expires must be less than a week (in seconds).")
+    if "host" not in parsed.signed_headers:
+        raise IncompleteSignatureError("'Host' must be a signed header.")
+    if scope_service != service or scope_region != region or date != timestamp[:8]:
+        raise InvalidSignatureError(f"The credential scope must be <date>/{region}/{service}/{TERMINATOR}.")
+    try:
+        signed_at = amz_timestamp(timestamp)
+    except ValueError as exc:
+        raise IncompleteSignatureError("X-Amz-Date is not a valid date.") from exc
+    if now > signed_at + int(expires):
+        raise InvalidSignatureError("Request has expired")
+    if signed_at > now + clock_skew:
+        raise InvalidSignatureError("Request is not yet valid (X-Amz-Date is in the future)")
+    token = params.get("X-Amz-Security-Token")
+    resolved = credentials.lookup(parsed.access_key_id, token, now)
+    query = "&".join(p for p in ctx.raw_query.split("&") if not p.startswith("X-Amz-Signature="))
+    canonical = "\n".join(
+        [
+            ctx.method.upper(),
+            ctx.raw_path or "/",
+            canonical_query(query),
+            canonical_headers(ctx, parsed.signed_headers),
+            ";".join(parsed.signed_headers),
+            UNSIGNED_PAYLOAD,
+        ]
+    )
+    expected = compute_signature(resolved.secret_access_key, timestamp, parsed, canonical)
+    if not hmac.compare_digest(expected.encode("ascii"), parsed.signature.encode("ascii")):
+        raise InvalidSignatureError(MISMATCH_MESSAGE)
+    return resolved.principal

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_services_environments import RecordingSupervisor, params
 
 from openmwaa.errors import ValidationError
 from openmwaa.s3.store import BucketStore, ObjectMeta
@@ -13,7 +13,35 @@ from openmwaa.services.environments import EnvironmentService
 from openmwaa.settings import Settings
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentRepository
-from openmwaa.supervisor import EnvironmentEvent
+from openmwaa.supervisor import EnvironmentEvent, EnvironmentSpec
+
+
+class RecordingSupervisor:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def create(self, spec: EnvironmentSpec) -> None:
+        self.calls.append(("create", spec))
+
+    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+        self.calls.append(("update", (spec, previous)))
+
+    def resume(self, spec: EnvironmentSpec) -> None:
+        self.calls.append(("resume", spec))
+
+    def delete(self, key: str, home: Any, database_url: str | None) -> None:
+        self.calls.append(("delete", key))
+
+
+def params(name: str = "env", **extra: Any) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/x",
+        "SourceBucketArn": "arn:aws:s3:::my-bucket",
+        "DagS3Path": "dags",
+        "NetworkConfiguration": {"SubnetIds": ["a", "b"], "SecurityGroupIds": ["sg"]},
+        **extra,
+    }
 
 
 def _put(store: BucketStore, key: str, data: bytes) -> str:
