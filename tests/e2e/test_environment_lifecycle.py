@@ -60,9 +60,9 @@ def airflow_config(home: Path, section: str, key: str) -> str:
     for pid in processes_using(home):
         proc = Path("/proc") / str(pid)
         try:
+            # A process whose title was rewritten (Airflow 2's scheduler: one string, spaces
+            # between) is left out: its environment in /proc is overwritten too.
             argv = proc.joinpath("cmdline").read_bytes().decode().rstrip("\0").split("\0")
-            if len(argv) == 1:  # Airflow 2's scheduler rewrites its title: one string, spaces between
-                argv = argv[0].split(" ")
             environ = proc.joinpath("environ").read_bytes().decode().split("\0")
         except OSError:
             continue
