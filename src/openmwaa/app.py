@@ -62,6 +62,7 @@ from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord, EnvironmentRepository
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.supervisor.event_bus import EventBus
+from openmwaa.supervisor.web_scaling import ScalingRules
 from openmwaa.upstream.client import Http1Client
 from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver.app import WebDependencies
@@ -133,6 +134,9 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         start_timeout=settings.environment_start_timeout,
         hang_timeout=settings.hung_component_timeout,
         isolate=settings.isolates_environments,
+        scaling=ScalingRules(
+            up_window=settings.web_scale_up_window, down_window=settings.web_scale_down_window
+        ),
     )
     buckets = BucketStore(settings.buckets_dir)
     environments = EnvironmentService(

@@ -47,6 +47,13 @@ class Settings:
     #: A component Airflow reports unhealthy (or a web server that does not answer) this long
     #: without a break, while the environment is AVAILABLE, is restarted; 0 turns this off.
     hung_component_timeout: float = 180.0
+    #: At most this many web server replicas per environment, whatever MinWebservers and
+    #: MaxWebservers say (for a small machine, or tests); 0: no limit.
+    web_servers_limit: int = 0
+    #: Web server autoscaling: seconds of load that decide to add replicas, and seconds of
+    #: sustained low load before one is drained.
+    web_scale_up_window: float = 10.0
+    web_scale_down_window: float = 120.0
     #: Allowed clock skew for SigV4, seconds.
     clock_skew: float = 300.0
     #: InvokeRestApi: upstream timeout (s), throttle (requests/s per environment and account; 0 = off).
@@ -105,6 +112,10 @@ class Settings:
             raise ValidationError(
                 "isolate_environments needs root (it creates a system user per environment)"
             )
+        if self.web_servers_limit < 0:
+            raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
+        if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):
+            raise ValidationError("web_scale_up_window and web_scale_down_window must be positive seconds")
 
     @property
     def isolates_environments(self) -> bool:

@@ -30,6 +30,7 @@ from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.settings import Settings
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
+from openmwaa.upstream.balancer import Lease, untracked_lease
 from tests.api.conftest import api_settings
 
 ACCOUNT = "123456789012"
@@ -191,6 +192,9 @@ class FakeSupervisor:
 
     def endpoint(self, key: str) -> str | None:
         return self.url
+
+    def lease(self, key: str) -> Lease | None:
+        return untracked_lease(self.url)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         pass

@@ -128,6 +128,9 @@ def start_server(
         OPENMWAA_DEFAULT_ENVIRONMENT="false",
         OPENMWAA_BOOTSTRAP_ACCESS_KEY_ID=ACCESS_KEY,
         OPENMWAA_BOOTSTRAP_SECRET_ACCESS_KEY=SECRET_KEY,
+        # One web server per environment (MinWebservers says 2 for mw1.small): the second costs
+        # CPU and memory that tests of anything else do not need; the replica tests lift it.
+        OPENMWAA_WEB_SERVERS_LIMIT="1",
     )
     if os.environ.get("OPENMWAA_RUNTIME_DIR"):
         env["OPENMWAA_RUNTIME_DIR"] = os.environ["OPENMWAA_RUNTIME_DIR"]

@@ -297,6 +297,7 @@ class EnvironmentService:
             database_url=self._airflow_database_url(record.key),
             environment_class=_environment_class(config),
             logging_configuration=dict(config.get("LoggingConfiguration") or {}),
+            web_servers=self._web_servers(config),
             task_environ=task_environment(
                 EnvironmentSecrets(**record.secrets),
                 name=record.name,
@@ -304,6 +305,13 @@ class EnvironmentService:
                 region=record.key.region,
             ),
         )
+
+    def _web_servers(self, config: Mapping[str, Any]) -> tuple[int, int]:
+        """(MinWebservers, MaxWebservers), within ``web_servers_limit`` if one is set."""
+        low = int(config.get("MinWebservers") or 1)
+        high = max(low, int(config.get("MaxWebservers") or low))
+        limit = self._settings.web_servers_limit
+        return (min(low, limit), min(high, limit)) if limit else (low, high)
 
     def _airflow_database_url(self, key: EnvironmentKey) -> str | None:
         """The environment's own database on the configured PostgreSQL server (psycopg2 driver).

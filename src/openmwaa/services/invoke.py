@@ -29,7 +29,8 @@ from openmwaa.services.environments import SERVING_STATUSES, STARTING_STATUSES
 from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
-from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.balancer import Lease, retry_elsewhere
+from openmwaa.upstream.client import Http1Client, UpstreamResponse
 from openmwaa.upstream.errors import ResponseTooLarge, UpstreamError, UpstreamTimeout
 from openmwaa.upstream.request import UpstreamRequest
 
@@ -40,7 +41,7 @@ _PATH = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
 
 
 class AirflowEndpoints(Protocol):
-    def endpoint(self, key: str) -> str | None: ...
+    def lease(self, key: str) -> Lease | None: ...
 
 
 class EnvironmentStatuses(Protocol):
@@ -116,20 +117,21 @@ class RestApiInvoker:
         self._clock = clock
         self._tokens = AirflowTokenCache()
 
-    def admit(self, record: EnvironmentRecord, principal: Principal) -> str:
-        """Check the environment can take the call and the caller is within its rate; its base URL."""
+    def admit(self, record: EnvironmentRecord, principal: Principal) -> Lease:
+        """Check the environment can take the call and the caller is within its rate; a hold on the
+        web server replica to send it to (release it once answered)."""
         if record.status not in SERVING_STATUSES:
             raise ValidationError(
                 f"Environment {record.name} is {record.status}; InvokeRestApi needs it to be AVAILABLE."
             )
-        base = self._endpoints.endpoint(str(record.key))
-        if base is None:
+        if not self._limiter.try_acquire((str(record.key), principal.account_id)):
+            raise ThrottlingError()
+        lease = self._endpoints.lease(str(record.key))
+        if lease is None:
             raise ValidationError(
                 f"Environment {record.name} has no running web server right now; try again shortly."
             )
-        if not self._limiter.try_acquire((str(record.key), principal.account_id)):
-            raise ThrottlingError()
-        return base
+        return lease
 
     async def invoke(
         self,
@@ -146,7 +148,7 @@ class RestApiInvoker:
         query = encode_query(params.get("QueryParameters"))
         deadline = time.monotonic() + self._timeout
         record = await self._wait_while_starting(record, deadline)
-        base = self.admit(record, principal)
+        lease = self.admit(record, principal)
         airflow_major = major(str(record.config["AirflowVersion"]))
         token = self._tokens.token(
             major=airflow_major,
@@ -165,11 +167,33 @@ class RestApiInvoker:
         if "Body" in params and params["Body"] is not None:
             content = json.dumps(params["Body"]).encode()
             headers["content-type"] = "application/json"
-        host, _, port = base.removeprefix("http://").rstrip("/").rpartition(":")
-        request = UpstreamRequest(
-            str(params["Method"]), host, int(port), target, list(headers.items()), content
-        )
-        return await self._send(request, timeout=deadline - time.monotonic())
+        method = str(params["Method"])
+        tried: set[str] = set()
+        while True:
+            tried.add(lease.url)
+            host, _, port = lease.url.removeprefix("http://").rstrip("/").rpartition(":")
+            request = UpstreamRequest(method, host, int(port), target, list(headers.items()), content)
+            try:
+                response = await self._send(request, timeout=deadline - time.monotonic())
+            except _Unreachable as unreachable:
+                # The replica died or left under this call: another one takes it, if there is one.
+                lease.failed()
+                following = (
+                    self._endpoints.lease(str(record.key))
+                    if retry_elsewhere(method, unreachable.cause)
+                    else None
+                )
+                if following is None or following.url in tried:
+                    if following is not None:
+                        following.release()
+                    raise unreachable.error from unreachable.cause
+                lease = following
+                continue
+            except BaseException:
+                lease.release()
+                raise
+            lease.release()
+            return self._answer(response)
 
     async def _wait_while_starting(self, record: EnvironmentRecord, deadline: float) -> EnvironmentRecord:
         """The environment's record once it is no longer starting (the time it took counts
@@ -187,7 +211,7 @@ class RestApiInvoker:
                     "InvokeRestApi needs it to be AVAILABLE. Try again shortly."
                 )
 
-    async def _send(self, request: UpstreamRequest, *, timeout: float) -> dict[str, Any]:
+    async def _send(self, request: UpstreamRequest, *, timeout: float) -> UpstreamResponse:
         try:
             response = await self._client.request(request, timeout=timeout, max_body=MAX_RESPONSE_BYTES)
         except UpstreamTimeout as exc:
@@ -204,11 +228,16 @@ class RestApiInvoker:
                 {"title": "Response too large", "status": 502},
             ) from exc
         except UpstreamError as exc:
-            raise RestApiServerError(
+            error = RestApiServerError(
                 "The environment's Airflow web server could not be reached.",
                 502,
                 {"title": "Bad Gateway", "detail": type(exc).__name__, "status": 502},
-            ) from exc
+            )
+            raise _Unreachable(error, exc) from exc
+        return response
+
+    @staticmethod
+    def _answer(response: UpstreamResponse) -> dict[str, Any]:
         status = response.status
         payload = _decode(response.body)
         if status < 400:
@@ -216,6 +245,15 @@ class RestApiInvoker:
         if status < 500:
             raise RestApiClientError(f"Airflow answered {status}.", status, payload)
         raise RestApiServerError(f"Airflow answered {status}.", status, payload)
+
+
+class _Unreachable(Exception):
+    """The replica could not be reached: the error to give the caller unless another replica can."""
+
+    def __init__(self, error: RestApiServerError, cause: UpstreamError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.cause = cause
 
 
 def _decode(body: bytes) -> Any:

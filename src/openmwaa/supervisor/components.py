@@ -44,26 +44,30 @@ def components_for(
     counts = replicas or {}
     others: dict[str, tuple[str, ...]] = {"scheduler": ("scheduler", "--skip-serve-logs")}
     if runtime.major >= 3:
-        web_kind, host_option = "api-server", "--host"
         others["dag-processor"] = ("dag-processor",)
-    else:
-        web_kind, host_option = "webserver", "--hostname"
     others["triggerer"] = ("triggerer", "--skip-serve-logs")
-    web = [
-        ComponentSpec(
-            web_kind,
-            tuple(runtime.airflow_command(web_kind, host_option, LOOPBACK, "--port", str(port))),
-            serves_api=True,
-            index=i,
-            port=port,
-        )
-        for i, port in enumerate(web_ports)
-    ]
+    web = [web_replica(runtime, i, port) for i, port in enumerate(web_ports)]
     return web + [
         ComponentSpec(kind, tuple(runtime.airflow_command(*args)), index=i)
         for kind, args in others.items()
         for i in range(counts.get(kind, 1))
     ]
+
+
+def web_kind(major: int) -> str:
+    """The component that serves HTTP: Airflow 3's ``api-server``, Airflow 2's ``webserver``."""
+    return "api-server" if major >= 3 else "webserver"
+
+
+def web_replica(runtime: Runtime, index: int, port: int) -> ComponentSpec:
+    """Replica ``index`` of the web server, listening on loopback ``port``."""
+    kind = web_kind(runtime.major)
+    args = [kind, "--host" if runtime.major >= 3 else "--hostname", LOOPBACK, "--port", str(port)]
+    if runtime.major < 3 and index > 0:
+        # Airflow 2 refuses to start a webserver while the pid file of another (default
+        # airflow-webserver.pid in AIRFLOW_HOME, the working directory) names a live process.
+        args += ["--pid", f"airflow-webserver-{index}.pid"]
+    return ComponentSpec(kind, tuple(runtime.airflow_command(*args)), serves_api=True, index=index, port=port)
 
 
 #: Variables whose change only the HTTP-serving component reads.

@@ -30,6 +30,9 @@ from openmwaa.supervisor.reporter import Reporter
 from openmwaa.supervisor.spec import EnvironmentEvent
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import Probe, Watcher
+from openmwaa.supervisor.web_replicas import WebReplicas
+from openmwaa.supervisor.web_scaling import ScalingPolicy, ScalingRules
+from openmwaa.upstream.balancer import Lease
 
 
 class EnvironmentRunner:
@@ -48,12 +51,22 @@ class EnvironmentRunner:
         launcher: ProcessLauncher | None = None,
         provisioner: Provisioner | None = None,
         isolate: bool = False,
+        scaling: ScalingRules | None = None,
+        replica_probe: Probe | None = None,
     ) -> None:
         self.key = key
         self._timings = timings or Timings()
-        self._own_probe: HealthProbe | None = None
+        self._own_probes: list[HealthProbe] = []
         if probe is None:
-            probe = self._own_probe = HealthProbe()
+            probe = HealthProbe()
+            self._own_probes.append(probe)
+        elif replica_probe is None:
+            replica_probe = probe
+        if replica_probe is None:
+            # Short: a replica that takes longer to answer its health check is out of rotation.
+            replica_probe = HealthProbe(timeout=2.0)
+            self._own_probes.append(replica_probe)
+        self._clock = clock
         launcher = launcher or LocalLauncher()
         self._launcher = launcher
         reporter = Reporter(key, emit)
@@ -69,6 +82,17 @@ class EnvironmentRunner:
             timings=self._timings,
             hang_timeout=hang_timeout,
         )
+        self._replicas = WebReplicas(
+            key,
+            group=self._group,
+            launcher=launcher,
+            probe=replica_probe,
+            clock=clock,
+            probe_interval=self._timings.replica_probe_interval,
+            hang_timeout=hang_timeout,
+            hung_stop_grace=self._timings.hung_stop_grace,
+            policy=ScalingPolicy(scaling),
+        )
         self._lifecycle = Lifecycle(
             reporter,
             provisioner=provisioner or LocalProvisioner(runtimes, isolate=isolate),
@@ -80,6 +104,7 @@ class EnvironmentRunner:
             start_timeout=start_timeout,
             interrupt=self._interrupt,
             timings=self._timings,
+            replicas=self._replicas,
         )
         self._thread = threading.Thread(target=self._run, name=f"openmwaa-env:{key}", daemon=True)
         self.finished = threading.Event()
@@ -101,6 +126,15 @@ class EnvironmentRunner:
     def endpoint(self) -> str | None:
         return self._lifecycle.endpoint
 
+    def lease(self) -> Lease | None:
+        """A hold on the web server replica to send the next request to (None while none runs)."""
+        endpoint = self._lifecycle.endpoint
+        return self._replicas.lease(endpoint) if endpoint is not None else None
+
+    def web_servers(self) -> int:
+        """Web server replicas running now."""
+        return self._replicas.count() if self._lifecycle.endpoint is not None else 0
+
     def airflow_major(self) -> int | None:
         return self._lifecycle.major
 
@@ -109,6 +143,7 @@ class EnvironmentRunner:
 
     def release(self) -> None:
         self._lifecycle.release()
+        self._replicas.release()
 
     # The loop ----------------------------------------------------------------------------
 
@@ -122,8 +157,8 @@ class EnvironmentRunner:
                 if not self.run_once(command):
                     return
         finally:
-            if self._own_probe is not None:
-                self._own_probe.close()
+            for probe in self._own_probes:
+                probe.close()
             self.finished.set()
 
     def run_once(self, command: Command | None) -> bool:
@@ -141,7 +176,8 @@ class EnvironmentRunner:
             self._lifecycle.handle(command)
         prepared = self._lifecycle.prepared
         if prepared is not None and not self._interrupt.is_set():
-            self._watcher.reconcile(prepared)
+            self._watcher.reconcile(prepared, self._replicas.pool.members())
+            self._replicas.reconcile(prepared, available=not self._watcher.unavailable)
         return True
 
     # The group's process plumbing ----------------------------------------------------------
@@ -152,4 +188,5 @@ class EnvironmentRunner:
         return self._launcher.spawn(component, prepared, now)
 
     def _stop(self, handles: Sequence[ProcessHandle]) -> None:
+        self._replicas.leaving(handles)
         self._launcher.stop(handles, grace=self._timings.stop_grace)

@@ -77,6 +77,13 @@ class ComponentGroup:
             self._trackers.clear()
         self._stop(handles)
 
+    def remove(self, names: Sequence[str]) -> None:
+        """Stop the named components and forget them (a web server replica scaled in or replaced)."""
+        self.stop(names)
+        for name in names:
+            self._specs.pop(name, None)
+            self._trackers.pop(name, None)
+
     def exited(self) -> list[tuple[str, int]]:
         """Components that have exited and not been handled yet (start-up checks use this)."""
         return [(n, code) for n, h in self._running.items() if (code := h.poll()) is not None]

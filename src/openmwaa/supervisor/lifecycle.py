@@ -26,6 +26,7 @@ from openmwaa.supervisor.reporter import Reporter
 from openmwaa.supervisor.spec import EnvironmentSpec, EventKind
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import Probe, Watcher
+from openmwaa.supervisor.web_replicas import WebReplicas
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Lifecycle:
         start_timeout: float,
         interrupt: threading.Event,
         timings: Timings,
+        replicas: WebReplicas,
     ) -> None:
         self._reporter = reporter
         self._provisioner = provisioner
@@ -55,6 +57,7 @@ class Lifecycle:
         self._start_timeout = start_timeout
         self._interrupt = interrupt
         self._timings = timings
+        self._replicas = replicas
         #: Read from other threads: each is replaced whole, never changed in place.
         self.prepared: PreparedEnvironment | None = None
         self.endpoint: str | None = None
@@ -153,6 +156,11 @@ class Lifecycle:
             return
         self._reporter.progress(f"Restarting {', '.join(restart)}")
         everything = upgrading or old is None or old.runtime.version != new.runtime.version
+        if not everything and any(c.serves_api and c.name in restart for c in specs):
+            # The other web server replicas go too, and come back (with the new configuration)
+            # once the first one is healthy again.
+            extra = [c.name for c in self._group.specs() if c.serves_api and c.index > 0]
+            self._group.remove(extra)
         try:
             self._group.stop(None if everything else restart)
             if upgrading:
@@ -240,7 +248,7 @@ class Lifecycle:
 
     @staticmethod
     def _components(prepared: PreparedEnvironment) -> list[ComponentSpec]:
-        """What runs: one replica of every kind for now (scaling chooses the counts later)."""
+        """What starts: one replica of every kind (the other web servers follow, see web_replicas)."""
         return components_for(prepared.runtime, [prepared.ports.api])
 
     def _launch(self, prepared: PreparedEnvironment, deadline: float, only: list[str] | None = None) -> None:
@@ -293,6 +301,7 @@ class Lifecycle:
     def _became_available(
         self, prepared: PreparedEnvironment, failed_update: EnvironmentSetupError | StartFailure | None = None
     ) -> None:
+        self._replicas.reset(self._clock())
         self.prepared = prepared
         self.major = prepared.runtime.major
         self.endpoint = prepared.base_url

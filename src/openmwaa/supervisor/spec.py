@@ -31,6 +31,8 @@ class EnvironmentSpec:
     secrets: EnvironmentSecrets = field(repr=False)
     database_url: str | None = field(default=None, repr=False)  # None: a SQLite file in home
     environment_class: str = DEFAULT_ENVIRONMENT_CLASS  # sets the default task concurrency
+    #: How many web server replicas run: at least the first, at most the second (autoscaled).
+    web_servers: tuple[int, int] = (1, 1)
     #: Variables every process of the environment gets (the execution role's credentials
     #: endpoint and its token): set by openmwaa, so a startup script cannot change them.
     task_environ: Mapping[str, str] = field(default_factory=dict, repr=False)

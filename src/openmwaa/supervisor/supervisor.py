@@ -21,6 +21,8 @@ from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.commands import Command, Create, Delete, Resume, Shutdown, Update
 from openmwaa.supervisor.environment import EnvironmentRunner
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec
+from openmwaa.supervisor.web_scaling import ScalingRules
+from openmwaa.upstream.balancer import Lease
 
 
 class EnvironmentNotRunningError(Exception):
@@ -38,11 +40,13 @@ class Supervisor:
         policy: RestartPolicy | None = None,
         hang_timeout: float = 0.0,
         isolate: bool = False,
+        scaling: ScalingRules | None = None,
     ) -> None:
         """``isolate``: run each environment as a system user of its own (needs root; runtime/isolation)."""
         self._runtimes = runtimes
         self._isolate = isolate
         self._hang_timeout = hang_timeout
+        self._scaling = scaling
         self._on_event = on_event
         self._start_timeout = start_timeout
         self._clock = clock
@@ -88,6 +92,16 @@ class Supervisor:
         """``http://127.0.0.1:<port>`` of the environment's api-server/webserver while it runs."""
         runner = self._live_runner(key)
         return runner.endpoint() if runner else None
+
+    def lease(self, key: str) -> Lease | None:
+        """A hold on the web server replica with the fewest requests in flight (release it when done)."""
+        runner = self._live_runner(key)
+        return runner.lease() if runner else None
+
+    def web_servers(self, key: str) -> int:
+        """How many web server replicas the environment runs now."""
+        runner = self._live_runner(key)
+        return runner.web_servers() if runner else 0
 
     def airflow_major(self, key: str) -> int | None:
         runner = self._live_runner(key)
@@ -143,6 +157,7 @@ class Supervisor:
                     policy=self._policy,
                     hang_timeout=self._hang_timeout,
                     isolate=self._isolate,
+                    scaling=self._scaling,
                 )
                 self._runners[key] = runner
                 runner.start()

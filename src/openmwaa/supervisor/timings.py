@@ -14,6 +14,9 @@ class Timings:
     recovery_check_interval: float = 5.0
     #: How often an AVAILABLE environment's health is checked for hung components.
     liveness_check_interval: float = 15.0
+    #: How often each web server replica in rotation is asked whether it still answers (one out
+    #: of rotation is asked on every tick until it does).
+    replica_probe_interval: float = 2.0
     #: A hung component gets this long to end on SIGTERM before SIGKILL.
     hung_stop_grace: float = 5.0
     #: Every other stopped component gets this long.

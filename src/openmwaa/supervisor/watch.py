@@ -10,10 +10,10 @@ break is stopped, and its exit is then handled as a crash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from openmwaa.supervisor.group import ComponentGroup, Crash
-from openmwaa.supervisor.health import HealthReport
+from openmwaa.supervisor.health import WEB_COMPONENT, HealthReport
 from openmwaa.supervisor.launcher import ProcessLauncher
 from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.process import log_tail
@@ -71,27 +71,33 @@ class Watcher:
         self._next_recovery_check = self._clock() + self._timings.recovery_check_interval
         self._reporter.emit("unavailable", message, code)
 
-    def reconcile(self, prepared: PreparedEnvironment) -> None:
+    def reconcile(self, prepared: PreparedEnvironment, web_urls: Sequence[str] = ()) -> None:
+        """``web_urls``: the web server replicas in rotation, the first asked for Airflow's health."""
         now = self._clock()
+        base_url = web_urls[0] if web_urls else prepared.base_url
         for crash in self._group.reconcile(now):
             self._on_crash(crash)
         if self._unavailable and now >= self._next_recovery_check and self._group.all_running():
             self._next_recovery_check = now + self._timings.recovery_check_interval
-            if self._probe(prepared.base_url, prepared.runtime.major).healthy:
+            if self._probe(base_url, prepared.runtime.major).healthy:
                 self._unavailable = False
                 self._reporter.emit("available", "Airflow is healthy again")
         elif not self._unavailable and self._hangs.enabled and now >= self._next_liveness_check:
             self._next_liveness_check = now + self._timings.liveness_check_interval
-            self._check_liveness(prepared, now)
+            self._check_liveness(prepared, base_url, now)
 
-    def _check_liveness(self, prepared: PreparedEnvironment, now: float) -> None:
-        """Stop every replica of a kind Airflow has reported failing for the hang timeout."""
+    def _check_liveness(self, prepared: PreparedEnvironment, base_url: str, now: float) -> None:
+        """Stop every replica of a kind Airflow has reported failing for the hang timeout.
+
+        Web servers are watched one replica at a time by ``WebReplicas``, not here.
+        """
         if not self._group.all_running():
             self._hangs.reset()  # a restart is under way: its start-up is not a hang
             return
-        report = self._probe(prepared.base_url, prepared.runtime.major)
+        report = self._probe(base_url, prepared.runtime.major)
         running = self._group.running
-        for kind in self._hangs.observe(report.failing, now):
+        failing = [k for k in report.failing if k != WEB_COMPONENT[prepared.runtime.major]]
+        for kind in self._hangs.observe(failing, now):
             hung = [running[s.name] for s in self._group.specs() if s.kind == kind and s.name in running]
             if not hung:
                 continue

@@ -36,10 +36,10 @@ from typing import Final
 from openmwaa.upstream.connection import Connection, RawHeaders
 from openmwaa.upstream.errors import (
     ClosedBeforeAnswer,
+    ConnectFailed,
     RequestAbandoned,
     ResponseTooLarge,
     UpstreamTimeout,
-    UpstreamUnreachable,
 )
 from openmwaa.upstream.request import UpstreamRequest, serialize_head
 from openmwaa.upstream.write_gate import SAFE_METHODS, WriteGate, WriteGates
@@ -285,6 +285,6 @@ class Http1Client:
         except BaseException as exc:
             slot.release()
             if isinstance(exc, OSError):
-                raise UpstreamUnreachable(f"cannot connect to {origin[0]}:{origin[1]}: {exc}") from exc
+                raise ConnectFailed(f"cannot connect to {origin[0]}:{origin[1]}: {exc}") from exc
             raise
         return connection

@@ -15,6 +15,10 @@ class UpstreamUnreachable(UpstreamError):
     """Connecting failed, the connection broke, or the answer was not HTTP/1.1."""
 
 
+class ConnectFailed(UpstreamUnreachable):
+    """No connection could be made: nothing of the request was sent."""
+
+
 class ResponseTooLarge(UpstreamError):
     """The answer's body exceeds what the caller reads."""
 

@@ -35,7 +35,9 @@ from openmwaa.runtime.airflow_token import AirflowTokenCache, airflow_username
 from openmwaa.services.cli_commands import CliService
 from openmwaa.services.web_tokens import InvalidWebTokenError, WebTokenService
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
+from openmwaa.upstream.balancer import Lease, retry_elsewhere
 from openmwaa.upstream.client import Http1Client
+from openmwaa.upstream.errors import UpstreamError
 from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver import pages
 from openmwaa.webserver.api_compat import (
@@ -82,6 +84,7 @@ class RecordSource(Protocol):
 
 class AirflowEndpoints(Protocol):
     def endpoint(self, key: str) -> str | None: ...
+    def lease(self, key: str) -> Lease | None: ...
 
 
 @dataclass(frozen=True)
@@ -337,20 +340,49 @@ class EnvironmentWebApp:
                 raw = await read_body(receive, MAX_TRIGGER_BODY, timeout=self._deps.request_body_timeout)
                 body = trigger_body_for_airflow3(raw)
             path = v2_path
-        upstream = Upstream(base_url=base.rstrip("/"), bearer=bearer, path=path, query=query, body=body)
+        lease = self._deps.endpoints.lease(self._key)
+        leases = [lease] if lease is not None else []
+        upstream = Upstream(
+            base_url=base.rstrip("/"),
+            bearer=bearer,
+            path=path,
+            query=query,
+            body=body,
+            origin=lease.url if lease is not None else "",
+        )
         if self._client is None:
             self._client = Http1Client(write_gates=self._deps.write_gates)
-        await forward(
-            self._client,
-            upstream,
-            scope,
-            receive,
-            send,
-            drop_cookies=OPENMWAA_COOKIES,
-            read_timeout=self._deps.upstream_read_timeout,
-            max_body=self._deps.max_request_body,
-            body_timeout=self._deps.request_body_timeout,
-        )
+
+        def elsewhere(exc: UpstreamError) -> str | None:
+            """The replica just tried is unreachable: another one for this request, if it may go."""
+            tried = {held.url for held in leases}
+            leases[-1].failed()
+            following = (
+                self._deps.endpoints.lease(self._key) if retry_elsewhere(scope["method"], exc) else None
+            )
+            if following is None or following.url in tried:
+                if following is not None:
+                    following.release()
+                return None
+            leases.append(following)
+            return following.url
+
+        try:
+            await forward(
+                self._client,
+                upstream,
+                scope,
+                receive,
+                send,
+                drop_cookies=OPENMWAA_COOKIES,
+                read_timeout=self._deps.upstream_read_timeout,
+                max_body=self._deps.max_request_body,
+                body_timeout=self._deps.request_body_timeout,
+                elsewhere=elsewhere if leases else None,
+            )
+        finally:
+            for held in leases:
+                held.release()
 
     def _airflow_token(self, record: EnvironmentRecord, major: int, session: WebSession) -> str:
         """The Airflow credential for the session's identity and role (reused: ``AirflowTokenCache``).

@@ -12,7 +12,7 @@ openmwaa's cookie names is dropped so it cannot overwrite the session.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -62,6 +62,9 @@ class Upstream:
     query: bytes
     #: A body to send instead of the client's (already read and rewritten), or None to stream it.
     body: bytes | None = None
+    #: The web server replica to send it to (``http://host:port``); empty: ``base_url``, which
+    #: is also the address Airflow writes into redirects whichever replica answers.
+    origin: str = ""
 
 
 def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
@@ -153,6 +156,7 @@ async def forward(
     read_timeout: float,
     max_body: int,
     body_timeout: float,
+    elsewhere: Callable[[UpstreamError], str | None] | None = None,
 ) -> None:
     """Send the request to Airflow and stream Airflow's answer back.
 
@@ -174,7 +178,7 @@ async def forward(
     headers = upstream_request_headers(
         scope, upstream.bearer, drop_cookies, replaced_body=upstream.body is not None
     )
-    host, _, port = upstream.base_url.removeprefix("http://").rpartition(":")
+    host, _, port = (upstream.origin or upstream.base_url).removeprefix("http://").rpartition(":")
     target = upstream.path + (f"?{upstream.query.decode('latin-1')}" if upstream.query else "")
     gone = asyncio.Event()
     answering: list[UpstreamStream] = []
@@ -183,8 +187,17 @@ async def forward(
         watcher = asyncio.ensure_future(_on_disconnect(receive, gone, answering))
     try:
         try:
-            request = UpstreamRequest(method, host, int(port), target, headers, content)
-            stream = await client.open(request, timeout=read_timeout, gone=gone)
+            stream = await _open(
+                client,
+                method,
+                (host, int(port)),
+                target,
+                headers,
+                content,
+                timeout=read_timeout,
+                gone=gone,
+                elsewhere=elsewhere,
+            )
         except ValueError:
             detail = "The request cannot be passed on to Airflow as it is."
             await respond_json(send, 400, {"detail": detail})
@@ -210,6 +223,34 @@ async def forward(
     finally:
         if watcher is not None:
             watcher.cancel()
+
+
+async def _open(  # noqa: PLR0917 - a private helper of forward, called once
+    client: Http1Client,
+    method: str,
+    origin: tuple[str, int],
+    target: str,
+    headers: list[tuple[str, str]],
+    content: bytes | AsyncIterator[bytes] | None,
+    *,
+    timeout: float,
+    gone: asyncio.Event,
+    elsewhere: Callable[[UpstreamError], str | None] | None,
+) -> UpstreamStream:
+    """Send the request; to another web server replica (``elsewhere``) if this one cannot take it."""
+    host, port = origin
+    while True:
+        request = UpstreamRequest(method, host, port, target, headers, content)
+        try:
+            return await client.open(request, timeout=timeout, gone=gone)
+        except RequestAbandoned:
+            raise
+        except UpstreamError as exc:
+            other = elsewhere(exc) if elsewhere and not isinstance(content, AsyncIterator) else None
+            if other is None:
+                raise
+            host, _, port_text = other.removeprefix("http://").rpartition(":")
+            port = int(port_text)
 
 
 async def _stream_answer(

@@ -225,6 +225,8 @@ def make_harness(tmp_path: Path, *, hang_timeout: float = 0.0, start_timeout: fl
         clock=clock,
         policy=RestartPolicy(base_delay=1, max_delay=60, window=120, max_restarts=3),
         probe=probe,
+        # Each web server replica's own check (tested in test_web_replicas): always answers.
+        replica_probe=Probe(clock, cost=0),
         hang_timeout=hang_timeout,
         timings=TIMINGS,
         launcher=launcher,

@@ -17,6 +17,7 @@ import uvicorn
 from openmwaa.services.cli_commands import CliService
 from openmwaa.services.web_tokens import WebTokenService
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
+from openmwaa.upstream.balancer import Lease, untracked_lease
 from openmwaa.webserver.app import EnvironmentWebApp, WebDependencies
 from openmwaa.webserver.sessions import WebSessionStore
 
@@ -124,6 +125,10 @@ class Endpoints:
 
     def endpoint(self, key: str) -> str | None:
         return self.running.get(key)
+
+    def lease(self, key: str) -> Lease | None:
+        url = self.running.get(key)
+        return untracked_lease(url) if url is not None else None
 
 
 class FakeRunner:

@@ -1,0 +1,76 @@
+"""How many web server replicas an environment wants: the autoscaling policy (pure, fake-clock tested).
+
+The signal is the mean number of requests in flight over a window (Little's law: arrival rate
+times latency), measured exactly from :meth:`ReplicaSet.busy_seconds`. One Airflow web server
+serves one request at a time at full speed on this machine's cores (its ``/dags`` is CPU-bound),
+so a mean of one or more per replica means requests queue: scale up, quickly (``up_window``).
+Scale down only when the load would fit in one replica fewer at half that mean, without a break
+for ``down_window`` since the last change: the gap between the two thresholds and the long
+window are the hysteresis that keeps the count from flapping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    #: Seconds of load averaged to decide to add replicas (and the least time between two changes).
+    up_window: float = 10.0
+    #: Seconds of sustained low load before one replica is drained.
+    down_window: float = 120.0
+    #: Mean requests in flight per replica at or above which replicas are added.
+    up_threshold: float = 1.0
+    #: Mean requests in flight per remaining replica at or below which one replica goes.
+    down_threshold: float = 0.5
+
+
+class ScalingPolicy:
+    def __init__(self, rules: ScalingRules | None = None) -> None:
+        self.rules = rules or ScalingRules()
+        self._samples: deque[tuple[float, float]] = deque()
+        self._last_change: float | None = None
+
+    def reset(self, now: float) -> None:
+        """Forget the load seen so far (the environment was (re)started)."""
+        self._samples.clear()
+        self._last_change = now
+
+    def decide(self, now: float, busy_seconds: float, current: int, low: int, high: int) -> int:
+        """The replica count wanted now, given the running total of busy request-seconds."""
+        rules = self.rules
+        if self._last_change is None:
+            self._last_change = now
+        self._samples.append((now, busy_seconds))
+        horizon = now - max(rules.up_window, rules.down_window) - 1.0
+        while len(self._samples) > 2 and self._samples[1][0] <= horizon:
+            self._samples.popleft()
+        wanted = min(max(current, low), high)
+        since_change = now - self._last_change
+        up_mean = self._mean(now, busy_seconds, rules.up_window)
+        down_mean = self._mean(now, busy_seconds, rules.down_window)
+        busy_up = up_mean is not None and up_mean >= rules.up_threshold * wanted
+        if busy_up and up_mean is not None and since_change >= rules.up_window and wanted < high:
+            wanted = min(high, max(wanted + 1, math.ceil(up_mean / rules.up_threshold)))
+        quiet = down_mean is not None and down_mean <= rules.down_threshold * (wanted - 1)
+        if quiet and wanted == current and since_change >= rules.down_window and wanted > low:
+            wanted -= 1
+        if wanted != current:
+            self._last_change = now
+        return wanted
+
+    def _mean(self, now: float, busy: float, window: float) -> float | None:
+        """Mean requests in flight over the last ``window`` s (None until that much is observed)."""
+        start = now - window
+        base = None
+        for t, b in self._samples:
+            if t <= start:
+                base = (t, b)
+            else:
+                break
+        if base is None or now <= base[0]:
+            return None
+        return (busy - base[1]) / (now - base[0])
