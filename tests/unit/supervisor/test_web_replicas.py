@@ -1,0 +1,173 @@
+"""Web server replicas in the environment runner: started after AVAILABLE, rotation, crash, hang, scaling.
+
+The runner's fakes (processes, provisioner, clock) come from test_supervisor_runner; each
+replica's health check answers per URL, so one replica can fail while the others answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from test_supervisor_runner import (
+    HEALTHY,
+    KEY,
+    TIMINGS,
+    Clock,
+    FakeLauncher,
+    FakeProvisioner,
+    Probe,
+    spec,
+)
+
+from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.supervisor.backoff import RestartPolicy
+from openmwaa.supervisor.commands import Create
+from openmwaa.supervisor.environment import EnvironmentRunner
+from openmwaa.supervisor.health import HealthReport
+from openmwaa.supervisor.spec import EnvironmentEvent
+from openmwaa.supervisor.web_scaling import ScalingRules
+
+SILENT = HealthReport(False, "the web server does not answer yet", ("api-server",))
+
+
+@dataclass
+class ReplicaProbe:
+    """Every replica answers unless its URL is in ``silent``."""
+
+    silent: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+
+    def __call__(self, base_url: str, major: int) -> HealthReport:
+        self.asked.append(base_url)
+        return SILENT if base_url in self.silent else HEALTHY
+
+
+@dataclass
+class Replicas:
+    runner: EnvironmentRunner
+    clock: Clock
+    launcher: FakeLauncher
+    probe: ReplicaProbe
+    events: list[EnvironmentEvent]
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.clock.now += seconds
+        self.runner.run_once(None)
+
+    def web(self) -> list[str]:
+        return sorted(p.name for p in self.launcher.spawned if p.code is None and p.name.startswith("api-"))
+
+    def rotation(self) -> list[str]:
+        return self.runner._replicas.pool.members()
+
+
+def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> Replicas:
+    clock = Clock()
+    launcher, probe, events = FakeLauncher(), ReplicaProbe(), []
+    ports = iter(range(9001, 9100))
+    runner = EnvironmentRunner(
+        KEY,
+        runtimes=RuntimeManager(tmp_path / "unused"),
+        emit=events.append,
+        start_timeout=60,
+        clock=clock,
+        policy=RestartPolicy(base_delay=1, max_delay=60, window=120, max_restarts=3),
+        probe=Probe(clock, cost=0),
+        replica_probe=probe,
+        hang_timeout=hang_timeout,
+        timings=TIMINGS,
+        launcher=launcher,
+        provisioner=FakeProvisioner(),
+        scaling=ScalingRules(up_window=10, down_window=60),
+    )
+    runner._replicas._allocate = lambda n: [next(ports) for _ in range(n)]
+    s = spec(tmp_path)
+    from dataclasses import replace
+
+    runner.run_once(Create(replace(s, web_servers=(low, high))))
+    assert [e.kind for e in events if e.kind != "progress"] == ["available"]
+    return Replicas(runner, clock, launcher, probe, events)
+
+
+def test_available_on_the_first_replica_and_the_others_start_right_after(tmp_path: Path) -> None:
+    r = make(tmp_path, low=3, high=3)
+    # The create step ends AVAILABLE with one; the same turn's reconcile starts the others.
+    assert r.launcher.names() == [
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+        "api-server-1",
+        "api-server-2",
+    ]
+    r.tick()
+    assert r.web() == ["api-server", "api-server-1", "api-server-2"]
+    r.tick()
+    assert len(r.rotation()) == 3 and len(set(r.rotation())) == 3
+    assert r.runner.web_servers() == 3
+
+
+def test_a_crashed_replica_leaves_rotation_at_once_and_is_restarted(tmp_path: Path) -> None:
+    r = make(tmp_path, low=2, high=2)
+    r.tick()
+    r.tick()
+    assert len(r.rotation()) == 2
+    crashed = r.launcher.live("api-server-1")
+    crashed.code = -9
+    r.tick(0.01)
+    assert len(r.rotation()) == 1
+    leases = [r.runner.lease() for _ in range(4)]
+    assert {lease.url for lease in leases if lease} == set(r.rotation())
+    r.tick(2)  # backoff over: restarted, and back in rotation once it answers
+    r.tick(0.01)
+    assert r.launcher.live("api-server-1").pid != crashed.pid
+    assert len(r.rotation()) == 2
+
+
+def test_a_silent_replica_leaves_rotation_and_is_stopped_after_the_hang_timeout(tmp_path: Path) -> None:
+    r = make(tmp_path, low=2, high=2, hang_timeout=30)
+    r.tick()
+    r.tick()
+    second = [u for u in r.rotation() if u.endswith(":9001")]
+    assert second
+    r.probe.silent.add(second[0])
+    r.tick(2)  # the next probe of a replica in rotation
+    assert second[0] not in r.rotation()
+    assert "api-server-1" not in r.launcher.stopped()
+    for _ in range(31):
+        r.tick(1)
+    assert "api-server-1" in r.launcher.stopped()
+
+
+def test_a_replica_that_never_answered_is_not_called_hung(tmp_path: Path) -> None:
+    r = make(tmp_path, low=2, high=2, hang_timeout=30)
+    r.probe.silent.add("http://127.0.0.1:9001")
+    for _ in range(60):
+        r.tick(1)
+    assert "api-server-1" not in r.launcher.stopped()
+    assert len(r.rotation()) == 1
+
+
+def test_load_adds_replicas_and_idle_drains_them_after_their_requests(tmp_path: Path) -> None:
+    r = make(tmp_path, low=1, high=3)
+    held = [r.runner.lease() for _ in range(3)]  # three requests in flight, for good
+    for _ in range(12):
+        r.tick(1)
+    assert r.web() == ["api-server", "api-server-1", "api-server-2"]
+    for _ in range(3):
+        r.tick(1)
+    assert len(r.rotation()) == 3
+    for lease in held:
+        assert lease is not None
+        lease.release()
+    busy = r.runner.lease()  # one request left, on some replica
+    assert busy is not None
+    for _ in range(200):
+        r.tick(1)
+    # Down to one... but never by stopping the replica that still holds a request.
+    assert busy.url in r.rotation() or r.runner._replicas.pool.in_flight(busy.url) == 1
+    busy.release()
+    for _ in range(200):
+        r.tick(1)
+    assert r.web() == ["api-server"] and r.runner.web_servers() == 1
