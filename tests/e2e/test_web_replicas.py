@@ -40,7 +40,7 @@ def replica_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwa
             "OPENMWAA_WEB_SERVERS_LIMIT": "0",
             "OPENMWAA_REST_API_RATE": "0",
             "OPENMWAA_WEB_SCALE_UP_WINDOW": "3",
-            "OPENMWAA_WEB_SCALE_DOWN_WINDOW": "15",
+            "OPENMWAA_WEB_SCALE_DOWN_WINDOW": "20",
         },
     )
     try:
@@ -164,11 +164,14 @@ def test_scales_up_under_load_and_drains_back_to_min(replica_server: OpenMwaaSer
         worker.start()
     try:
         wait_until(lambda: len(web_pids(replica_server)) == 3, 90, "a third api-server under load")
+        wait_until(
+            lambda: "api-server-2 answers" in replica_server.log_tail(1000), 120, "the third in rotation"
+        )
     finally:
         stop.set()
         for worker in workers:
             worker.join()
     assert "web servers 2 -> 3" in replica_server.log_tail(400)
-    wait_until(lambda: len(web_pids(replica_server)) == 2, 90, "the third api-server drained")
+    wait_until(lambda: len(web_pids(replica_server)) == 2, 120, "the third api-server drained")
     assert "web servers 3 -> 2" in replica_server.log_tail(400)
     assert failures == []

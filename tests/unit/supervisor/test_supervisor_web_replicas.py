@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from test_supervisor_runner import (
+from openmwaa.runtime.installer import RuntimeManager
+from openmwaa.supervisor.backoff import RestartPolicy
+from openmwaa.supervisor.commands import Create
+from openmwaa.supervisor.environment import EnvironmentRunner
+from openmwaa.supervisor.health import HealthReport
+from openmwaa.supervisor.spec import EnvironmentEvent
+from openmwaa.supervisor.web_scaling import ScalingRules
+from tests.unit.supervisor.test_supervisor_runner import (
     HEALTHY,
     KEY,
     TIMINGS,
@@ -19,14 +26,6 @@ from test_supervisor_runner import (
     Probe,
     spec,
 )
-
-from openmwaa.runtime.installer import RuntimeManager
-from openmwaa.supervisor.backoff import RestartPolicy
-from openmwaa.supervisor.commands import Create
-from openmwaa.supervisor.environment import EnvironmentRunner
-from openmwaa.supervisor.health import HealthReport
-from openmwaa.supervisor.spec import EnvironmentEvent
-from openmwaa.supervisor.web_scaling import ScalingRules
 
 SILENT = HealthReport(False, "the web server does not answer yet", ("api-server",))
 
@@ -64,7 +63,8 @@ class Replicas:
 
 def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> Replicas:
     clock = Clock()
-    launcher, probe, events = FakeLauncher(), ReplicaProbe(), []
+    launcher, probe = FakeLauncher(), ReplicaProbe()
+    events: list[EnvironmentEvent] = []
     ports = iter(range(9001, 9100))
     runner = EnvironmentRunner(
         KEY,
