@@ -20,6 +20,7 @@ from typing import Any
 
 from openmwaa.errors import OpenMwaaError
 from openmwaa.settings import Settings
+from openmwaa.supervisor.pidfiles import running_web_servers
 
 TERMINAL = {"AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
 
@@ -154,7 +155,11 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _describe(settings: Settings, args: argparse.Namespace) -> int:
-    _print(client(settings, args).get_environment(Name=args.name)["Environment"])
+    env = client(settings, args).get_environment(Name=args.name)["Environment"]
+    home = settings.environments_dir / settings.account_id / settings.region / args.name
+    if home.is_dir():  # served from this machine: how many web servers the autoscaler runs now
+        env["RunningWebservers"] = running_web_servers(home)
+    _print(env)
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import stat
 import time
@@ -86,6 +87,21 @@ def _read_record(folder: int, name: str) -> PidRecord | None:
             return PidRecord(name.removesuffix(".pid"), int(data["pid"]), int(data["start_ticks"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+_WEB_SERVER = re.compile(r"(api-server|webserver)(-\d+)?")
+
+
+def running_web_servers(home: Path) -> int:
+    """How many web server replicas (api-server / webserver) of the environment in ``home`` run now."""
+    count = 0
+    for record in read_pidfiles(home / "run"):
+        if not _WEB_SERVER.fullmatch(record.component):
+            continue
+        found = read_stat(record.pid)
+        if found is not None and found.start_ticks == record.start_ticks:
+            count += 1
+    return count
 
 
 def leftover_processes(record: PidRecord, stats: list[ProcStat]) -> list[int]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from openmwaa.supervisor.pidfiles import (
     kill_orphans,
     leftover_processes,
     read_pidfiles,
+    running_web_servers,
     write_pidfile,
 )
 from openmwaa.supervisor.proc import ProcStat, read_stat
@@ -64,3 +66,15 @@ def test_kill_orphans_ends_recorded_processes_only(tmp_path: Path) -> None:
         for p in (ours, stranger):
             p.kill()
             p.wait()
+
+
+def test_running_web_servers_counts_live_replicas_of_the_web_server_only(tmp_path: Path) -> None:
+    me = read_stat(os.getpid())
+    assert me is not None
+    run = tmp_path / "run"
+    write_pidfile(run, PidRecord("api-server", me.pid, me.start_ticks))
+    write_pidfile(run, PidRecord("api-server-1", me.pid, me.start_ticks))
+    write_pidfile(run, PidRecord("api-server-2", me.pid, me.start_ticks + 1))  # pid reused since
+    write_pidfile(run, PidRecord("scheduler", me.pid, me.start_ticks))
+    assert running_web_servers(tmp_path) == 2
+    assert running_web_servers(tmp_path / "nothing") == 0
