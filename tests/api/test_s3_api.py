@@ -336,3 +336,63 @@ def test_presigned_get_and_put_urls(api: ApiServer) -> None:
     time.sleep(2.1)
     expired = requests.get(short, timeout=10)
     assert expired.status_code == 403 and b"expired" in expired.content
+
+
+def test_aws_cli_multipart_above_8_mb(api: ApiServer, tmp_path: Path) -> None:
+    s3, bucket = _versioned(api)
+    big = tmp_path / "plugins.zip"
+    data = os.urandom(9 * 1024 * 1024 + 123)
+    big.write_bytes(data)
+    up = _aws(api, "s3", "cp", str(big), f"s3://{bucket}/plugins.zip")
+    assert up.returncode == 0, up.stderr
+    stored = api.settings.buckets_dir / bucket / "plugins.zip"
+    assert stored.read_bytes() == data
+    head = s3.head_object(Bucket=bucket, Key="plugins.zip")
+    assert head["ETag"].endswith('-2"')  # the CLI sent two parts (8 MiB + the rest)
+    down = tmp_path / "back.zip"
+    assert _aws(api, "s3", "cp", f"s3://{bucket}/plugins.zip", str(down)).returncode == 0
+    assert down.read_bytes() == data
+    assert not any((api.settings.buckets_dir / ".openmwaa-s3" / "uploads").iterdir())
+
+
+def test_multipart_rules_list_and_abort(api: ApiServer) -> None:
+    s3 = api.client("s3")
+    bucket = _bucket(api)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
+    first = s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=1, Body=b"a" * 100)
+    second = s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=2, Body=b"b" * 10)
+    parts = s3.list_parts(Bucket=bucket, Key="big.bin", UploadId=upload)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, 100), (2, 10)]
+    with pytest.raises(ClientError) as small:
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="big.bin",
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [{"PartNumber": 1, "ETag": first["ETag"]}, {"PartNumber": 2, "ETag": second["ETag"]}]
+            },
+        )
+    assert _code(small) == "EntityTooSmall"
+    with pytest.raises(ClientError) as wrong:
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="big.bin",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": second["ETag"]}]},
+        )
+    assert _code(wrong) == "InvalidPart"
+    single = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="big.bin",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first["ETag"]}]},
+    )
+    assert single["ETag"].endswith('-1"')
+    assert (api.settings.buckets_dir / bucket / "big.bin").read_bytes() == b"a" * 100
+    aborted = s3.create_multipart_upload(Bucket=bucket, Key="gone.bin")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="gone.bin", UploadId=aborted, PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket=bucket, Key="gone.bin", UploadId=aborted)
+    with pytest.raises(ClientError) as gone:
+        s3.list_parts(Bucket=bucket, Key="gone.bin", UploadId=aborted)
+    assert _code(gone) == "NoSuchUpload"
+    assert not (api.settings.buckets_dir / bucket / "gone.bin").exists()

@@ -19,6 +19,8 @@ the same way; only the serializer (chosen by the routed service, ``s3``) differs
     ├── InvalidDigestError            InvalidDigest             400
     ├── IncompleteBodyError           IncompleteBody            400
     ├── InvalidPartError              InvalidPart               400
+    ├── InvalidPartOrderError         InvalidPartOrder          400
+    ├── EntityTooSmallError           EntityTooSmall            400
     ├── InvalidRangeError             InvalidRange              416
     ├── EntityTooLargeError           EntityTooLarge            400
     ├── MethodNotAllowedError         MethodNotAllowed          405
@@ -144,6 +146,10 @@ class InvalidPartError(S3Error):
 
 class InvalidPartOrderError(S3Error):
     code = "InvalidPartOrder"
+
+
+class EntityTooSmallError(S3Error):
+    code = "EntityTooSmall"
 
 
 class InvalidRangeError(S3Error):

@@ -78,7 +78,6 @@ _UNSUPPORTED_SUBRESOURCES = {
     "encryption",
     "ownershipControls",
     "object-lock",
-    "uploads",
     "accelerate",
     "requestPayment",
     "analytics",
@@ -101,6 +100,8 @@ def _unsupported(query: dict[str, str]) -> None:
 
 
 def _bucket_operation(method: str, query: dict[str, str]) -> str:
+    if "uploads" in query:
+        raise NotImplementedS3Error("ListMultipartUploads is not implemented by openmwaa.")
     for (verb, name), operation in _BUCKET_SUBRESOURCES.items():
         if name in query and verb == method:
             return operation
@@ -118,11 +119,19 @@ def _bucket_operation(method: str, query: dict[str, str]) -> str:
 
 def _object_operation(method: str, query: dict[str, str], copy_source: bool) -> str:
     _unsupported(query)
-    if "uploadId" in query or "uploads" in query or "partNumber" in query:
-        raise NotImplementedS3Error(
-            "Multipart uploads are not implemented yet; upload objects of up to 64 MiB in one "
-            "PutObject (aws s3 cp/sync: --expected-size or a multipart_threshold of 64MB)."
-        )
+    if method == "POST" and "uploads" in query:
+        return "CreateMultipartUpload"
+    if "uploadId" in query:
+        if method == "PUT" and "partNumber" in query and not copy_source:
+            return "UploadPart"
+        operation = {
+            "GET": "ListParts",
+            "DELETE": "AbortMultipartUpload",
+            "POST": "CompleteMultipartUpload",
+        }.get(method)
+        if operation is None or (method == "PUT" and copy_source):
+            raise NotImplementedS3Error("UploadPartCopy is not implemented by openmwaa.")
+        return operation
     if method == "PUT":
         return "CopyObject" if copy_source else "PutObject"
     return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method) or _not_allowed()
@@ -152,6 +161,11 @@ ACTIONS = {
     "HeadObject": "s3:GetObject",
     "DeleteObject": "s3:DeleteObject",
     "DeleteObjects": "s3:DeleteObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "ListParts": "s3:ListMultipartUploadParts",
 }
 VERSIONED_ACTIONS = {
     "s3:GetObject": "s3:GetObjectVersion",

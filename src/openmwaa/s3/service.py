@@ -32,6 +32,7 @@ from openmwaa.s3.errors import (
     PreconditionFailedError,
     S3Error,
 )
+from openmwaa.s3.multipart import MultipartUploads, Part
 from openmwaa.s3.routing import ACTIONS, VERSIONED_ACTIONS, S3Route, route
 from openmwaa.s3.store import BucketStore, ObjectMeta, Version
 from openmwaa.s3.xml import NAMESPACE, XML_HEADERS, document, el, http_date, parse, timestamp
@@ -54,6 +55,7 @@ class S3Service:
         self._authorizer = authorizer
         self._conditions = conditions
         self._region = region
+        self._uploads = MultipartUploads(store)
 
     async def __call__(self, ctx: RequestContext) -> Response:
         r = route(
@@ -449,6 +451,83 @@ class S3Service:
                     parts += [el("DeleteMarker", True), el("DeleteMarkerVersionId", deleted_version or "")]
                 results.append(el("Deleted", parts))
         return _xml(document("DeleteResult", results))
+
+    # Multipart ------------------------------------------------------------------------------
+
+    async def _CreateMultipartUpload(self, ctx: RequestContext, r: S3Route) -> Response:
+        meta = ObjectMeta(ctx.header("content-type") or "binary/octet-stream", _user_metadata(ctx))
+        upload_id = await self._run(self._uploads.create, r.bucket, r.key, meta)
+        children = [el("Bucket", r.bucket), el("Key", r.key), el("UploadId", upload_id)]
+        return _xml(document("InitiateMultipartUploadResult", children))
+
+    async def _UploadPart(self, ctx: RequestContext, r: S3Route) -> Response:
+        number = r.query.get("partNumber", "")
+        if not number.isdigit() or len(number) > 5:
+            raise InvalidArgumentError("Part number must be an integer between 1 and 10000, inclusive")
+        upload = read_upload(ctx)
+        etag = await self._run(
+            self._uploads.upload_part, r.query["uploadId"], r.bucket, r.key, int(number), upload.data
+        )
+        headers = [(b"etag", etag.encode())]
+        headers += [(f"x-amz-checksum-{k}".encode(), v.encode()) for k, v in upload.checksums.items()]
+        return Response(200, headers=headers)
+
+    async def _ListParts(self, ctx: RequestContext, r: S3Route) -> Response:
+        parts: list[Part] = await self._run(self._uploads.list_parts, r.query["uploadId"], r.bucket, r.key)
+        marker = r.query.get("part-number-marker", "0")
+        start = int(marker) if marker.isdigit() and len(marker) < 6 else 0
+        max_parts = _max_keys({"max-keys": r.query.get("max-parts", str(MAX_KEYS))})
+        after = [p for p in parts if p.number > start]
+        page, rest = after[:max_parts], after[max_parts:]
+        items = [
+            el(
+                "Part",
+                [
+                    el("PartNumber", p.number),
+                    el("LastModified", timestamp(p.last_modified)),
+                    el("ETag", p.etag),
+                    el("Size", p.size),
+                ],
+            )
+            for p in page
+        ]
+        children = [
+            el("Bucket", r.bucket),
+            el("Key", r.key),
+            el("UploadId", r.query["uploadId"]),
+            el("PartNumberMarker", start),
+            *([el("NextPartNumberMarker", page[-1].number)] if rest else []),
+            el("MaxParts", max_parts),
+            el("IsTruncated", bool(rest)),
+            *items,
+            el("StorageClass", "STANDARD"),
+        ]
+        return _xml(document("ListPartsResult", children))
+
+    async def _AbortMultipartUpload(self, ctx: RequestContext, r: S3Route) -> Response:
+        await self._run(self._uploads.abort, r.query["uploadId"], r.bucket, r.key)
+        return Response(204)
+
+    async def _CompleteMultipartUpload(self, ctx: RequestContext, r: S3Route) -> Response:
+        root = parse(ctx.body)
+        if root.tag != "CompleteMultipartUpload":
+            raise MalformedXmlError()
+        wanted = []
+        for node in root.findall("Part"):
+            number, etag = node.findtext("PartNumber") or "", node.findtext("ETag") or ""
+            if not number.isdigit() or len(number) > 5 or not etag:
+                raise MalformedXmlError()
+            wanted.append((int(number), etag))
+        version = await self._run(self._uploads.complete, r.query["uploadId"], r.bucket, r.key, wanted)
+        children = [
+            el("Location", f"/{r.bucket}/{r.key}"),
+            el("Bucket", r.bucket),
+            el("Key", r.key),
+            el("ETag", version.etag),
+        ]
+        response = _xml(document("CompleteMultipartUploadResult", children))
+        response.headers += _version_header(version)
+        return response
 
 
 class _NoSuchPublicAccessBlock(S3Error):
