@@ -111,6 +111,9 @@ class ApiApp:
         if response.stream is None:
             await send({"type": "http.response.body", "body": response.body})
             return
-        async for block in response.stream:
-            await send({"type": "http.response.body", "body": block, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        try:
+            async for block in response.stream:
+                await send({"type": "http.response.body", "body": block, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.stream.aclose()  # a client gone mid-body: the file is closed now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 
@@ -12,7 +12,7 @@ class Response:
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     #: A body too large to hold in memory (an S3 object), sent as it is read; ``length`` bytes.
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncGenerator[bytes, None] | None = None
     #: The Content-Length when it is not ``len(body)`` (a stream, or a HEAD answer).
     length: int | None = None
 

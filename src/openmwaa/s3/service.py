@@ -11,7 +11,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
@@ -625,7 +625,7 @@ def _check_preconditions(ctx: RequestContext, version: Version) -> None:
         raise NotModifiedError()
 
 
-async def _stream(handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
+async def _stream(handle: BinaryIO, start: int, length: int) -> AsyncGenerator[bytes, None]:
     try:
         await run_sync(handle.seek, start)
         left = length

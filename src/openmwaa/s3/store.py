@@ -433,8 +433,8 @@ class BucketStore:
         if not rows:
             raise NoSuchVersionError(key, version_id)
         row = rows[0]
-        if row["is_latest"] and not row["delete_marker"]:
-            raise NoSuchVersionError(key, version_id)  # the file was since replaced by hand
+        if row["blob"] is None and not row["delete_marker"]:
+            raise NoSuchVersionError(key, version_id)  # its file was since replaced by hand
         return self._version(row)
 
     def _retire_current(self, info: Bucket, key: str, path: Path, *, replacing_null: bool) -> None:
@@ -464,7 +464,11 @@ class BucketStore:
                 "UPDATE versions SET blob = ? WHERE bucket = ? AND key = ? AND version_id = ?",
                 (blob, bucket, key, current.version_id),
             )
-        else:  # a file written by hand becomes the version "null"
+        else:  # a file written by hand becomes the version "null"; the version it overwrote is gone
+            db.execute(
+                "DELETE FROM versions WHERE bucket = ? AND key = ? AND blob IS NULL AND delete_marker = 0",
+                (bucket, key),
+            )
             db.execute(
                 "DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id = ?",
                 (bucket, key, NULL_VERSION),
