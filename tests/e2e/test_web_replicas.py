@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     OpenMwaaServer,
     create_environment,
     invoke,
+    new_data_dir,
     start_server,
     stop_server,
 )
@@ -35,7 +36,7 @@ NAME = "replicas-af3"
 @pytest.fixture(scope="module")
 def replica_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
     srv = start_server(
-        tmp_path_factory.mktemp("replicas"),
+        new_data_dir(tmp_path_factory, "replicas"),
         extra_env={
             "OPENMWAA_WEB_SERVERS_LIMIT": "0",
             "OPENMWAA_REST_API_RATE": "0",
