@@ -80,6 +80,11 @@ USERS: dict[str, list[dict[str, Any]] | None] = {
     "viewer-only": [allow("airflow:InvokeRestApi", ROLE_ARN + "avail/Viewer")],
     "assumer": [allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/EnvReader")],
     "not-trusted": [allow("sts:AssumeRole", "*")],
+    # A deploy pipeline's user: lists and writes only below dags/ of any bucket.
+    "dag-deployer": [
+        allow("s3:ListBucket", "arn:aws:s3:::*", Condition={"StringLike": {"s3:prefix": "dags/*"}}),
+        allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], "arn:aws:s3:::*/dags/*"),
+    ],
 }
 
 ROLES: dict[str, dict[str, Any]] = {

@@ -396,3 +396,23 @@ def test_multipart_rules_list_and_abort(api: ApiServer) -> None:
         s3.list_parts(Bucket=bucket, Key="gone.bin", UploadId=aborted)
     assert _code(gone) == "NoSuchUpload"
     assert not (api.settings.buckets_dir / bucket / "gone.bin").exists()
+
+
+def test_s3_condition_keys_and_key_resources(api: ApiServer, tmp_path: Path) -> None:
+    bucket = _bucket(api)
+    deployer = api.client("s3", user="dag-deployer")
+    deployer.put_object(Bucket=bucket, Key="dags/ok.py", Body=b"x")
+    assert [o["Key"] for o in deployer.list_objects_v2(Bucket=bucket, Prefix="dags/")["Contents"]] == [
+        "dags/ok.py"
+    ]
+    with pytest.raises(ClientError) as listing:
+        deployer.list_objects_v2(Bucket=bucket)  # s3:prefix "" is not dags/*
+    assert _code(listing) == "AccessDenied"
+    with pytest.raises(ClientError) as outside:
+        deployer.put_object(Bucket=bucket, Key="requirements.txt", Body=b"x")
+    assert _code(outside) == "AccessDenied"
+    # The CLI's sync lists with the destination prefix: allowed, as a pipeline needs.
+    (tmp_path / "d.py").write_text("# d\n")
+    synced = _aws(api, "s3", "sync", str(tmp_path), f"s3://{bucket}/dags/", user="dag-deployer")
+    assert synced.returncode == 0, synced.stderr
+    assert (api.settings.buckets_dir / bucket / "dags" / "d.py").is_file()

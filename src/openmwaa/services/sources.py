@@ -21,7 +21,9 @@ def bucket_dir(buckets_root: Path, bucket_arn: str) -> Path:
             f"SourceBucketArn {bucket_arn!r} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)"
         )
     bucket = bucket_arn[len(_S3_ARN_PREFIX) :]
-    if not bucket or "/" in bucket or bucket in (".", ".."):
+    # A leading dot is never an S3 bucket name; it would name the S3 version store
+    # (``.openmwaa-s3``, every bucket's older versions) as a source.
+    if not bucket or "/" in bucket or bucket.startswith("."):
         raise ValidationError(f"SourceBucketArn {bucket_arn!r} does not name a bucket")
     return buckets_root / bucket
 

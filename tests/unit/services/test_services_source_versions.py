@@ -121,3 +121,10 @@ def test_a_deleted_object_keeps_its_pinned_version(tmp_path: Path, store: Bucket
         service.create(
             params(name="env2", RequirementsS3Path="requirements.txt", RequirementsS3ObjectVersion=marker)
         )
+
+
+def test_the_version_store_is_never_a_source_bucket(tmp_path: Path, store: BucketStore) -> None:
+    service = _service(tmp_path, store, RecordingSupervisor())
+    _put(store, "requirements.txt", b"x\n")  # the version store now exists beside the bucket
+    with pytest.raises(ValidationError, match="does not name a bucket"):
+        service.create(params(SourceBucketArn="arn:aws:s3:::.openmwaa-s3"))
