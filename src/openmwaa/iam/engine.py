@@ -10,7 +10,7 @@ unexpected failure yields a deny that carries the error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from openmwaa.iam.index import Entry, PolicyIndex, iter_entries
 from openmwaa.iam.matching import UnresolvedVariable, split_arn
@@ -115,38 +115,17 @@ def evaluate_trust(
     trusts every principal of that account *that its own identity policies allow*: the
     caller must check the identity side separately, as AWS does.
     """
-    if policy.kind != "trust":
-        return Decision("ImplicitDeny", errors=(f"policy {policy.name!r} is not a trust policy",))
     arn_fields = split_arn(principal_arn)
     if arn_fields is None or arn_fields[4] != principal_account:
         return Decision(
             "ImplicitDeny", errors=(f"principal {principal_arn!r} is not in account {principal_account!r}",)
         )
-    service, sep, name = action.lower().partition(":")
-    if not sep or not service or not name:
-        return Decision("ImplicitDeny", errors=(f"malformed action {action!r}",))
-    env = RequestEnv(context or {}, principal_arn)
-    allows: list[StatementRef] = []
-    try:
-        for statement in policy.statements:
-            assert statement.principal is not None
-            if not statement.applies_to_action(action.lower(), service, name):
-                continue
-            named = principal_matches(statement.principal, principal_arn, arn_fields)
-            if named == statement.not_principal:
-                continue
-            try:
-                if not _conditions_hold(statement, env):
-                    continue
-            except UnresolvedVariable:
-                continue
-            ref = StatementRef(policy.name, statement.sid, statement.index)
-            if statement.effect == "Deny":
-                return Decision("ExplicitDeny", (ref,))
-            allows.append(ref)
-    except Exception as exc:  # deny on doubt
-        return Decision("ImplicitDeny", errors=(f"evaluation failed: {type(exc).__name__}: {exc}",))
-    return Decision("Allow", tuple(allows)) if allows else Decision("ImplicitDeny")
+    return _decide_trust(
+        policy,
+        action,
+        RequestEnv(context or {}, principal_arn),
+        lambda spec: principal_matches(spec, principal_arn, arn_fields),
+    )
 
 
 def evaluate_service_trust(
@@ -162,22 +141,34 @@ def evaluate_service_trust(
     or is the bare ``"*"``; conditions are evaluated against ``context`` (``aws:SourceArn``,
     ``aws:SourceAccount``, as AWS sends them for a service). Deny wins, as in :func:`evaluate_trust`.
     """
+    if not services:
+        return Decision("ImplicitDeny", errors=("no service principal to evaluate",))
+    wanted = {s.lower() for s in services}
+    return _decide_trust(
+        policy,
+        action,
+        RequestEnv(context or {}, ""),
+        lambda spec: spec.anyone or any(s.lower() in wanted for s in spec.service),
+    )
+
+
+def _decide_trust(
+    policy: Policy, action: str, env: RequestEnv, names_caller: Callable[[PrincipalSpec], bool]
+) -> Decision:
+    """A trust policy's decision for ``action``: a statement applies when ``names_caller`` says its
+    Principal names the caller (inverted for NotPrincipal) and its conditions hold; Deny wins."""
     if policy.kind != "trust":
         return Decision("ImplicitDeny", errors=(f"policy {policy.name!r} is not a trust policy",))
     service, sep, name = action.lower().partition(":")
-    if not sep or not service or not name or not services:
-        return Decision("ImplicitDeny", errors=(f"malformed action {action!r} or no service",))
-    wanted = {s.lower() for s in services}
-    env = RequestEnv(context or {}, "")
+    if not sep or not service or not name:
+        return Decision("ImplicitDeny", errors=(f"malformed action {action!r}",))
     allows: list[StatementRef] = []
     try:
         for statement in policy.statements:
             assert statement.principal is not None
             if not statement.applies_to_action(action.lower(), service, name):
                 continue
-            spec = statement.principal
-            named = spec.anyone or any(s.lower() in wanted for s in spec.service)
-            if named == statement.not_principal:
+            if names_caller(statement.principal) == statement.not_principal:
                 continue
             try:
                 if not _conditions_hold(statement, env):
