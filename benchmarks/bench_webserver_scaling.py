@@ -199,6 +199,8 @@ def main() -> int:
     args = parser.parse_args()
     rows: dict[str, tuple[float, float, float, int]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
+        # As root, each environment runs as a user of its own, which must pass through here.
+        Path(tmp).chmod(0o711)
         one = environment(args.threads, 1, Path(tmp) / "one")
         try:
             rows["1 web server"] = measure(one, args.threads, args.seconds)
