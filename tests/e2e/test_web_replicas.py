@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
+    AIRFLOW2,
     AIRFLOW3,
     REGION,
     OpenMwaaServer,
@@ -176,3 +177,36 @@ def test_scales_up_under_load_and_drains_back_to_min(replica_server: OpenMwaaSer
     wait_until(lambda: len(web_pids(replica_server)) == 2, 120, "the third api-server drained")
     assert "web servers 3 -> 2" in replica_server.log_tail(10**6)
     assert failures == []
+
+
+def test_airflow2_runs_min_webservers_replicas_that_share_requests(replica_server: OpenMwaaServer) -> None:
+    """Airflow 2's ``webserver``: a second one beside the first (its own pid file) on its own port."""
+    name = "replicas-af2"
+    create_environment(replica_server, name, AIRFLOW2, MinWebservers=2, MaxWebservers=2)
+    run = replica_server.data_dir / "environments" / "123456789012" / REGION / name / "run"
+    logs = run.parent / "logs"
+
+    def live() -> dict[str, int]:
+        found = {}
+        for path in run.glob("webserver*.pid"):
+            pid = int(json.loads(path.read_text())["pid"])
+            if Path(f"/proc/{pid}").exists():
+                found[path.stem] = pid
+        return found
+
+    def served() -> list[int]:
+        return [
+            (logs / f"{n}.log").read_text(errors="replace").count("/api/v1/version")
+            for n in ("webserver", "webserver-1")
+        ]
+
+    wait_until(lambda: set(live()) == {"webserver", "webserver-1"}, 180, "two webservers")
+    assert len(set(live().values())) == 2
+
+    def both() -> bool:
+        before = served()
+        for _ in range(6):
+            invoke(replica_server, name, "/version")
+        return all(a > b for a, b in zip(served(), before, strict=True))
+
+    wait_until(both, 180, "requests on both Airflow 2 webservers")
