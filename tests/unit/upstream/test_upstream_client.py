@@ -282,26 +282,32 @@ def test_nothing_that_could_split_a_request_is_sent(request_: UpstreamRequest) -
     asyncio.run(main())
 
 
-def test_writes_to_one_origin_wait_for_each_other() -> None:
-    in_flight = 0
-    peak = 0
+class PeakConcurrency:
+    """An upstream that takes 50 ms per request and records the most requests it held at once."""
 
-    async def behaviour(seen: Seen) -> bytes:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peak = 0
+
+    async def behaviour(self, seen: Seen) -> bytes:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
         await asyncio.sleep(0.05)
-        in_flight -= 1
+        self.in_flight -= 1
         return answer()
+
+
+def test_writes_to_one_origin_wait_for_each_other() -> None:
+    upstream = PeakConcurrency()
 
     async def body(server: Server, client: Http1Client) -> None:
         await asyncio.gather(*(client.request(req(server, "POST", "/v", b"{}"), **LIMITS) for _ in range(4)))
 
-    run(behaviour, body, write_gates=WriteGates())
-    assert peak == 1
-    peak = 0
-    run(behaviour, body)  # the control: without gates they overlap
-    assert peak > 1
+    run(upstream.behaviour, body, write_gates=WriteGates())
+    assert upstream.peak == 1
+    upstream.peak = 0
+    run(upstream.behaviour, body)  # the control: without gates they overlap
+    assert upstream.peak > 1
 
 
 def test_no_state_rides_from_one_call_to_the_next() -> None:
@@ -482,16 +488,7 @@ def test_long_streams_of_small_chunks_are_not_mistaken_for_framing() -> None:
 
 
 def test_connections_per_origin_are_bounded_and_requests_over_the_limit_wait_their_turn() -> None:
-    in_flight = 0
-    peak = 0
-
-    async def behaviour(seen: Seen) -> bytes:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.05)
-        in_flight -= 1
-        return answer()
+    upstream = PeakConcurrency()
 
     got: list[UpstreamResponse] = []
     most_open: list[int] = []
@@ -503,12 +500,12 @@ def test_connections_per_origin_are_bounded_and_requests_over_the_limit_wait_the
 
         await asyncio.gather(*(one() for _ in range(12)))
 
-    server = run(behaviour, body, max_connections_per_origin=3)
+    server = run(upstream.behaviour, body, max_connections_per_origin=3)
     assert [r.status for r in got] == [200] * 12
-    assert server.connections == 3 and peak == 3 and max(most_open) <= 3
-    peak = 0
-    run(behaviour, body)  # the control: under the default limit all twelve run at once
-    assert peak == 12
+    assert server.connections == 3 and upstream.peak == 3 and max(most_open) <= 3
+    upstream.peak = 0
+    run(upstream.behaviour, body)  # the control: under the default limit all twelve run at once
+    assert upstream.peak == 12
 
 
 def test_a_request_waiting_for_a_connection_times_out_and_frees_nothing_it_did_not_take() -> None:
