@@ -52,6 +52,8 @@ ENVIRONMENTS = {
     "public": ("3.3.1", "AVAILABLE", "PUBLIC_ONLY"),
     "creating": ("3.3.1", "CREATING", "PRIVATE_ONLY"),
     "updating": ("3.3.1", "UPDATING", "PRIVATE_ONLY"),
+    # UPDATING with a web server answering, as during an update's rolling restart.
+    "rolling": ("3.3.1", "UPDATING", "PRIVATE_ONLY"),
     "resuming": ("3.3.1", "MAINTENANCE", "PRIVATE_ONLY"),
     "unavailable": ("3.3.1", "UNAVAILABLE", "PRIVATE_ONLY"),
 }
@@ -192,6 +194,10 @@ class FakeSupervisor:
 
     def endpoint(self, key: str) -> str | None:
         return self.url
+
+    def serving(self, key: str) -> bool:
+        """A web server answers: only "rolling" of the environments not AVAILABLE."""
+        return key.endswith("/rolling")
 
     def lease(self, key: str) -> Lease | None:
         return untracked_lease(self.url)
@@ -480,6 +486,13 @@ def test_environment_still_starting_after_the_timeout(proxy: Proxy, name: str) -
     )
     assert len(proxy.upstream.seen) == before
     assert proxy.services.environments.status_changes.waiting(str(proxy.records[name].key)) == 0
+
+
+def test_an_updating_environment_whose_web_server_answers_is_served_at_once(proxy: Proxy) -> None:
+    """An update restarts the web servers one at a time: calls made meanwhile do not wait for it."""
+    out = invoke(proxy.client(), "rolling", "/echo/during-update")
+    assert out["RestApiStatusCode"] == 200
+    assert out["RestApiResponse"]["path"] == "/api/v2/echo/during-update"
 
 
 def test_environment_not_serving_is_refused_at_once(proxy: Proxy) -> None:

@@ -1,4 +1,5 @@
-"""Web server replicas against real Airflow 3: N api-servers, requests spread, a killed one replaced.
+"""Web server replicas against real Airflow 3: N api-servers, requests spread, a killed one replaced,
+an update that restarts them one at a time.
 
 One environment with two web servers (MinWebservers=2, MaxWebservers=3) on a server of its own
 whose scaling windows are shortened, so scale-up and drain run within the test too.
@@ -27,7 +28,9 @@ from tests.e2e.conftest import (
     new_data_dir,
     start_server,
     stop_server,
+    wait_for_status,
 )
+from tests.e2e.test_web_login import web_session
 
 pytestmark = pytest.mark.e2e
 
@@ -148,6 +151,68 @@ def test_a_killed_replica_is_replaced_and_no_request_fails(replica_server: OpenM
         for worker in workers:
             worker.join()
     assert failures == [] and done > 10
+
+
+def test_an_update_of_web_server_settings_restarts_them_one_at_a_time_and_no_request_fails(
+    replica_server: OpenMwaaServer,
+) -> None:
+    """UpdateEnvironment with an ``api.*`` option: only the web servers restart, one at a time
+    behind a spare, while InvokeRestApi and a web session keep calling: none fails."""
+    wait_until(lambda: _both_serve(replica_server), 120, "requests on both replicas")
+    before = web_pids(replica_server)
+    session = web_session(replica_server, NAME, 3)
+    failures: list[str] = []
+    done = {"invoke": 0, "session": 0}
+    stop = threading.Event()
+
+    def invoking() -> None:
+        while not stop.is_set():
+            try:
+                answer = invoke(replica_server, NAME, "/dags", QueryParameters={"limit": 5})
+                assert answer["RestApiStatusCode"] == 200
+                done["invoke"] += 1
+            except Exception as exc:
+                failures.append(f"InvokeRestApi: {exc!r}")
+
+    def browsing() -> None:
+        while not stop.is_set():
+            try:
+                answer = session.request("GET", "/api/v2/dags?limit=5")
+                assert answer.status_code == 200, answer.text
+                done["session"] += 1
+            except Exception as exc:
+                failures.append(f"web session: {exc!r}")
+
+    workers = [
+        threading.Thread(target=invoking),
+        threading.Thread(target=invoking),
+        threading.Thread(target=browsing),
+    ]
+    for worker in workers:
+        worker.start()
+    mwaa = replica_server.client()
+    try:
+        time.sleep(1)
+        mwaa.update_environment(Name=NAME, AirflowConfigurationOptions={"api.instance_name": "rolled"})
+        time.sleep(2)  # the update is taken up (UPDATING), then runs to its end
+        env = wait_for_status(mwaa, NAME, {"AVAILABLE", "UPDATE_FAILED"}, timeout=400)
+        during = dict(done)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert env["Status"] == "AVAILABLE", env.get("LastUpdate")
+    assert failures == [], failures[:5]
+    assert during["invoke"] > 10 and during["session"] > 5, during
+    log = replica_server.log_tail(10**6)
+    assert "web servers restarted one at a time (2)" in log
+    after = web_pids(replica_server)
+    assert set(after) == {"api-server", "api-server-1"}, after  # the spare is gone
+    assert not set(after.values()) & set(before.values())
+    # Both serve the new configuration (the UI's config endpoint names the instance).
+    names = {session.request("GET", "/ui/config").json()["instance_name"] for _ in range(6)}
+    assert names == {"rolled"}, names
 
 
 def test_scales_up_under_load_and_drains_back_to_min(replica_server: OpenMwaaServer) -> None:

@@ -43,6 +43,10 @@ _PATH = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
 class AirflowEndpoints(Protocol):
     def lease(self, key: str) -> Lease | None: ...
 
+    def serving(self, key: str) -> bool:
+        """Whether a web server of the environment answers now (in rotation)."""
+        ...
+
 
 class EnvironmentStatuses(Protocol):
     """Current records, and a watch woken whenever a status changes (``EnvironmentService``)."""
@@ -120,7 +124,7 @@ class RestApiInvoker:
     def admit(self, record: EnvironmentRecord, principal: Principal) -> Lease:
         """Check the environment can take the call and the caller is within its rate; a hold on the
         web server replica to send it to (release it once answered)."""
-        if record.status not in SERVING_STATUSES:
+        if not self._serves(record):
             raise ValidationError(
                 f"Environment {record.name} is {record.status}; InvokeRestApi needs it to be AVAILABLE."
             )
@@ -195,15 +199,23 @@ class RestApiInvoker:
             lease.release()
             return self._answer(response)
 
+    def _serves(self, record: EnvironmentRecord) -> bool:
+        """AVAILABLE (or UPDATE_FAILED, the previous configuration running), or UPDATING while a web
+        server answers: an update restarts them one at a time, and calls are served throughout."""
+        if record.status in SERVING_STATUSES:
+            return True
+        return record.status == "UPDATING" and self._endpoints.serving(str(record.key))
+
     async def _wait_while_starting(self, record: EnvironmentRecord, deadline: float) -> EnvironmentRecord:
-        """The environment's record once it is no longer starting (the time it took counts
-        towards the call's timeout): a call made while Airflow starts is served, not refused."""
+        """The environment's record once it is no longer starting, or an update keeps a web server
+        answering (the time it took counts towards the call's timeout): a call made while Airflow
+        starts is served, not refused."""
         watch = self._environments.status_changes
         key = str(record.key)
         while True:
             seen = watch.generation(key)
             record = self._environments.get(record.name)  # read after the generation: no change missed
-            if record.status not in STARTING_STATUSES:
+            if record.status not in STARTING_STATUSES or self._serves(record):
                 return record
             if not await watch.wait(key, seen, deadline - time.monotonic()):
                 raise ValidationError(

@@ -131,6 +131,10 @@ class EnvironmentRunner:
         endpoint = self._lifecycle.endpoint
         return self._replicas.lease(endpoint) if endpoint is not None else None
 
+    def serving(self) -> bool:
+        """Whether a web server replica is in rotation: during an update's rolling restart too."""
+        return self._lifecycle.endpoint is not None and bool(self._replicas.pool.members())
+
     def web_servers(self) -> int:
         """Web server replicas running now."""
         return self._replicas.count() if self._lifecycle.endpoint is not None else 0

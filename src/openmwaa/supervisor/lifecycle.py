@@ -8,6 +8,7 @@ steps (crashes, hangs, recovery) is the :class:`~openmwaa.supervisor.watch.Watch
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -156,11 +157,11 @@ class Lifecycle:
             return
         self._reporter.progress(f"Restarting {', '.join(restart)}")
         everything = upgrading or old is None or old.runtime.version != new.runtime.version
-        if not everything and any(c.serves_api and c.name in restart for c in specs):
-            # The other web server replicas go too, and come back (with the new configuration)
-            # once the first one is healthy again.
-            extra = [c.name for c in self._group.specs() if c.serves_api and c.index > 0]
-            self._group.remove(extra)
+        # Unless everything stops (a new Airflow version), the web servers restart one at a
+        # time, so requests keep being served; the other components restart in place.
+        roll = not everything and any(c.serves_api and c.name in restart for c in specs)
+        if roll:
+            restart = [n for n in restart if not any(c.serves_api and c.name == n for c in specs)]
         try:
             self._group.stop(None if everything else restart)
             if upgrading:
@@ -169,7 +170,7 @@ class Lifecycle:
                     f"to {spec.airflow_version}"
                 )
                 self._provisioner.begin_upgrade(new, previous.airflow_version, self._remaining(deadline))
-            self._launch(new, deadline, only=None if everything else restart)
+            self._launch(new, deadline, only=None if everything else restart, roll_web=roll)
         except (EnvironmentSetupError, StartFailure) as exc:
             self.stop_everything()
             if upgrading and not self._roll_back(spec, exc):
@@ -251,8 +252,16 @@ class Lifecycle:
         """What starts: one replica of every kind (the other web servers follow, see web_replicas)."""
         return components_for(prepared.runtime, [prepared.ports.api])
 
-    def _launch(self, prepared: PreparedEnvironment, deadline: float, only: list[str] | None = None) -> None:
-        """Start components and wait until Airflow reports every one healthy."""
+    def _launch(
+        self,
+        prepared: PreparedEnvironment,
+        deadline: float,
+        only: list[str] | None = None,
+        *,
+        roll_web: bool = False,
+    ) -> None:
+        """Start components (``roll_web``: and restart the web servers one at a time), then wait
+        until Airflow reports every one healthy."""
         self._check_interrupt()
         self.prepared = prepared
         self.major = prepared.runtime.major
@@ -264,6 +273,10 @@ class Lifecycle:
         self.endpoint = prepared.base_url
         waiting = self._web_server_first(chosen)
         try:
+            if roll_web:
+                self._replicas.restart_one_at_a_time(
+                    prepared, functools.partial(self._wait_until, deadline=deadline)
+                )
             self._wait_healthy(prepared, deadline)
         finally:
             for handle in waiting:
@@ -294,6 +307,39 @@ class Lifecycle:
                     "STARTUP_TIMEOUT",
                     f"Airflow did not become healthy within {self._start_timeout:.0f} s ({report.detail}). "
                     f"Component logs are in {prepared.spec.home / 'logs'}.",
+                )
+            if self._interrupt.wait(self._timings.health_interval):
+                raise Interrupted
+
+    def _wait_until(
+        self,
+        done: Callable[[], bool],
+        *,
+        deadline: float,
+        starting: Sequence[str] = (),
+        within: float | None = None,
+    ) -> bool:
+        """See :class:`~openmwaa.supervisor.web_replicas.Waiter`."""
+        give_up = None if within is None else self._clock() + within
+        while True:
+            for name, code in self._group.exited():
+                if name in starting:
+                    handle = self._group.running[name]
+                    raise StartFailure(
+                        "COMPONENT_CRASHED",
+                        f"Airflow {name} exited with code {code} while starting. "
+                        f"End of {handle.log_path}:\n{log_tail(handle.log_path)}",
+                    )
+            if done():
+                return True
+            now = self._clock()
+            if give_up is not None and now >= give_up:
+                return False
+            if now >= deadline:
+                raise StartFailure(
+                    "STARTUP_TIMEOUT",
+                    f"Airflow {', '.join(starting)} did not answer within {self._start_timeout:.0f} s. "
+                    f"Component logs are in {self.prepared.spec.home / 'logs' if self.prepared else '-'}.",
                 )
             if self._interrupt.wait(self._timings.health_interval):
                 raise Interrupted

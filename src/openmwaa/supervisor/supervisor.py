@@ -98,6 +98,11 @@ class Supervisor:
         runner = self._live_runner(key)
         return runner.lease() if runner else None
 
+    def serving(self, key: str) -> bool:
+        """Whether a web server replica of the environment is in rotation (answering) now."""
+        runner = self._live_runner(key)
+        return runner.serving() if runner else False
+
     def web_servers(self, key: str) -> int:
         """How many web server replicas the environment runs now."""
         runner = self._live_runner(key)

@@ -11,12 +11,15 @@ Run from the environment's runner thread on every turn of its loop (:meth:`WebRe
   :class:`~openmwaa.supervisor.web_scaling.ScalingPolicy` wants, at least MinWebservers) start
   once it is AVAILABLE. A replica scaled in drains: out of rotation at once, stopped when the
   requests it holds have finished.
+- An update that changes what the web servers run restarts them one at a time
+  (:meth:`WebReplicas.restart_one_at_a_time`), never with fewer in rotation than before.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from openmwaa.supervisor.components import ComponentSpec, web_kind, web_replica
 from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
@@ -29,6 +32,18 @@ from openmwaa.supervisor.web_scaling import ScalingPolicy
 from openmwaa.upstream.balancer import Lease, ReplicaSet, untracked_lease
 
 log = logging.getLogger(__name__)
+
+
+class Waiter(Protocol):
+    """Blocks the runner until ``done()`` is true (True), or ``within`` seconds pass (False).
+
+    Raises StartFailure when a process named in ``starting`` exits or the step's deadline
+    passes, and Interrupted when a delete or shutdown arrives.
+    """
+
+    def __call__(
+        self, done: Callable[[], bool], *, starting: Sequence[str] = (), within: float | None = None
+    ) -> bool: ...
 
 
 def replica_url(spec: ComponentSpec) -> str:
@@ -49,6 +64,7 @@ class WebReplicas:
         hung_stop_grace: float,
         policy: ScalingPolicy | None = None,
         allocate: Callable[[int], list[int]] = allocate_ports,
+        drain_timeout: float = 30.0,
     ) -> None:
         self.key = key
         self.pool = ReplicaSet(clock)
@@ -61,6 +77,7 @@ class WebReplicas:
         self._hangs = HangWatch(hang_timeout)
         self._policy = policy or ScalingPolicy()
         self._allocate = allocate
+        self._drain_timeout = drain_timeout
         self._ports: dict[int, int] = {}  # extra replicas' ports, kept for the environment's life
         self._next_probe: dict[str, float] = {}
         #: Replica name -> pid of the process that has answered its health endpoint.
@@ -93,8 +110,9 @@ class WebReplicas:
                 self._answered.pop(spec.name, None)
 
     def reset(self, now: float) -> None:
-        """The environment (re)started: one replica runs, the others follow the policy afresh."""
-        self.wanted = 1
+        """A lifecycle step ended: the replicas it left running are wanted (one after a start,
+        all of them after a rolling restart); the policy's load history starts afresh."""
+        self.wanted = max(1, sum(1 for s in self._web_specs() if s.name not in self._draining))
         self._draining.clear()
         self._hangs.reset()
         self._policy.reset(now)
@@ -171,9 +189,7 @@ class WebReplicas:
         for index in range(1, self.wanted):
             spec = known.get(index)
             if spec is None:
-                port = self._ports.get(index) or self._allocate(1)[0]
-                self._ports[index] = port
-                self._group.start([web_replica(prepared.runtime, index, port)], now)
+                self._start_replica(prepared, index, now)
             else:
                 self._draining.discard(spec.name)
         for index, spec in known.items():
@@ -185,6 +201,63 @@ class WebReplicas:
                     self._draining.discard(spec.name)
                     self._group.remove([spec.name])
                     log.info("environment %s: web server %s drained and stopped", self.key, spec.name)
+
+    def _start_replica(self, prepared: PreparedEnvironment, index: int, now: float) -> ComponentSpec:
+        port = self._ports.get(index) or self._allocate(1)[0]
+        self._ports[index] = port
+        spec = web_replica(prepared.runtime, index, port)
+        self._group.start([spec], now)
+        return spec
+
+    # Rolling restart -------------------------------------------------------------------------
+
+    def restart_one_at_a_time(self, prepared: PreparedEnvironment, wait: Waiter) -> None:
+        """Restart every replica with ``prepared``'s configuration, never fewer in rotation than before.
+
+        A spare replica starts first. Once it answers, each replica in turn drains (no new
+        requests; those it holds finish, up to the drain timeout), stops, and starts again on
+        its own port (the first replica's port is the environment's, which tasks and the
+        health check use); the next goes only once it answers. Then the spare drains and stops.
+        Replicas that were draining already finish draining and stop first.
+        """
+        specs = self._web_specs()
+        for spec in specs:
+            if spec.name in self._draining:
+                self._drain(spec, wait)
+                self._draining.discard(spec.name)
+                self._group.remove([spec.name])
+        old = [s for s in specs if s.name not in self._draining and s.name in self._group.running]
+        spare = self._start_replica(prepared, max((s.index for s in specs), default=0) + 1, self._clock())
+        self._await_answer(prepared, spare, wait)
+        for spec in old:
+            assert spec.port is not None  # every web server replica has one
+            self._drain(spec, wait)
+            self._group.stop([spec.name])
+            self._group.start([web_replica(prepared.runtime, spec.index, spec.port)], self._clock())
+            self._await_answer(prepared, spec, wait)
+        self._drain(spare, wait)
+        self._group.remove([spare.name])
+        log.info("environment %s: web servers restarted one at a time (%d)", self.key, len(old))
+
+    def _await_answer(self, prepared: PreparedEnvironment, spec: ComponentSpec, wait: Waiter) -> None:
+        url = replica_url(spec)
+        kind = web_kind(prepared.runtime.major)
+        wait(lambda: kind not in self._probe(url, prepared.runtime.major).failing, starting=[spec.name])
+        self._answered[spec.name] = self._group.running[spec.name].pid
+        self._next_probe[spec.name] = self._clock() + self._probe_interval
+        self.pool.add(url)
+        log.info("environment %s: web server %s answers on %s", self.key, spec.name, url)
+
+    def _drain(self, spec: ComponentSpec, wait: Waiter) -> None:
+        url = replica_url(spec)
+        self.pool.remove(url)
+        if not wait(lambda: self.pool.in_flight(url) == 0, within=self._drain_timeout):
+            log.warning(
+                "environment %s: web server %s still held requests after %.0f s; stopping it",
+                self.key,
+                spec.name,
+                self._drain_timeout,
+            )
 
     def _web_specs(self) -> list[ComponentSpec]:
         return sorted((s for s in self._group.specs() if s.serves_api), key=lambda s: s.index)

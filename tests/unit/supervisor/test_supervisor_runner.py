@@ -428,7 +428,9 @@ def test_a_web_only_change_restarts_only_the_web_server(harness: Harness, tmp_pa
     old = created(harness, tmp_path)
     harness.runner.run_once(Update(spec(tmp_path, **{"api.workers": "2"}), old))
     assert harness.outcomes() == [("available", None)]
-    assert harness.launcher.names() == [*AIRFLOW3, "api-server"]
+    # A spare web server first, then the first one again; the spare goes once it has.
+    assert harness.launcher.names() == [*AIRFLOW3, "api-server-1", "api-server"]
+    assert harness.launcher.stopped() == ["api-server", "api-server-1"]
 
 
 def test_an_unchanged_configuration_restarts_nothing(harness: Harness, tmp_path: Path) -> None:

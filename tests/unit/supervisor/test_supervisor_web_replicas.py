@@ -6,14 +6,20 @@ replica's health check answers per URL, so one replica can fail while the others
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import pytest
 
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.supervisor.backoff import RestartPolicy
-from openmwaa.supervisor.commands import Create
+from openmwaa.supervisor.commands import Create, Update
+from openmwaa.supervisor.components import ComponentSpec
 from openmwaa.supervisor.environment import EnvironmentRunner
+from openmwaa.supervisor.group import ProcessHandle
 from openmwaa.supervisor.health import HealthReport
+from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.spec import EnvironmentEvent
 from openmwaa.supervisor.web_scaling import ScalingRules
 from tests.unit.supervisor.test_supervisor_runner import (
@@ -22,6 +28,7 @@ from tests.unit.supervisor.test_supervisor_runner import (
     TIMINGS,
     Clock,
     FakeLauncher,
+    FakeProcess,
     FakeProvisioner,
     Probe,
     spec,
@@ -83,8 +90,6 @@ def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> R
     )
     runner._replicas._allocate = lambda n: [next(ports) for _ in range(n)]
     s = spec(tmp_path)
-    from dataclasses import replace
-
     runner.run_once(Create(replace(s, web_servers=(low, high))))
     assert [e.kind for e in events if e.kind != "progress"] == ["available"]
     return Replicas(runner, clock, launcher, probe, events)
@@ -171,3 +176,101 @@ def test_load_adds_replicas_and_idle_drains_them_after_their_requests(tmp_path: 
     for _ in range(200):
         r.tick(1)
     assert r.web() == ["api-server"] and r.runner.web_servers() == 1
+
+
+# Rolling restart ---------------------------------------------------------------------------
+
+
+def rotation_at_each_stop(r: Replicas) -> list[tuple[list[str], list[str]]]:
+    """Record, at every stop of web servers, (the names stopped, the replicas in rotation just before)."""
+    seen: list[tuple[list[str], list[str]]] = []
+    stop = r.launcher.stop
+
+    def recording(handles: Sequence[ProcessHandle], grace: float) -> None:
+        if any(h.name.startswith("api-") for h in handles):
+            seen.append(([h.name for h in handles], r.rotation()))
+        stop(handles, grace)
+
+    r.launcher.stop = recording  # type: ignore[method-assign]
+    return seen
+
+
+def web_update(r: Replicas, tmp_path: Path, low: int, high: int) -> None:
+    old = replace(spec(tmp_path), web_servers=(low, high))
+    new = replace(spec(tmp_path, **{"api.workers": "2"}), web_servers=(low, high))
+    r.events.clear()
+    r.runner.run_once(Update(new, old))
+    assert [e.kind for e in r.events if e.kind != "progress"] == ["available"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_a_web_update_restarts_the_replicas_one_at_a_time_never_with_fewer_in_rotation(
+    tmp_path: Path, count: int
+) -> None:
+    r = make(tmp_path, low=count, high=count)
+    r.tick()
+    r.tick()
+    assert len(r.rotation()) == count
+    old_pids = {p.pid for p in r.launcher.spawned if p.code is None and p.name.startswith("api-")}
+    seen = rotation_at_each_stop(r)
+    web_update(r, tmp_path, count, count)
+    # Before each old replica (and at the end the spare) went, ``count`` others were in
+    # rotation besides it: a new one had answered before an old one went.
+    assert len(seen) == count + 1
+    for stopped, rotation in seen:
+        assert len(stopped) == 1 and len(rotation) == count, (stopped, rotation)
+    spare = f"api-server-{count}"
+    assert [names[0] for names, _ in seen] == [
+        r.runner._replicas._web_specs()[i].name for i in range(count)
+    ] + [spare]
+    # Every replica now runs with the new configuration, on the port it had; the spare is gone.
+    assert r.web() == sorted(["api-server"] + [f"api-server-{i}" for i in range(1, count)])
+    live = [p for p in r.launcher.spawned if p.code is None and p.name.startswith("api-")]
+    assert not {p.pid for p in live} & old_pids
+    assert len(r.rotation()) == count and r.runner.web_servers() == count
+    r.tick()
+    r.tick()
+    assert r.web() == sorted(p.name for p in live)  # the count the update left is kept
+
+
+def test_a_rolling_restart_keeps_a_scaled_up_count(tmp_path: Path) -> None:
+    r = make(tmp_path, low=1, high=3)
+    held = [r.runner.lease() for _ in range(2)]
+    for _ in range(12):
+        r.tick(1)
+    assert r.web() == ["api-server", "api-server-1"]
+    for lease in held:
+        assert lease is not None
+        lease.release()
+    r.tick()
+    web_update(r, tmp_path, 1, 3)
+    r.tick()
+    assert r.web() == ["api-server", "api-server-1"] and len(r.rotation()) == 2
+
+
+def test_a_spare_that_exits_while_starting_fails_the_update_and_the_previous_configuration_runs(
+    tmp_path: Path,
+) -> None:
+    r = make(tmp_path, low=2, high=2)
+    r.tick()
+    r.tick()
+    old = replace(spec(tmp_path), web_servers=(2, 2))
+    new = replace(spec(tmp_path, version="3.2.1", **{"api.workers": "2"}), web_servers=(2, 2))
+    spawn = r.launcher.spawn
+
+    def broken(component: ComponentSpec, prepared: PreparedEnvironment, now: float) -> ProcessHandle:
+        proc = spawn(component, prepared, now)
+        if component.serves_api and prepared.env.get("AIRFLOW__API__WORKERS") == "2":
+            assert isinstance(proc, FakeProcess)
+            proc.code = 3
+        return proc
+
+    r.launcher.spawn = broken  # type: ignore[method-assign]
+    r.events.clear()
+    r.runner.run_once(Update(new, old))
+    outcomes = [(e.kind, e.error_code) for e in r.events if e.kind != "progress"]
+    assert outcomes == [("update_failed", "COMPONENT_CRASHED")]
+    assert "api-server-2 exited with code 3" in next(e for e in r.events if e.kind == "update_failed").message
+    r.tick()
+    r.tick()
+    assert r.web() == ["api-server", "api-server-1"] and len(r.rotation()) == 2
