@@ -16,8 +16,10 @@ from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
 from openmwaa.api.container_credentials import ServeContainerCredentials
+from openmwaa.api.execution_api import ForwardExecutionApi
 from openmwaa.api.logs import make_logs_handler
 from openmwaa.api.sts import StsService, make_sts_handler
+from openmwaa.api.worker_pool import make_worker_pool_handler
 from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.identities import IdentityStore
@@ -56,6 +58,7 @@ from openmwaa.services.execution_role import ExecutionRoleService
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.web_tokens import KEY_LABEL, OLD_KEY_FILE, WebTokenService, derive_key
+from openmwaa.services.worker_pool import CeleryPools, NoCeleryPools, WorkerPoolService
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
@@ -72,6 +75,7 @@ from openmwaa.wire.error_response import serialize_error
 from openmwaa.wire.logs_json import error_response as logs_error_response
 from openmwaa.wire.model import MwaaWire
 from openmwaa.wire.sts import error_response as sts_error_response
+from openmwaa.wire.worker_pool import SIGNING_SERVICE as WORKER_POOL_SERVICE
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,8 @@ class Services:
     log_janitor: LogJanitor
     #: S3's buckets (the directories environments read their sources from).
     buckets: BucketStore
+    #: The environments' Celery queues, which workers on other machines join.
+    celery_pools: CeleryPools
 
     def start(self) -> None:
         self.audit.start()
@@ -230,6 +236,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         logs=logs,
         log_janitor=janitor,
         buckets=buckets,
+        celery_pools=NoCeleryPools(),
     )
 
 
@@ -325,11 +332,19 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def find_record(name: str) -> EnvironmentRecord | None:
         return services.repository.get(EnvironmentKey(settings.account_id, settings.region, name))
 
+    worker_pool = make_worker_pool_handler(
+        WorkerPoolService(environments, services.celery_pools),
+        authorizer=authorizer,
+        conditions=conditions,
+        region=settings.region,
+        account_id=settings.account_id,
+    )
     render, observers = _metrics(settings, services)
     pipeline = Pipeline(
         (
             ServeMetrics(render, settings.metrics_token),
             ServeContainerCredentials(execution_roles, find_record),
+            ForwardExecutionApi(find_record, services.supervisor, Http1Client()),
             RouteRequest(wire),
             Authenticate(
                 SigV4Authenticator(
@@ -341,7 +356,9 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             ),
             ParseInput(wire),
             Authorize(authorizer, operations, conditions),
-            Dispatch(wire, operations, sts, {LOGS_SERVICE: logs, S3_SERVICE: s3}),
+            Dispatch(
+                wire, operations, sts, {LOGS_SERVICE: logs, S3_SERVICE: s3, WORKER_POOL_SERVICE: worker_pool}
+            ),
         ),
         serializers={
             MWAA_SERVICE: mwaa_error,

@@ -92,6 +92,13 @@ class Settings:
     log_component_max_bytes: int = 64 * 1024**2
     #: Run each environment as a system user of its own (runtime/isolation). Unset: when root.
     isolate_environments: bool | None = None
+    #: The API also listens with HTTPS on this port (same host): what workers on other machines
+    #: join through (``openmwaa worker``). Unset: plain HTTP only.
+    tls_port: int | None = None
+    #: The HTTPS listener's certificate and key (PEM); unset: one from openmwaa's local CA
+    #: (``<data_dir>/tls/ca.pem``), the web servers' certificate.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = field(default=None, repr=False)
     #: ``GET /metrics`` (Prometheus) needs ``Authorization: Bearer <token>``; unset: the endpoint is off.
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -112,6 +119,12 @@ class Settings:
             raise ValidationError(
                 "isolate_environments needs root (it creates a system user per environment)"
             )
+        if self.tls_port is not None and not 0 < self.tls_port <= 65535:
+            raise ValidationError(f"tls_port {self.tls_port} is out of range")
+        if self.tls_port is not None and self.tls_port == self.port:
+            raise ValidationError("tls_port must differ from port (the plain HTTP listener)")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValidationError("tls_cert_file and tls_key_file go together: give both or neither")
         if self.web_servers_limit < 0:
             raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
         if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):
@@ -145,6 +158,16 @@ class Settings:
     def endpoint_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def tls_endpoint_url(self) -> str | None:
+        """The HTTPS listener's URL (None when there is none)."""
+        if self.tls_port is None:
+            return None
+        host = self.web_public_host or self.host
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+            host = "127.0.0.1"
+        return f"https://{f'[{host}]' if ':' in host else host}:{self.tls_port}"
 
     @property
     def loopback_api_url(self) -> str:

@@ -60,3 +60,19 @@ def test_derived_locations(tmp_path: Path) -> None:
     assert s.state_database_url == f"sqlite:///{tmp_path.resolve()}/openmwaa.db"
     assert s.buckets_dir == tmp_path.resolve() / "buckets"
     assert s.endpoint_url == "http://127.0.0.1:8750"
+
+
+def test_the_https_listener_settings() -> None:
+    s = Settings.from_environ({"OPENMWAA_TLS_PORT": "8751", "OPENMWAA_HOST": "0.0.0.0"})  # noqa: S104
+    assert (s.tls_port, s.tls_endpoint_url) == (8751, "https://127.0.0.1:8751")
+    assert (
+        Settings(tls_port=8751, web_public_host="mwaa.example").tls_endpoint_url
+        == "https://mwaa.example:8751"
+    )
+    assert Settings().tls_endpoint_url is None
+    with pytest.raises(ValidationError, match="differ"):
+        Settings(port=8750, tls_port=8750)
+    with pytest.raises(ValidationError, match="out of range"):
+        Settings(tls_port=70000)
+    with pytest.raises(ValidationError, match="both"):
+        Settings(tls_cert_file=Path("cert.pem"))

@@ -104,7 +104,20 @@ Environments' web servers (WebServerHostname) use HTTPS from openmwaa's local CA
 
 """
     )
+    if settings.tls_endpoint_url:
+        out.write(
+            f"The same API over HTTPS on {settings.tls_endpoint_url} ({_certificate_note(settings)}):\n"
+            f"  openmwaa worker --endpoint {settings.tls_endpoint_url} --environment NAME\n"
+            "joins an environment's worker pool from another machine.\n\n"
+        )
     out.flush()
+
+
+def _certificate_note(settings: Settings) -> str:
+    if settings.tls_cert_file is not None:
+        return f"certificate {settings.tls_cert_file}"
+    ca = settings.data_dir.resolve() / "tls" / "ca.pem"
+    return f"a certificate of the local CA: give workers --ca-bundle {ca}"
 
 
 def create_default_environment(

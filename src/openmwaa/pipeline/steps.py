@@ -15,6 +15,9 @@ from openmwaa.pipeline.response import Response
 from openmwaa.wire.logs_json import operation_of as logs_operation
 from openmwaa.wire.model import MwaaWire
 from openmwaa.wire.sts import FORM_CONTENT_TYPE
+from openmwaa.wire.worker_pool import OPERATION as JOIN_WORKER_POOL
+from openmwaa.wire.worker_pool import PATH_PREFIX as WORKER_POOL_PREFIX
+from openmwaa.wire.worker_pool import SIGNING_SERVICE as WORKER_POOL_SERVICE
 
 STS_SERVICE = "sts"
 MWAA_SERVICE = "airflow"
@@ -53,13 +56,17 @@ def is_s3_request(ctx: RequestContext) -> bool:
 
 class RouteRequest:
     """Which service and operation: MWAA routes on method + path; STS is a form POST to ``/``;
-    S3 is whatever is signed for ``s3`` (its own handler routes it)."""
+    S3 is whatever is signed for ``s3`` (its own handler routes it); openmwaa's own
+    JoinWorkerPool is its path (signed for ``openmwaa``)."""
 
     def __init__(self, wire: MwaaWire) -> None:
         self._wire = wire
         self._path_params: dict[str, dict[str, str]] = {}
 
     async def __call__(self, ctx: RequestContext) -> Response | None:
+        if ctx.raw_path.startswith(WORKER_POOL_PREFIX):
+            ctx.service, ctx.operation = WORKER_POOL_SERVICE, JOIN_WORKER_POOL
+            return None
         if is_s3_request(ctx):
             ctx.service = S3_SERVICE
             return None

@@ -61,6 +61,7 @@ class WebServerManager:
         self._running: dict[str, _Endpoint] = {}
         self._lock = threading.Lock()
         self._tls: TlsFiles | None = None
+        self._tls_lock = threading.Lock()  # not ``_lock``: ``_start`` asks for it while holding that
 
     # Queries ---------------------------------------------------------------------------
 
@@ -72,12 +73,21 @@ class WebServerManager:
         """The certificate in use (created on first call), or None when TLS is off."""
         if not self._config.tls:
             return None
-        if self._tls is None:
-            if self._config.cert_file and self._config.key_file:
-                self._tls = TlsFiles(self._config.cert_file, self._config.key_file, ca_file=None)
-            else:
-                self._tls = ensure_local_tls(self._data_dir, self._cert_hosts())
-        return self._tls
+        return self.server_certificate()
+
+    def server_certificate(self) -> TlsFiles:
+        """The configured certificate, else the local CA's (created on first call), TLS on or off.
+
+        The API's own HTTPS listener uses it too: one certificate file for the same host names,
+        never two callers renewing ``tls/server.pem`` for different ones.
+        """
+        with self._tls_lock:
+            if self._tls is None:
+                if self._config.cert_file and self._config.key_file:
+                    self._tls = TlsFiles(self._config.cert_file, self._config.key_file, ca_file=None)
+                else:
+                    self._tls = ensure_local_tls(self._data_dir, self._cert_hosts())
+            return self._tls
 
     def hostname(self, key: str) -> str | None:
         """``host:port`` of the environment's endpoint (running, or remembered from before)."""

@@ -1,0 +1,1 @@
+"""``openmwaa worker``: a Celery worker on another machine, in an environment's worker pool."""
