@@ -15,6 +15,7 @@ from openmwaa.api import publish_metrics as publish_metrics_api
 from openmwaa.api import restapi as restapi_api
 from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
+from openmwaa.api.cloudwatch import codec_of, make_cloudwatch_handler
 from openmwaa.api.container_credentials import ServeContainerCredentials
 from openmwaa.api.execution_api import ForwardExecutionApi
 from openmwaa.api.logs import make_logs_handler
@@ -28,13 +29,18 @@ from openmwaa.errors import OpenMwaaError
 from openmwaa.logs.retention import LogJanitor, RetentionPolicy
 from openmwaa.logs.service import EnvironmentLogs, LogsService
 from openmwaa.logs.tokens import TokenSigner
+from openmwaa.metrics.cloudwatch import CloudWatchService
+from openmwaa.metrics.containers import ContainerSampler
 from openmwaa.metrics.endpoint import ServeMetrics
+from openmwaa.metrics.recorder import EnvironmentRef, MetricRecorder
+from openmwaa.metrics.statsd import StatsdReceiver, statsd_prefix
 from openmwaa.pipeline.asgi import MAX_BODY_BYTES, ApiApp
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.finishers import audit_to, log_access
 from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import (
+    CLOUDWATCH_SERVICE,
     LOGS_SERVICE,
     MWAA_SERVICE,
     S3_SERVICE,
@@ -63,6 +69,7 @@ from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord, EnvironmentRepository
+from openmwaa.store.metrics import MetricStore
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.supervisor.event_bus import EventBus
 from openmwaa.supervisor.web_scaling import ScalingRules
@@ -71,6 +78,7 @@ from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver.app import WebDependencies
 from openmwaa.webserver.manager import WebServerConfig, WebServerManager
 from openmwaa.webserver.sessions import WebSessionStore
+from openmwaa.wire.cloudwatch import error_response as cloudwatch_error_response
 from openmwaa.wire.error_response import serialize_error
 from openmwaa.wire.logs_json import error_response as logs_error_response
 from openmwaa.wire.model import MwaaWire
@@ -108,17 +116,28 @@ class Services:
     buckets: BucketStore
     #: The environments' Celery queues, which workers on other machines join.
     celery_pools: CeleryPools
+    #: CloudWatch metrics: their store, Airflow's StatsD, and the processes' CPU and memory.
+    metrics: MetricRecorder
+    statsd: StatsdReceiver
+    containers: ContainerSampler
 
     def start(self) -> None:
         self.audit.start()
+        self.metrics.start()
+        self.statsd.start()  # before the environments start: they are told its port
         self.environments.resume_all()
         self.log_janitor.start()
+        self.containers.start()
 
     def shutdown(self) -> None:
+        self.containers.stop()
         self.log_janitor.stop()
         self.webservers.shutdown()
         self.supervisor.shutdown()
         self.audit.stop()
+        self.statsd.stop()
+        self.metrics.stop()
+        self.metrics.store.close()
         self.buckets.close()
         self.engine.dispose()
 
@@ -145,8 +164,39 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         ),
     )
     buckets = BucketStore(settings.buckets_dir)
+    recorder = MetricRecorder(
+        MetricStore.open(settings.metrics_url),
+        retention_seconds=settings.metrics_retention_days * 86400,
+        clock=clock,
+    )
+
+    def statsd_prefixes() -> dict[str, EnvironmentRef]:
+        return {
+            statsd_prefix(str(r.secrets["token_secret"])): EnvironmentRef(
+                r.key.account_id, r.key.region, r.name
+            )
+            for r in repository.list_all()
+            if r.secrets.get("token_secret")
+        }
+
+    statsd = StatsdReceiver(recorder, statsd_prefixes, port=settings.statsd_port, clock=clock)
     environments = EnvironmentService(
-        settings=settings, repository=repository, supervisor=supervisor, clock=clock, buckets=buckets
+        settings=settings,
+        repository=repository,
+        supervisor=supervisor,
+        clock=clock,
+        buckets=buckets,
+        statsd_port=lambda: statsd.bound_port,
+    )
+    containers = ContainerSampler(
+        recorder,
+        lambda: [
+            (EnvironmentRef(r.key.account_id, r.key.region, r.name), environments.home(r))
+            for r in repository.list_all()
+            if r.status not in ("DELETED", "DELETING")
+        ],
+        interval=settings.metrics_sample_interval,
+        clock=clock,
     )
     identities = IdentityStore(
         settings.iam_path,
@@ -237,6 +287,9 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         log_janitor=janitor,
         buckets=buckets,
         celery_pools=NoCeleryPools(),
+        metrics=recorder,
+        statsd=statsd,
+        containers=containers,
     )
 
 
@@ -280,7 +333,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             webserver_url=lambda record: services.webservers.hostname(str(record.key)),
         ),
         **tags_api.operations(environments),
-        **publish_metrics_api.operations(environments),
+        **publish_metrics_api.operations(environments, services.metrics),
         **restapi_api.operations(
             environments,
             invoker,
@@ -321,6 +374,16 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
         return Response.from_wire(logs_error_response(error, ctx.request_id))
 
     logs = make_logs_handler(services.logs, authorizer=authorizer, conditions=conditions)
+    cloudwatch = make_cloudwatch_handler(
+        CloudWatchService(
+            services.metrics, account_id=settings.account_id, region=settings.region, clock=services.clock
+        ),
+        authorizer=authorizer,
+        conditions=conditions,
+    )
+
+    def cloudwatch_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
+        return Response.from_wire(cloudwatch_error_response(error, ctx.request_id, codec_of(ctx)))
 
     execution_roles = ExecutionRoleService(
         services.identities,
@@ -357,7 +420,15 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             ParseInput(wire),
             Authorize(authorizer, operations, conditions),
             Dispatch(
-                wire, operations, sts, {LOGS_SERVICE: logs, S3_SERVICE: s3, WORKER_POOL_SERVICE: worker_pool}
+                wire,
+                operations,
+                sts,
+                {
+                    LOGS_SERVICE: logs,
+                    S3_SERVICE: s3,
+                    WORKER_POOL_SERVICE: worker_pool,
+                    CLOUDWATCH_SERVICE: cloudwatch,
+                },
             ),
         ),
         serializers={
@@ -365,6 +436,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             STS_SERVICE: sts_error,
             LOGS_SERVICE: logs_error,
             S3_SERVICE: s3_error,
+            CLOUDWATCH_SERVICE: cloudwatch_error,
         },
         default_serializer=mwaa_error,
         finishers=(log_access, audit_to(services.audit), *observers),

@@ -101,6 +101,14 @@ class Settings:
     tls_key_file: Path | None = field(default=None, repr=False)
     #: ``GET /metrics`` (Prometheus) needs ``Authorization: Bearer <token>``; unset: the endpoint is off.
     metrics_token: str | None = field(default=None, repr=False)
+    #: Airflow's StatsD metrics arrive on this loopback UDP port (0: any free port, chosen at start).
+    statsd_port: int = 0
+    #: CloudWatch metrics (AmazonMWAA, AWS/MWAA): where they are kept (default
+    #: ``sqlite:///<data_dir>/metrics.db``), for how long, and how often the environments'
+    #: processes are sampled for CPU and memory (seconds).
+    metrics_database_url: str | None = field(default=None, repr=False)
+    metrics_retention_days: float = 15.0
+    metrics_sample_interval: float = 60.0
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.match(self.account_id):
@@ -125,6 +133,10 @@ class Settings:
             raise ValidationError("tls_port must differ from port (the plain HTTP listener)")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValidationError("tls_cert_file and tls_key_file go together: give both or neither")
+        if not (self.metrics_retention_days > 0 and self.metrics_sample_interval > 0):
+            raise ValidationError("metrics_retention_days and metrics_sample_interval must be positive")
+        if not 0 <= self.statsd_port <= 65535:
+            raise ValidationError(f"statsd_port {self.statsd_port} is out of range")
         if self.web_servers_limit < 0:
             raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
         if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):
@@ -141,6 +153,10 @@ class Settings:
     @property
     def state_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'openmwaa.db'}"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.metrics_database_url or f"sqlite:///{self.data_dir.resolve() / 'metrics.db'}"
 
     @property
     def buckets_dir(self) -> Path:

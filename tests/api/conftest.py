@@ -79,6 +79,7 @@ USERS: dict[str, list[dict[str, Any]] | None] = {
     "alice": [allow("airflow:GetEnvironment", ENV_ARN + "${aws:username}-*")],
     "viewer-only": [allow("airflow:InvokeRestApi", ROLE_ARN + "avail/Viewer")],
     "assumer": [allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/EnvReader")],
+    "metrics-reader": [allow(["cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics"])],
     "not-trusted": [allow("sts:AssumeRole", "*")],
     # A deploy pipeline's user: lists and writes only below dags/ of any bucket.
     "dag-deployer": [

@@ -205,9 +205,17 @@ def airflow_healthy(base: str, version: str) -> bool:
     return evaluate_health(body, major(version)).healthy
 
 
+#: The shared server's Prometheus scrape token (``GET /metrics`` is off without one).
+METRICS_TOKEN = "e2e-metrics-scrape-token-0123456789"
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
-    srv = start_server(new_data_dir(tmp_path_factory, "openmwaa"))
+    srv = start_server(
+        new_data_dir(tmp_path_factory, "openmwaa"),
+        # Container metrics every 10 s rather than every minute: the metrics tests read them.
+        extra_env={"OPENMWAA_METRICS_TOKEN": METRICS_TOKEN, "OPENMWAA_METRICS_SAMPLE_INTERVAL": "10"},
+    )
     yield srv
     stop_server(srv)
 

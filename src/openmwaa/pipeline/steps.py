@@ -12,6 +12,7 @@ from openmwaa.pipeline.authorization import authorize
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authenticator, Authorizer, OperationHandler, ServiceHandler
 from openmwaa.pipeline.response import Response
+from openmwaa.wire import cloudwatch
 from openmwaa.wire.logs_json import operation_of as logs_operation
 from openmwaa.wire.model import MwaaWire
 from openmwaa.wire.sts import FORM_CONTENT_TYPE
@@ -23,6 +24,8 @@ STS_SERVICE = "sts"
 MWAA_SERVICE = "airflow"
 LOGS_SERVICE = "logs"
 S3_SERVICE = "s3"
+#: CloudWatch's signing name (its endpoint prefix).
+CLOUDWATCH_SERVICE = "monitoring"
 _S3_SCOPE = "/s3/aws4_request"
 
 
@@ -56,8 +59,10 @@ def is_s3_request(ctx: RequestContext) -> bool:
 
 class RouteRequest:
     """Which service and operation: MWAA routes on method + path; STS is a form POST to ``/``;
-    S3 is whatever is signed for ``s3`` (its own handler routes it); openmwaa's own
-    JoinWorkerPool is its path (signed for ``openmwaa``)."""
+    CloudWatch Logs a POST to ``/`` with ``X-Amz-Target``; CloudWatch the same with its own
+    target prefix, or a POST under ``/service/GraniteServiceVersion20100801/`` (CBOR); S3 is
+    whatever is signed for ``s3`` (its own handler routes it); openmwaa's own JoinWorkerPool is
+    its path (signed for ``openmwaa``)."""
 
     def __init__(self, wire: MwaaWire) -> None:
         self._wire = wire
@@ -73,10 +78,21 @@ class RouteRequest:
         if is_sts_request(ctx):
             ctx.service = STS_SERVICE
             return None
-        if ctx.method == "POST" and ctx.raw_path == "/" and ctx.header("x-amz-target") is not None:
+        target = ctx.header("x-amz-target")
+        if ctx.method == "POST" and ctx.raw_path == "/" and cloudwatch.is_target(target):
+            # CloudWatch (AWS JSON 1.0); SigV4 then insists on the ``monitoring`` scope.
+            ctx.service = CLOUDWATCH_SERVICE
+            ctx.operation = cloudwatch.target_operation(target or "")
+            return None
+        if ctx.method == "POST" and ctx.raw_path == "/" and target is not None:
             # CloudWatch Logs (JSON 1.1); SigV4 then insists on the ``logs`` scope.
             ctx.service = LOGS_SERVICE
             ctx.operation = logs_operation(ctx.header("x-amz-target"))
+            return None
+        if ctx.raw_path.startswith(cloudwatch.SERVICE_PATH):
+            # CloudWatch (Smithy RPC v2 CBOR).
+            ctx.service = CLOUDWATCH_SERVICE
+            ctx.operation = cloudwatch.operation_of(ctx.raw_path)
             return None
         ctx.service = MWAA_SERVICE
         match = self._wire.route(ctx.method, ctx.raw_path)

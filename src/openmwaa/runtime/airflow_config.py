@@ -72,6 +72,10 @@ RESERVED_CONFIGURATION_KEYS: Final = frozenset(
         "scheduler.child_process_log_directory",
         "scheduler.scheduler_health_check_server_port",
         "scheduler.scheduler_health_check_server_host",
+        # Where Airflow's StatsD metrics go, and the prefix that says whose they are.
+        "metrics.statsd_host",
+        "metrics.statsd_port",
+        "metrics.statsd_prefix",
     }
 )
 
@@ -262,6 +266,19 @@ def _owned(
             }
         )
     return owned
+
+
+def statsd_variables(port: int, prefix: str, options: Mapping[str, str]) -> dict[str, str]:
+    """Airflow's StatsD client aimed at openmwaa's receiver (MWAA, too, turns metrics on for
+    every environment). ``metrics.statsd_on`` stays the user's to turn off; the rest is reserved."""
+    variables = {
+        "AIRFLOW__METRICS__STATSD_HOST": LOOPBACK,
+        "AIRFLOW__METRICS__STATSD_PORT": str(port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": prefix,
+    }
+    if "metrics.statsd_on" not in {k.lower() for k in options}:
+        variables["AIRFLOW__METRICS__STATSD_ON"] = "True"
+    return variables
 
 
 #: Variables a startup script may not change: openmwaa's own, and what makes Python find Airflow.

@@ -21,10 +21,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from openmwaa.errors import ResourceNotFoundError, ValidationError
+from openmwaa.metrics.statsd import statsd_prefix
 from openmwaa.runtime.airflow_config import (
     CLASS_TASK_CONCURRENCY,
     DEFAULT_ENVIRONMENT_CLASS,
     RESERVED_CONFIGURATION_KEYS,
+    statsd_variables,
 )
 from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
 from openmwaa.s3.store import BucketStore
@@ -81,8 +83,11 @@ class EnvironmentService:
         supervisor: EnvironmentSupervisor,
         clock: Callable[[], float] = time.time,
         buckets: BucketStore | None = None,
+        statsd_port: Callable[[], int | None] | None = None,
     ) -> None:
+        """``statsd_port``: where Airflow sends its StatsD metrics (None: metrics stay off)."""
         self._settings = settings
+        self._statsd_port = statsd_port
         #: S3's view of the buckets: where a pinned object version's bytes are.
         self._buckets = buckets or BucketStore(settings.buckets_dir)
         self._repo = repository
@@ -283,6 +288,14 @@ class EnvironmentService:
             return self._source_path(bucket, config, member)
 
         home = self.home(record)
+        secrets = EnvironmentSecrets(**record.secrets)
+        options = dict(config.get("AirflowConfigurationOptions") or {})
+        environ = task_environment(
+            secrets, name=record.name, api_url=self._settings.loopback_api_url, region=record.key.region
+        )
+        port = self._statsd_port() if self._statsd_port else None
+        if port:
+            environ.update(statsd_variables(port, statsd_prefix(secrets.token_secret), options))
         return EnvironmentSpec(
             key=str(record.key),
             name=record.name,
@@ -292,18 +305,13 @@ class EnvironmentService:
             plugins_zip=optional("PluginsS3Path"),
             requirements_file=optional("RequirementsS3Path"),
             startup_script=optional("StartupScriptS3Path"),
-            airflow_config=dict(config.get("AirflowConfigurationOptions") or {}),
-            secrets=EnvironmentSecrets(**record.secrets),
+            airflow_config=options,
+            secrets=secrets,
             database_url=self._airflow_database_url(record.key),
             environment_class=_environment_class(config),
             logging_configuration=dict(config.get("LoggingConfiguration") or {}),
             web_servers=self._web_servers(config),
-            task_environ=task_environment(
-                EnvironmentSecrets(**record.secrets),
-                name=record.name,
-                api_url=self._settings.loopback_api_url,
-                region=record.key.region,
-            ),
+            task_environ=environ,
         )
 
     def _web_servers(self, config: Mapping[str, Any]) -> tuple[int, int]:

@@ -187,6 +187,9 @@ def test_reserved_keys_cover_what_the_brief_names() -> None:
         "core.execution_api_server_url",
         "logging.worker_log_server_port",
         "logging.base_log_folder",
+        "metrics.statsd_host",
+        "metrics.statsd_port",
+        "metrics.statsd_prefix",
     ):
         assert key in RESERVED_CONFIGURATION_KEYS
 

@@ -10,6 +10,7 @@ import pytest
 
 from openmwaa.api.environments import describe
 from openmwaa.errors import ResourceNotFoundError, ValidationError
+from openmwaa.metrics.statsd import statsd_prefix
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.settings import Settings
 from openmwaa.store.db import open_engine
@@ -390,3 +391,27 @@ def test_a_record_from_before_classes_were_checked_runs_as_the_default_class(
     record = service.get("env")
     legacy = replace(record, config={**record.config, "EnvironmentClass": "foo"})
     assert service.spec(legacy).environment_class == "mw1.small"
+
+
+def test_every_environment_sends_statsd_to_the_receiver_under_its_own_prefix(
+    settings: Settings, supervisor: RecordingSupervisor
+) -> None:
+    repo = EnvironmentRepository(open_engine(settings.state_database_url))
+    service = EnvironmentService(
+        settings=settings, repository=repo, supervisor=supervisor, statsd_port=lambda: 9125
+    )
+    service.create(params("one"))
+    service.create(params("two", AirflowConfigurationOptions={"metrics.statsd_on": "False"}))
+    (_, one), (_, two) = supervisor.calls
+    assert one.task_environ["AIRFLOW__METRICS__STATSD_ON"] == "True"
+    assert one.task_environ["AIRFLOW__METRICS__STATSD_HOST"] == "127.0.0.1"
+    assert one.task_environ["AIRFLOW__METRICS__STATSD_PORT"] == "9125"
+    assert one.task_environ["AIRFLOW__METRICS__STATSD_PREFIX"] == statsd_prefix(one.secrets.token_secret)
+    assert (
+        two.task_environ["AIRFLOW__METRICS__STATSD_PREFIX"]
+        != one.task_environ["AIRFLOW__METRICS__STATSD_PREFIX"]
+    )
+    # metrics.statsd_on stays the user's to turn off; where metrics go is not theirs to choose.
+    assert "AIRFLOW__METRICS__STATSD_ON" not in two.task_environ
+    with pytest.raises(ValidationError, match="managed by openmwaa"):
+        service.create(params("three", AirflowConfigurationOptions={"metrics.statsd_host": "10.0.0.1"}))
