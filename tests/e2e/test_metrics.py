@@ -74,7 +74,13 @@ def test_aws_cloudwatch_get_metric_statistics_returns_a_scheduler_heartbeat_seri
     points = out["Datapoints"]
     assert len(points) >= 2, (out, server.log_tail())
     assert all(p["Sum"] >= 1 and p["Unit"] == "Count" for p in points)
-    stamps = [datetime.fromisoformat(p["Timestamp"]) for p in points]
+    # The CLI prints timestamps as it parsed them: epoch seconds (v1) or ISO 8601.
+    stamps = [
+        datetime.fromtimestamp(p["Timestamp"], timezone.utc)
+        if isinstance(p["Timestamp"], (int, float))
+        else datetime.fromisoformat(p["Timestamp"])
+        for p in points
+    ]
     assert len(set(stamps)) == len(stamps) and all(s.second == 0 for s in stamps)
 
 

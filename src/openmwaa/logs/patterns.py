@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 from openmwaa.errors import ValidationError
@@ -23,13 +24,30 @@ class FilterPattern:
     any_of: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
 
+    @cached_property
+    def _raw_terms(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]:
+        return (
+            tuple(t.encode() for t in self.required),
+            tuple(t.encode() for t in self.any_of),
+            tuple(t.encode() for t in self.excluded),
+        )
+
+    @cached_property
+    def anchor(self) -> bytes | None:
+        """A term every matching line contains (the longest required one): a search can look
+        for it in whole blocks and read only the lines around it. None when there is none."""
+        required = self._raw_terms[0]
+        return max(required, key=len) if required else None
+
     def matches_raw(self, raw: bytes) -> bool:
         """:meth:`matches` on a line's UTF-8 bytes, before any decoding (the same answer for valid UTF-8)."""
-        if any(term.encode() not in raw for term in self.required):
+        required, any_of, excluded = self._raw_terms
+        for term in required:
+            if term not in raw:
+                return False
+        if any_of and not any(term in raw for term in any_of):
             return False
-        if self.any_of and not any(term.encode() in raw for term in self.any_of):
-            return False
-        return not any(term.encode() in raw for term in self.excluded)
+        return not any(term in raw for term in excluded)
 
     def matches(self, message: str) -> bool:
         if any(term not in message for term in self.required):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from openmwaa.errors import ResourceNotFoundError, ValidationError
-from openmwaa.logs import files, reader
+from openmwaa.logs import files, reader, search
 from openmwaa.logs.groups import LogGroupName, enabled_modules, group_arn
 from openmwaa.logs.patterns import parse_pattern
 from openmwaa.logs.tokens import TokenSigner
@@ -262,16 +262,20 @@ class LogsService:
                     file: BinaryIO = stack.enter_context(files.open_stream(stream.path, logs_dir))
                 except OSError:
                     continue
-                sources.append(_keyed(stream, file))
+                sources.append(_scan(stream, file, pattern.anchor))
             # (time, stream, offset) is unique: the merge never compares further.
-            for timestamp, name, offset, end, raw in heapq.merge(*sources):
+            for timestamp, name, offset, end, raw, span_start in heapq.merge(*sources):
                 key = (timestamp, name, offset)
                 if after is not None and key <= after:
                     continue
                 if end_time is not None and timestamp >= end_time:
                     continue
-                scanned += end - offset
-                if (start_time is None or timestamp >= start_time) and pattern.matches_raw(raw):
+                scanned += end - span_start
+                if (
+                    raw is not None
+                    and (start_time is None or timestamp >= start_time)
+                    and pattern.matches_raw(raw)
+                ):
                     cost = len(raw) + EVENT_OVERHEAD
                     if len(found) >= limit or size + cost > MAX_RESPONSE_BYTES:
                         break
@@ -321,16 +325,13 @@ def _select_streams(
     return sorted(streams, key=lambda s: s.mtime, reverse=True)[:MAX_FILTER_STREAMS]
 
 
-def _keyed(stream: files.StreamFile, file: BinaryIO) -> Iterator[tuple[int, str, int, int, bytes]]:
-    """``(timestamp, stream, offset, end, raw)``: ordered by the first three, which are unique."""
+def _scan(stream: files.StreamFile, file: BinaryIO, anchor: bytes | None) -> Iterator[search.Item]:
+    """The stream's lines as the merge takes them (see :mod:`openmwaa.logs.search`)."""
     end_of_listing = reader.complete_end(file, stream.size)
-    name = stream.name
-    for offset, end, timestamp, raw in reader.scan_forward(
-        file, 0, default_timestamp=int(stream.mtime * 1000)
-    ):
-        if end > end_of_listing:
-            return  # written after the listing: the next call sees it
-        yield timestamp, name, offset, end, raw
+    default = int(stream.mtime * 1000)
+    if anchor is None:
+        return search.scan_all(file, stream.name, end_of_listing, default)
+    return search.scan_anchored(file, stream.name, end_of_listing, default, anchor)
 
 
 def _take(events: Iterator[reader.Event], limit: int, end: int) -> list[reader.Event]:
