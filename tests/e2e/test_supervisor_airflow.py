@@ -1,4 +1,5 @@
-"""The supervisor with real Airflow: create, health, DAG pickup, kill -9 of each component, clean shutdown.
+"""The supervisor with real Airflow: create, health, DAG pickup, a hung scheduler, kill -9 of each
+component, clean shutdown; one environment per version, both created at once.
 
 Runtimes are cached in ``OPENMWAA_TEST_RUNTIME_DIR`` (default ``~/.cache/openmwaa/runtimes``), so
 only the first run installs Airflow; the create-to-available time printed is for a warm runtime.
@@ -12,6 +13,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,23 +51,30 @@ with DAG("openmwaa_probe", start_date=datetime.datetime(2024, 1, 1), schedule=No
 class EventLog:
     def __init__(self) -> None:
         self.events: list[EnvironmentEvent] = []
+        self.arrived: list[float] = []
         self._cond = threading.Condition()
 
     def __call__(self, event: EnvironmentEvent) -> None:
         with self._cond:
             self.events.append(event)
+            self.arrived.append(time.monotonic())
             self._cond.notify_all()
 
-    def wait_for(self, kinds: set[str], timeout: float, after: int = 0) -> EnvironmentEvent:
+    def of(self, key: str) -> list[EnvironmentEvent]:
+        with self._cond:
+            return [e for e in self.events if e.key == key]
+
+    def wait_for(self, key: str, kinds: set[str], timeout: float) -> tuple[EnvironmentEvent, float]:
+        """The first event of ``kinds`` for ``key``, and when it arrived (``time.monotonic()``)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for event in self.events[after:]:
-                    if event.kind in kinds:
-                        return event
+                for event, arrived in zip(self.events, self.arrived, strict=True):
+                    if event.key == key and event.kind in kinds:
+                        return event, arrived
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no {kinds} event within {timeout} s: {self.events}")
+                    raise AssertionError(f"no {kinds} event for {key} within {timeout} s: {self.events}")
                 self._cond.wait(left)
 
 
@@ -122,29 +132,68 @@ def probe_spec(tmp_path: Path, name: str, version: str, airflow_config: dict[str
     )
 
 
-@pytest.fixture
-def supervisor_and_events() -> Iterator[tuple[Supervisor, EventLog]]:
+HANG_TIMEOUT = 5.0
+#: Airflow reports a scheduler without a heartbeat for this long unhealthy (its default is 30 s).
+HEALTH_THRESHOLD = 10
+
+
+@dataclass
+class Started:
+    """Both versions' environments, created at once under one supervisor (with hang detection)."""
+
+    supervisor: Supervisor
+    events: EventLog
+    specs: dict[str, EnvironmentSpec]
+    create_seconds: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
+    manager = RuntimeManager(runtime_dir())
+    for version in VERSIONS:
+        manager.ensure(version, print)  # warm the cache outside the timing
     events = EventLog()
-    sup = Supervisor(runtimes=RuntimeManager(runtime_dir()), on_event=events, start_timeout=START_TIMEOUT)
-    yield sup, events
-    sup.shutdown(timeout=60)
+    sup = Supervisor(
+        runtimes=manager, on_event=events, start_timeout=START_TIMEOUT, hang_timeout=HANG_TIMEOUT
+    )
+    config = {
+        "core.default_task_retries": "1",
+        "scheduler.scheduler_health_check_threshold": str(HEALTH_THRESHOLD),
+    }
+    specs = {v: probe_spec(tmp_path_factory.mktemp(f"sup-{v}"), f"e2e-{v}", v, config) for v in VERSIONS}
+    begun = time.monotonic()
+    for spec in specs.values():
+        sup.create(spec)
+    seconds: dict[str, float] = {}
+    for version, spec in specs.items():
+        outcome, arrived = events.wait_for(spec.key, {"available", "create_failed"}, START_TIMEOUT + 30)
+        seconds[version] = arrived - begun
+        assert outcome.kind == "available", outcome.message
+    try:
+        yield Started(sup, events, specs, seconds)
+    finally:
+        sup.shutdown(timeout=60)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-def test_environment_lifecycle(
-    version: str, tmp_path: Path, supervisor_and_events: tuple[Supervisor, EventLog]
-) -> None:
-    sup, events = supervisor_and_events
-    RuntimeManager(runtime_dir()).ensure(version, print)  # warm the cache outside the timing
-    spec = probe_spec(tmp_path, f"e2e-{version}", version, {"core.default_task_retries": "1"})
+def test_environment_lifecycle(started: Started) -> None:
+    """Health, options, DAG pickup, a task run; a hung scheduler killed and restarted; kill -9 of
+    every component in turn; and a task run again. Both versions at once, each in its own thread."""
+    with ThreadPoolExecutor(len(VERSIONS)) as pool:
+        outcomes = {v: pool.submit(check_lifecycle, v, started) for v in VERSIONS}
+    failures = {v: e for v, f in outcomes.items() if (e := f.exception()) is not None}
+    for version, failure in failures.items():
+        print(f"Airflow {version}: {failure!r}")
+    if failures:
+        raise next(iter(failures.values()))
+
+
+def check_lifecycle(version: str, started: Started) -> None:
+    sup, events, spec = started.supervisor, started.events, started.specs[version]
     home, dags = spec.home, spec.dags_dir
-
-    started = time.monotonic()
-    sup.create(spec)
-    outcome = events.wait_for({"available", "create_failed"}, START_TIMEOUT + 30)
-    create_seconds = time.monotonic() - started
-    assert outcome.kind == "available", outcome.message
-    print(f"\nAirflow {version}: create -> available in {create_seconds:.1f} s (warm runtime)")
+    print(
+        f"\nAirflow {version}: create -> available in {started.create_seconds[version]:.1f} s "
+        f"(warm runtime, {len(VERSIONS)} environments created at once)"
+    )
 
     base = sup.endpoint(spec.key)
     assert base is not None
@@ -167,6 +216,19 @@ def test_environment_lifecycle(
         assert code == 0, (out + err).decode(errors="replace")[-2000:]
     wait_until(lambda: run_states(home) == {"success"}, 180, "the probe DAG run to succeed")
 
+    # A scheduler that stops (SIGSTOP: alive, but no heartbeat) is killed and started again:
+    # unhealthy after HEALTH_THRESHOLD, seen by a liveness check (every 15 s), due after
+    # HANG_TIMEOUT more, then SIGTERM and, since a stopped process cannot act on it, SIGKILL.
+    hung = live_pids(home)["scheduler"]
+    os.kill(hung, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    wait_until(lambda: read_stat(hung) is None, 90, "the hung scheduler to be killed")
+    killed_after = time.monotonic() - stopped_at
+    assert killed_after >= HEALTH_THRESHOLD, "killed before Airflow could have called it unhealthy"
+    wait_until(lambda: live_pids(home).get("scheduler") not in (None, hung), 60, "a new scheduler process")
+    wait_until(lambda: airflow_healthy(base, version), 120, "health after the hung scheduler's restart")
+    print(f"Airflow {version}: hung scheduler killed {killed_after:.0f} s after it stopped")
+
     # (Idle memory is measured by benchmarks/bench_environments.py, not here.)
     pids = live_pids(home)
 
@@ -186,55 +248,20 @@ def test_environment_lifecycle(
             f"the processes of the killed {component} to be reaped",
         )
         wait_until(lambda: airflow_healthy(base, version), 120, f"health after the {component} restart")
-    assert not [e for e in events.events if e.kind == "unavailable"]
+    assert not [e for e in events.of(spec.key) if e.kind == "unavailable"]
     code, out, err = sup.run_cli(spec.key, ["dags", "trigger", "openmwaa_probe"], 120)
     assert code == 0, (out + err).decode(errors="replace")[-2000:]
     wait_until(lambda: run_states(home) == {"success"}, 180, "a DAG run after the kills to succeed")
 
-    everything = set(live_pids(home).values())
+
+def test_shutdown_stops_every_process(started: Started) -> None:
+    """A clean shutdown leaves no process of any environment and no endpoint."""
+    sup = started.supervisor
+    homes = [spec.home for spec in started.specs.values()]
+    everything = {pid for home in homes for pid in live_pids(home).values()}
+    assert len(everything) >= 2 * len(homes), everything
     sup.shutdown(timeout=60)
     assert not [pid for pid in everything if read_stat(pid) is not None]
-    assert processes_using(home) == []
-    assert sup.endpoint(spec.key) is None
-
-
-HANG_TIMEOUT = 5.0
-#: Airflow reports a scheduler without a heartbeat for this long unhealthy (its default is 30 s).
-HEALTH_THRESHOLD = 10
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_a_hung_scheduler_is_restarted(version: str, tmp_path: Path) -> None:
-    """A scheduler that stops (SIGSTOP: alive, but no heartbeat) is killed and started again."""
-    events = EventLog()
-    sup = Supervisor(
-        runtimes=RuntimeManager(runtime_dir()),
-        on_event=events,
-        start_timeout=START_TIMEOUT,
-        hang_timeout=HANG_TIMEOUT,
-    )
-    try:
-        threshold = {"scheduler.scheduler_health_check_threshold": str(HEALTH_THRESHOLD)}
-        spec = probe_spec(tmp_path, f"hang-{version}", version, threshold)
-        home = spec.home
-        sup.create(spec)
-        outcome = events.wait_for({"available", "create_failed"}, START_TIMEOUT + 30)
-        assert outcome.kind == "available", outcome.message
-        hung = live_pids(home)["scheduler"]
-        os.kill(hung, signal.SIGSTOP)
-        stopped_at = time.monotonic()
-        # Unhealthy after HEALTH_THRESHOLD, seen by a liveness check (every 15 s), due after
-        # HANG_TIMEOUT more, then SIGTERM and, since a stopped process cannot act on it, SIGKILL.
-        wait_until(lambda: read_stat(hung) is None, 90, "the hung scheduler to be killed")
-        killed_after = time.monotonic() - stopped_at
-        assert killed_after >= HEALTH_THRESHOLD, "killed before Airflow could have called it unhealthy"
-        wait_until(
-            lambda: live_pids(home).get("scheduler") not in (None, hung), 60, "a new scheduler process"
-        )
-        base = sup.endpoint(spec.key)
-        assert base is not None
-        wait_until(lambda: airflow_healthy(base, version), 120, "health after the hung scheduler's restart")
-        assert not [e for e in events.events if e.kind == "unavailable"]
-        print(f"\nAirflow {version}: hung scheduler killed {killed_after:.0f} s after it stopped")
-    finally:
-        sup.shutdown(timeout=60)
+    for home in homes:
+        assert processes_using(home) == []
+    assert all(sup.endpoint(spec.key) is None for spec in started.specs.values())
