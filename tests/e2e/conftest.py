@@ -20,6 +20,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from openmwaa.runtime.versions import major
 from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
@@ -34,6 +35,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class ThrottleClock:
+    """When the tests last called InvokeRestApi, so a throttle test can wait for a full token bucket.
+
+    openmwaa's bucket (10 calls a second, a burst of 10 per environment and account) is full again
+    one second after the last call it admitted; this waits exactly until then, not a fixed time.
+    """
+
+    REFILL_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def watch(self, client: Any) -> Any:
+        if client.meta.service_model.service_name == "mwaa":
+            client.meta.events.register("after-call.mwaa.InvokeRestApi", self._called)
+        return client
+
+    def _called(self, **_: Any) -> None:
+        self._last = time.monotonic()
+
+    def wait_for_full_bucket(self) -> None:
+        time.sleep(max(0.0, self._last + self.REFILL_SECONDS - time.monotonic()))
+
+
+throttle_clock = ThrottleClock()
 
 
 @dataclass
@@ -66,14 +94,20 @@ class OpenMwaaServer:
         return env
 
     def client(self, service: str = "mwaa", *, read_timeout: float = 60, **kwargs: Any) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=kwargs.pop("aws_access_key_id", ACCESS_KEY),
-            aws_secret_access_key=kwargs.pop("aws_secret_access_key", SECRET_KEY),
-            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=read_timeout),
-            **kwargs,
+        config = kwargs.pop(
+            "config",
+            Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=read_timeout),
+        )
+        return throttle_clock.watch(
+            boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=REGION,
+                aws_access_key_id=kwargs.pop("aws_access_key_id", ACCESS_KEY),
+                aws_secret_access_key=kwargs.pop("aws_secret_access_key", SECRET_KEY),
+                config=config,
+                **kwargs,
+            )
         )
 
     def log_tail(self, lines: int = 60) -> str:
@@ -307,6 +341,23 @@ def shared_env(request: pytest.FixtureRequest) -> tuple[str, int]:
     """(environment name, Airflow major) for each shared environment in turn."""
     fixture = "af3_env" if request.param == AIRFLOW3 else "af2_env"
     return request.getfixturevalue(fixture), int(request.param.split(".")[0])
+
+
+def wait_until_known(
+    server: OpenMwaaServer, access_key_id: str, secret_access_key: str, timeout: float = 10
+) -> None:
+    """Until the running server has reloaded the identities file with this access key in it
+    (it re-reads the file at most once a second)."""
+    sts = server.client("sts", aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sts.get_caller_identity()
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidClientTokenId" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def invoke(server: OpenMwaaServer, name: str, path: str, method: str = "GET", **kwargs: Any) -> Any:

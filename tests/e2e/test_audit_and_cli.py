@@ -19,8 +19,8 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
-from tests.e2e.conftest import SECRET_KEY, OpenMwaaServer
-from tests.e2e.test_iam import ACCOUNT, ENV_ARN, ROLE_ARN, Key, add_user, as_user, wait_until_known
+from tests.e2e.conftest import SECRET_KEY, OpenMwaaServer, wait_until_known
+from tests.e2e.test_iam import ACCOUNT, ENV_ARN, ROLE_ARN, Key, add_user, as_user
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +68,7 @@ def audited_user(server: OpenMwaaServer, af3_env: str) -> Iterator[Key]:
             "Resource": f"{ROLE_ARN}{af3_env}/Viewer",
         },
     )
-    wait_until_known(server, key)
+    wait_until_known(server, key.access_key_id, key.secret_access_key)
     yield key
 
 
@@ -210,7 +210,7 @@ def test_iam_commands_reach_the_running_server(server: OpenMwaaServer, af3_env: 
         "Statement": [{"Effect": "Allow", "Action": "airflow:ListEnvironments", "Resource": "*"}],
     }
     written = time.monotonic()
-    wait_until_known(server, key)
+    wait_until_known(server, key.access_key_id, key.secret_access_key)
     mwaa = as_user(server, key)
     with pytest.raises(mwaa.exceptions.AccessDeniedException):
         mwaa.list_environments()

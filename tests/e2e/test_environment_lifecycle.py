@@ -84,131 +84,164 @@ def airflow_config(home: Path, section: str, key: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(("version", "major"), [(AIRFLOW3, 3), (AIRFLOW2, 2)], ids=["airflow3", "airflow2"])
-def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer, version: str, major: int) -> None:
+VERSIONS = [(AIRFLOW3, 3), (AIRFLOW2, 2)]
+
+
+def both(check: Callable[[str, int], None]) -> None:
+    """``check(version, major)`` for both versions at once, each in its own thread; re-raises."""
+    with ThreadPoolExecutor(len(VERSIONS)) as pool:
+        futures = [pool.submit(check, version, major) for version, major in VERSIONS]
+    failures = [e for f in futures if (e := f.exception()) is not None]
+    for failure in failures:
+        print(f"{failure!r}")
+    if failures:
+        raise failures[0]
+
+
+def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer) -> None:
+    """Both versions side by side: create, run, update (applied, then a failed one rolled back);
+    openmwaa stopped, restarted and killed while they come back; then deleted."""
     server = own_server
-    name = f"life-{major}"
-    started = time.monotonic()
-    create_environment(server, name, version, Tags={"team": "data"})
-    print(f"\n{name}: CreateEnvironment -> AVAILABLE in {time.monotonic() - started:.1f}s")
-    mwaa = server.client()
 
-    env = mwaa.get_environment(Name=name)["Environment"]
-    assert env["AirflowVersion"] == version
-    assert env["Arn"] == f"arn:aws:airflow:us-east-1:123456789012:environment/{name}"
-    assert env["Tags"] == {"team": "data"}
-    assert env["LastUpdate"]["Status"] == "SUCCESS"
-    assert name in mwaa.list_environments()["Environments"]
-    home = env_home(server, name)
-    assert processes_using(home), "the environment's Airflow processes should be running"
-    # MWAA's default class, mw1.small, runs 5 tasks at once.
-    assert env["EnvironmentClass"] == "mw1.small"
-    assert (env["Schedulers"], env["MinWebservers"], env["MaxWebservers"]) == (2, 2, 2)
-    assert airflow_config(home, "core", "parallelism") == "5"
+    def create_run_and_update(version: str, major: int) -> None:
+        name = f"life-{major}"
+        started = time.monotonic()
+        create_environment(server, name, version, Tags={"team": "data"})
+        print(f"\n{name}: CreateEnvironment -> AVAILABLE in {time.monotonic() - started:.1f}s (both at once)")
+        mwaa = server.client()
 
-    # The example DAG runs to success, triggered through Airflow's API.
-    run = trigger_and_wait(server, name, major, "hello_openmwaa")
-    assert run["state"] == "success", run
+        env = mwaa.get_environment(Name=name)["Environment"]
+        assert env["AirflowVersion"] == version
+        assert env["Arn"] == f"arn:aws:airflow:us-east-1:123456789012:environment/{name}"
+        assert env["Tags"] == {"team": "data"}
+        assert env["LastUpdate"]["Status"] == "SUCCESS"
+        assert name in mwaa.list_environments()["Environments"]
+        home = env_home(server, name)
+        assert processes_using(home), "the environment's Airflow processes should be running"
+        # MWAA's default class, mw1.small, runs 5 tasks at once.
+        assert env["EnvironmentClass"] == "mw1.small"
+        assert (env["Schedulers"], env["MinWebservers"], env["MaxWebservers"]) == (2, 2, 2)
+        assert airflow_config(home, "core", "parallelism") == "5"
 
-    # A DAG written to the bucket shows up within seconds.
-    dag_file = server.buckets / f"bucket-{name}" / "dags" / "late_arrival.py"
-    dag_file.write_text(
-        (server.buckets / f"bucket-{name}" / "dags" / "hello_openmwaa.py")
-        .read_text()
-        .replace('dag_id="hello_openmwaa"', 'dag_id="late_arrival"')
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            invoke(server, name, "/dags/late_arrival")
-            break
-        except mwaa.exceptions.RestApiClientException:
-            time.sleep(2)
-    else:
-        pytest.fail("a DAG written to the bucket did not appear in Airflow within 90 s")
+        # The example DAG runs to success, triggered through Airflow's API.
+        run = trigger_and_wait(server, name, major, "hello_openmwaa")
+        assert run["state"] == "success", run
 
-    # Update: configuration options and the class's task concurrency are applied, tags are kept.
-    mwaa.update_environment(
-        Name=name,
-        AirflowConfigurationOptions={"core.default_task_retries": "2"},
-        EnvironmentClass="mw1.medium",
-    )
-    assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "UPDATING"
-    env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
-    assert env["Status"] == "AVAILABLE", env.get("LastUpdate")
-    assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
-    assert env["EnvironmentClass"] == "mw1.medium"
-    assert env["LastUpdate"]["Status"] == "SUCCESS"
-    assert airflow_config(home, "core", "parallelism") == "10"
-    assert airflow_config(home, "core", "default_task_retries") == "2"
+        # A DAG written to the bucket shows up within seconds.
+        dag_file = server.buckets / f"bucket-{name}" / "dags" / "late_arrival.py"
+        dag_file.write_text(
+            (server.buckets / f"bucket-{name}" / "dags" / "hello_openmwaa.py")
+            .read_text()
+            .replace('dag_id="hello_openmwaa"', 'dag_id="late_arrival"')
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                invoke(server, name, "/dags/late_arrival")
+                break
+            except mwaa.exceptions.RestApiClientException:
+                time.sleep(2)
+        else:
+            pytest.fail(f"{name}: a DAG written to the bucket did not appear in Airflow within 90 s")
 
-    # A failing update (requirements that cannot install) rolls back: previous configuration runs on.
-    (server.buckets / f"bucket-{name}" / "requirements.txt").write_text(
-        "openmwaa-no-such-package-xyz==9.9.9\n"
-    )
-    mwaa.update_environment(Name=name, RequirementsS3Path="requirements.txt")
-    env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
-    assert env["Status"] == "UPDATE_FAILED"
-    assert env["LastUpdate"]["Status"] == "FAILED"
-    assert "openmwaa-no-such-package-xyz" in env["LastUpdate"]["Error"]["ErrorMessage"]
-    assert "RequirementsS3Path" not in env, "the failed configuration must not be reported as in force"
-    assert invoke(server, name, "/dags/hello_openmwaa")["RestApiStatusCode"] == 200
+        # Update: configuration options and the class's task concurrency are applied, tags are kept.
+        mwaa.update_environment(
+            Name=name,
+            AirflowConfigurationOptions={"core.default_task_retries": "2"},
+            EnvironmentClass="mw1.medium",
+        )
+        assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "UPDATING"
+        env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
+        assert env["Status"] == "AVAILABLE", env.get("LastUpdate")
+        assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
+        assert env["EnvironmentClass"] == "mw1.medium"
+        assert env["LastUpdate"]["Status"] == "SUCCESS"
+        assert airflow_config(home, "core", "parallelism") == "10"
+        assert airflow_config(home, "core", "default_task_retries") == "2"
 
-    # Restart openmwaa: the environment comes back as it was, with no orphan left by the old one
-    # (nor by one killed while starting it again).
+        # A failing update (requirements that cannot install) rolls back: previous configuration runs on.
+        (server.buckets / f"bucket-{name}" / "requirements.txt").write_text(
+            "openmwaa-no-such-package-xyz==9.9.9\n"
+        )
+        mwaa.update_environment(Name=name, RequirementsS3Path="requirements.txt")
+        env = wait_for_status(mwaa, name, {"AVAILABLE", "UPDATE_FAILED"})
+        assert env["Status"] == "UPDATE_FAILED"
+        assert env["LastUpdate"]["Status"] == "FAILED"
+        assert "openmwaa-no-such-package-xyz" in env["LastUpdate"]["Error"]["ErrorMessage"]
+        assert "RequirementsS3Path" not in env, "the failed configuration must not be reported as in force"
+        assert invoke(server, name, "/dags/hello_openmwaa")["RestApiStatusCode"] == 200
+
+    both(create_run_and_update)
+
+    # Restart openmwaa: the environments come back as they were, with no orphan left by the old
+    # one (nor by one killed while starting them again).
+    homes = {major: env_home(server, f"life-{major}") for _, major in VERSIONS}
     assert stop_server(server) == 0
-    assert processes_using(home) == [], "stopping openmwaa must stop every Airflow process"
+    for home in homes.values():
+        assert processes_using(home) == [], "stopping openmwaa must stop every Airflow process"
     # The InvokeRestApi timeout is raised for this server: the call made right after the restart
     # waits for Airflow within it, and on a loaded 2-core machine Airflow may take longer than the
     # default 10 s to start (the 10 s budget itself is tested in tests/api/test_invoke_errors.py).
     patient = {"OPENMWAA_REST_API_TIMEOUT": "150"}
     server.process = start_server(server.data_dir, port=server.port, extra_env=patient).process
     mwaa = server.client()
-    # Airflow is starting again: the environment says MAINTENANCE, not the status it had.
-    assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "MAINTENANCE"
+    # Airflow is starting again: the environments say MAINTENANCE, not the status they had.
+    for major in homes:
+        assert mwaa.get_environment(Name=f"life-{major}")["Environment"]["Status"] == "MAINTENANCE"
     # openmwaa crashes (SIGKILL) while MAINTENANCE: what it stored still leads back to the status
-    # the environment had, through MAINTENANCE again.
+    # each environment had, through MAINTENANCE again.
     server.process.kill()
     server.process.wait()
     server.process = start_server(server.data_dir, port=server.port, extra_env=patient).process
     restarted_at = time.monotonic()
-    assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "MAINTENANCE"
-    with ThreadPoolExecutor(1) as pool:
-        # Issued right away, it waits for Airflow instead of failing with "could not be reached".
-        first_call = pool.submit(
-            lambda: server.client(read_timeout=180).invoke_rest_api(
-                Name=name, Path="/dags/hello_openmwaa", Method="GET"
-            )
-        )
-        deadline = time.monotonic() + 180
-        while (status := mwaa.get_environment(Name=name)["Environment"]["Status"]) == "MAINTENANCE":
-            assert time.monotonic() < deadline, f"{name} stayed MAINTENANCE:\n{server.log_tail()}"
-            time.sleep(0.5)
-        # The status it had comes back only once Airflow answers its health check.
-        base = airflow_base_url(home)
-        assert status == "UPDATE_FAILED", mwaa.get_environment(Name=name)["Environment"].get("LastUpdate")
-        assert base is not None and airflow_healthy(base, version)
-        print(f"{name}: restart -> serving again in {time.monotonic() - restarted_at:.1f}s")
-        assert first_call.result(timeout=180)["RestApiStatusCode"] == 200
-    env = mwaa.get_environment(Name=name)["Environment"]
-    assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
-    assert "openmwaa-no-such-package-xyz" in env["LastUpdate"]["Error"]["ErrorMessage"]
 
-    # Delete: DELETING, then gone; processes stopped and files removed.
-    mwaa.delete_environment(Name=name)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            status = mwaa.get_environment(Name=name)["Environment"]["Status"]
-            assert status == "DELETING"
-            time.sleep(1)
-        except mwaa.exceptions.ResourceNotFoundException:
-            break
-    else:
-        pytest.fail(f"{name} was not deleted within 120 s")
-    assert name not in mwaa.list_environments()["Environments"]
-    assert processes_using(home) == []
-    assert not home.exists()
+    def comes_back(version: str, major: int) -> None:
+        name, home = f"life-{major}", homes[major]
+        assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "MAINTENANCE"
+        # Issued right away, the first call waits for Airflow instead of failing with "could not
+        # be reached".
+        with ThreadPoolExecutor(1) as pool:
+            first_call = pool.submit(
+                lambda: server.client(read_timeout=180).invoke_rest_api(
+                    Name=name, Path="/dags/hello_openmwaa", Method="GET"
+                )
+            )
+            deadline = time.monotonic() + 180
+            while (status := mwaa.get_environment(Name=name)["Environment"]["Status"]) == "MAINTENANCE":
+                assert time.monotonic() < deadline, f"{name} stayed MAINTENANCE:\n{server.log_tail()}"
+                time.sleep(0.5)
+            # The status it had comes back only once Airflow answers its health check.
+            base = airflow_base_url(home)
+            last = mwaa.get_environment(Name=name)["Environment"].get("LastUpdate")
+            assert status == "UPDATE_FAILED", last
+            assert base is not None and airflow_healthy(base, version)
+            print(f"{name}: restart -> serving again in {time.monotonic() - restarted_at:.1f}s")
+            assert first_call.result(timeout=180)["RestApiStatusCode"] == 200
+        env = mwaa.get_environment(Name=name)["Environment"]
+        assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
+        assert "openmwaa-no-such-package-xyz" in env["LastUpdate"]["Error"]["ErrorMessage"]
+
+    both(comes_back)
+
+    def deleted(version: str, major: int) -> None:
+        """DELETING, then gone; processes stopped and files removed."""
+        name, home = f"life-{major}", homes[major]
+        mwaa.delete_environment(Name=name)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                status = mwaa.get_environment(Name=name)["Environment"]["Status"]
+                assert status == "DELETING"
+                time.sleep(1)
+            except mwaa.exceptions.ResourceNotFoundException:
+                break
+        else:
+            pytest.fail(f"{name} was not deleted within 120 s")
+        assert name not in mwaa.list_environments()["Environments"]
+        assert processes_using(home) == []
+        assert not home.exists()
+
+    both(deleted)
 
 
 def kill_9_and_restart(server: OpenMwaaServer) -> None:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
-from tests.e2e.conftest import OpenMwaaServer
+from tests.e2e.conftest import OpenMwaaServer, wait_until_known
 
 pytestmark = pytest.mark.e2e
 
@@ -42,22 +42,6 @@ def add_user(editor: IdentitiesEditor, name: str, *statements: dict[str, Any]) -
         editor.put_user_policy(name, "inline", _policy(*statements))
     key = editor.create_access_key(name)
     return Key(key.access_key_id, key.secret_access_key)
-
-
-def wait_until_known(server: OpenMwaaServer, key: Key, timeout: float = 10) -> None:
-    """Until the running server has reloaded the identities file with ``key`` in it."""
-    sts = server.client(
-        "sts", aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            sts.get_caller_identity()
-            return
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "InvalidClientTokenId" or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +108,7 @@ def users(server: OpenMwaaServer, af3_env: str) -> Iterator[dict[str, Key]]:
         ),
     )
     for key in keys.values():
-        wait_until_known(server, key)
+        wait_until_known(server, key.access_key_id, key.secret_access_key)
     yield keys
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from botocore.config import Config
@@ -23,7 +22,14 @@ from botocore.exceptions import ClientError
 
 from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
-from tests.e2e.conftest import ACCESS_KEY, REGION, SECRET_KEY, OpenMwaaServer, invoke, trigger_and_wait
+from tests.e2e.conftest import (
+    REGION,
+    OpenMwaaServer,
+    invoke,
+    throttle_clock,
+    trigger_and_wait,
+    wait_until_known,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -271,13 +277,8 @@ def test_throttle_burst_and_throttled_posts_have_no_effect(server: OpenMwaaServe
     The burst is of reads, to measure the throttle and nothing else. The writes come right after
     it, into an empty bucket, so most are throttled and the few admitted ones must all be there.
     """
-    client = boto3.client(
-        "mwaa",
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 0}, max_pool_connections=40),
+    client = server.client(
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 0}, max_pool_connections=40)
     )
 
     def call(kwargs: dict[str, Any], barrier: threading.Barrier) -> str:
@@ -298,14 +299,14 @@ def test_throttle_burst_and_throttled_posts_have_no_effect(server: OpenMwaaServe
         with ThreadPoolExecutor(len(requests)) as pool:
             return list(pool.map(lambda kwargs: call(kwargs, barrier), requests))
 
-    time.sleep(1.1)  # a full bucket
+    throttle_clock.wait_for_full_bucket()
     reads = burst([{"Path": "/dags", "Method": "GET"}] * 30)
     assert "ThrottlingException" in reads and "ok" in reads, reads
     keys = [f"throttle-{uuid.uuid4().hex[:8]}-{i}" for i in range(8)]
     writes = burst([{"Path": "/variables", "Method": "POST", "Body": {"key": k, "value": "v"}} for k in keys])
     assert "ThrottlingException" in writes, writes
     assert set(writes) <= {"ok", "ThrottlingException"}, writes
-    time.sleep(1.1)  # let the bucket refill for the checks (and the tests after this one)
+    throttle_clock.wait_for_full_bucket()  # for the checks (and the tests after this one)
     listed = invoke(server, af3_env, "/variables", QueryParameters={"limit": 100})["RestApiResponse"]
     stored = {v["key"] for v in listed["variables"]}
     for key, outcome in zip(keys, writes, strict=True):
@@ -349,17 +350,7 @@ def test_a_hundred_clients_trigger_one_dag_under_the_throttle(server: OpenMwaaSe
                 raise
             time.sleep(2)
     config = Config(inject_host_prefix=False, retries={"max_attempts": 0})
-    clients = [
-        boto3.client(
-            "mwaa",
-            endpoint_url=server.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            config=config,
-        )
-        for _ in range(THROTTLE_CLIENTS)
-    ]
+    clients = [server.client(config=config) for _ in range(THROTTLE_CLIENTS)]
     prefix = f"thr-{uuid.uuid4().hex[:8]}"
     barrier = threading.Barrier(THROTTLE_CLIENTS)
 
@@ -384,7 +375,7 @@ def test_a_hundred_clients_trigger_one_dag_under_the_throttle(server: OpenMwaaSe
         assert out["RestApiResponse"]["dag_run_id"] == run_id, out
         return "accepted"
 
-    time.sleep(1.1)  # a full bucket
+    throttle_clock.wait_for_full_bucket()
     started = time.monotonic()
     with ThreadPoolExecutor(THROTTLE_CLIENTS) as pool:
         outcomes = list(pool.map(trigger, range(THROTTLE_CLIENTS)))
@@ -398,7 +389,7 @@ def test_a_hundred_clients_trigger_one_dag_under_the_throttle(server: OpenMwaaSe
     # A burst of 10 and 10 a second: no more can have passed while the clients were calling.
     assert len(accepted) <= 10 + 10 * elapsed + 1, (len(accepted), elapsed)
 
-    time.sleep(1.1)
+    throttle_clock.wait_for_full_bucket()
     listed = invoke(server, af3_env, f"/dags/{dag_id}/dagRuns", QueryParameters={"limit": 100})
     runs = [r["dag_run_id"] for r in listed["RestApiResponse"]["dag_runs"]]
     ours = [r for r in runs if r.startswith(prefix + "-")]
@@ -413,13 +404,8 @@ def test_concurrent_writes_all_land(server: OpenMwaaServer, shared_env: tuple[st
     """Writes arriving together all succeed (Airflow 3 on SQLite deadlocks on them unless openmwaa
     lets one at a time through: see ``upstream/write_gate.py``)."""
     name, major = shared_env
-    client = boto3.client(
-        "mwaa",
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 0}, max_pool_connections=10),
+    client = server.client(
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 0}, max_pool_connections=10)
     )
     keys = [f"together-{uuid.uuid4().hex[:8]}-{i}" for i in range(6)]
     barrier = threading.Barrier(len(keys))
@@ -430,7 +416,7 @@ def test_concurrent_writes_all_land(server: OpenMwaaServer, shared_env: tuple[st
         out = client.invoke_rest_api(Name=name, Path="/variables", Method="POST", Body=body)
         return int(out["RestApiStatusCode"])
 
-    time.sleep(1.1)  # a full bucket: the throttle admits all six
+    throttle_clock.wait_for_full_bucket()  # the throttle admits all six
     started = time.monotonic()
     with ThreadPoolExecutor(len(keys)) as pool:
         statuses = list(pool.map(create, keys))
@@ -524,7 +510,8 @@ def role_users(server: OpenMwaaServer) -> Iterator[dict[str, tuple[str, str]]]:
         )
         key = editor.create_access_key(user)
         keys[role] = (key.access_key_id, key.secret_access_key)
-    time.sleep(1.5)  # the server re-reads the identities file at most once a second
+    for access_key_id, secret in keys.values():
+        wait_until_known(server, access_key_id, secret)
     yield keys
 
 
@@ -589,7 +576,7 @@ def test_no_role_granted(
         },
     )
     key = editor.create_access_key(user)
-    time.sleep(1.5)
+    wait_until_known(server, key.access_key_id, key.secret_access_key)
     client = _role_client(server, (key.access_key_id, key.secret_access_key))
     with pytest.raises(client.exceptions.AccessDeniedException) as exc:
         client.invoke_rest_api(Name=af3_env, Path="/dags", Method="GET")
