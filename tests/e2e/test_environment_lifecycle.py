@@ -182,7 +182,7 @@ def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer) -> Non
     # The InvokeRestApi timeout is raised for this server: the call made right after the restart
     # waits for Airflow within it, and on a loaded 2-core machine Airflow may take longer than the
     # default 10 s to start (the 10 s budget itself is tested in tests/api/test_invoke_errors.py).
-    patient = {"OPENMWAA_REST_API_TIMEOUT": "150"}
+    patient = {"OPENMWAA_REST_API_TIMEOUT": "280"}
     server.process = start_server(server.data_dir, port=server.port, extra_env=patient).process
     mwaa = server.client()
     # Airflow is starting again: the environments say MAINTENANCE, not the status they had.
@@ -202,11 +202,11 @@ def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer) -> Non
         # be reached".
         with ThreadPoolExecutor(1) as pool:
             first_call = pool.submit(
-                lambda: server.client(read_timeout=180).invoke_rest_api(
+                lambda: server.client(read_timeout=300).invoke_rest_api(
                     Name=name, Path="/dags/hello_openmwaa", Method="GET"
                 )
             )
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 300  # two environments restart at once
             while (status := mwaa.get_environment(Name=name)["Environment"]["Status"]) == "MAINTENANCE":
                 assert time.monotonic() < deadline, f"{name} stayed MAINTENANCE:\n{server.log_tail()}"
                 time.sleep(0.5)
@@ -216,7 +216,7 @@ def test_create_trigger_update_restart_delete(own_server: OpenMwaaServer) -> Non
             assert status == "UPDATE_FAILED", last
             assert base is not None and airflow_healthy(base, version)
             print(f"{name}: restart -> serving again in {time.monotonic() - restarted_at:.1f}s")
-            assert first_call.result(timeout=180)["RestApiStatusCode"] == 200
+            assert first_call.result(timeout=300)["RestApiStatusCode"] == 200
         env = mwaa.get_environment(Name=name)["Environment"]
         assert env["AirflowConfigurationOptions"] == {"core.default_task_retries": "2"}
         assert "openmwaa-no-such-package-xyz" in env["LastUpdate"]["Error"]["ErrorMessage"]
