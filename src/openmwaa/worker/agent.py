@@ -35,6 +35,8 @@ COMPONENT: Final = "worker"
 #: Set for the worker's processes (and so its tasks): which remote worker runs them.
 WORKER_VARIABLE: Final = "OPENMWAA_WORKER"
 STOP_GRACE_SECONDS: Final = 60.0
+EXECUTION_API_TIMEOUT_VARIABLE: Final = "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"
+REMOTE_EXECUTION_API_TIMEOUT: Final = "30"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ def worker_variables(
     )
     if grant.execution_api_path is not None:
         env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = endpoint.base + grant.execution_api_path
+        # Airflow's 5 s is for an api-server next door; this one is a network, TLS and openmwaa's
+        # forwarding away (AirflowConfigurationOptions workers.execution_api_timeout still wins).
+        env.setdefault(EXECUTION_API_TIMEOUT_VARIABLE, REMOTE_EXECUTION_API_TIMEOUT)
         if endpoint.ca_bundle:
             # The Task SDK verifies the execution API with this file (and certifi's roots).
             env["AIRFLOW__API__SSL_CERT"] = str(Path(endpoint.ca_bundle).resolve())

@@ -60,6 +60,21 @@ def test_airflow_3_reaches_the_execution_api_through_openmwaa(tmp_path: Path) ->
         "https://openmwaa.example:8751/_openmwaa/execution/env/"
     )
     assert env["AIRFLOW__API__SSL_CERT"] == str(ca)  # the Task SDK verifies with it
+    assert env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] == "30"  # a network away, not next door
+
+
+def test_the_environments_execution_api_timeout_wins(tmp_path: Path) -> None:
+    grant = _grant("/_openmwaa/execution/env/")
+    configured = WorkerPoolGrant(
+        **{
+            **grant.__dict__,
+            "airflow_variables": {**grant.airflow_variables, "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "12"},
+        }
+    )
+    env = worker_variables(
+        configured, Endpoint("https://h:1"), home=tmp_path, plugins_dir=tmp_path, site_dir=None
+    )
+    assert env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] == "12"
 
 
 @pytest.mark.parametrize(
