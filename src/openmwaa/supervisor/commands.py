@@ -17,6 +17,9 @@ class Create:
 class Update:
     spec: EnvironmentSpec
     previous: EnvironmentSpec
+    #: UpdateEnvironment's WorkerReplacementStrategy: FORCED stops the workers at once,
+    #: GRACEFUL lets their running tasks finish (within a bound) first.
+    worker_replacement: str = "FORCED"
 
 
 @dataclass(frozen=True)

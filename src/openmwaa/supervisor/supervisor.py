@@ -61,9 +61,14 @@ class Supervisor:
         """Install the runtime, prepare, start and wait healthy -> "available" or "create_failed"."""
         self._submit(spec.key, Create(spec))
 
-    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
-        """Restart what must -> "available"; on failure bring ``previous`` back and "update_failed"."""
-        self._submit(spec.key, Update(spec, previous))
+    def update(
+        self, spec: EnvironmentSpec, previous: EnvironmentSpec, *, worker_replacement: str = "FORCED"
+    ) -> None:
+        """Restart what must -> "available"; on failure bring ``previous`` back and "update_failed".
+
+        ``worker_replacement``: GRACEFUL lets the workers' running tasks finish before they restart.
+        """
+        self._submit(spec.key, Update(spec, previous, worker_replacement))
 
     def resume(self, spec: EnvironmentSpec) -> None:
         """After a restart: end leftover processes, start, wait healthy -> "available"/"unavailable"."""

@@ -24,7 +24,7 @@ class NullSupervisor:
     def create(self, spec: EnvironmentSpec) -> None:
         pass
 
-    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec, **_: str) -> None:
         pass
 
     def resume(self, spec: EnvironmentSpec) -> None:

@@ -25,8 +25,11 @@ class RecordingSupervisor:
     def create(self, spec: EnvironmentSpec) -> None:
         self.calls.append(("create", spec))
 
-    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+    def update(
+        self, spec: EnvironmentSpec, previous: EnvironmentSpec, *, worker_replacement: str = "FORCED"
+    ) -> None:
         self.calls.append(("update", (spec, previous)))
+        self.worker_replacement = worker_replacement
 
     def resume(self, spec: EnvironmentSpec) -> None:
         self.calls.append(("resume", spec))
@@ -415,3 +418,53 @@ def test_every_environment_sends_statsd_to_the_receiver_under_its_own_prefix(
     assert "AIRFLOW__METRICS__STATSD_ON" not in two.task_environ
     with pytest.raises(ValidationError, match="managed by openmwaa"):
         service.create(params("three", AirflowConfigurationOptions={"metrics.statsd_host": "10.0.0.1"}))
+
+
+@pytest.mark.parametrize(
+    ("given", "used"), [({"WorkerReplacementStrategy": "GRACEFUL"}, "GRACEFUL"), ({}, "FORCED")]
+)
+def test_the_worker_replacement_strategy_is_the_updates_own(
+    service: EnvironmentService, supervisor: RecordingSupervisor, given: dict[str, str], used: str
+) -> None:
+    service.create(params())
+    key = str(service.key("env"))
+    service.on_event(EnvironmentEvent(key, "available"))
+    service.update({"Name": "env", "MaxWorkers": 3, **given})
+    record = service.get("env")
+    assert record.last_update == {
+        "Status": "PENDING",
+        "CreatedAt": 1000.0,
+        "Source": "UPDATE",
+        "WorkerReplacementStrategy": used,
+    }
+    assert supervisor.worker_replacement == used
+    # Not configuration: the next update has its own.
+    assert "WorkerReplacementStrategy" not in record.config
+    service.on_event(EnvironmentEvent(key, "available"))
+    assert service.get("env").last_update["WorkerReplacementStrategy"] == used  # type: ignore[index]
+    shown = describe(service.get("env"), account_id="123456789012", webserver_url=None)
+    assert shown["LastUpdate"]["WorkerReplacementStrategy"] == used
+
+
+def test_an_unknown_worker_replacement_strategy_is_refused_before_anything_changes(
+    service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params())
+    service.on_event(EnvironmentEvent(str(service.key("env")), "available"))
+    before = service.get("env")
+    with pytest.raises(ValidationError, match="workerReplacementStrategy"):
+        service.update({"Name": "env", "MaxWorkers": 3, "WorkerReplacementStrategy": "graceful"})
+    assert service.get("env") == before
+    assert [kind for kind, _ in supervisor.calls] == ["create"]
+
+
+def test_an_interrupted_update_resumes_with_its_strategy(
+    settings: Settings, service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params())
+    service.on_event(EnvironmentEvent(str(service.key("env")), "available"))
+    service.update({"Name": "env", "MaxWorkers": 3, "WorkerReplacementStrategy": "GRACEFUL"})
+    supervisor.worker_replacement = "none yet"
+    service.resume_all()  # openmwaa restarted while the update was under way
+    assert supervisor.calls[-1][0] == "update"
+    assert supervisor.worker_replacement == "GRACEFUL"

@@ -23,7 +23,7 @@ class RecordingSupervisor:
     def create(self, spec: EnvironmentSpec) -> None:
         self.calls.append(("create", spec))
 
-    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+    def update(self, spec: EnvironmentSpec, previous: EnvironmentSpec, **_: str) -> None:
         self.calls.append(("update", (spec, previous)))
 
     def resume(self, spec: EnvironmentSpec) -> None:
