@@ -28,42 +28,30 @@ class ScalingRules:
     down_threshold: float = 0.5
 
 
-class ScalingPolicy:
-    def __init__(self, rules: ScalingRules | None = None) -> None:
-        self.rules = rules or ScalingRules()
+class LoadWindow:
+    """A running total of load-seconds, sampled: the mean load over any recent window.
+
+    Shared by the web server and the worker policies (the load differs, the windowing does not).
+    """
+
+    def __init__(self, keep: float) -> None:
+        #: Seconds of samples kept (the longest window asked for).
+        self._keep = keep
         self._samples: deque[tuple[float, float]] = deque()
-        self._last_change: float | None = None
 
-    def reset(self, now: float) -> None:
-        """Forget the load seen so far (the environment was (re)started)."""
+    def clear(self) -> None:
         self._samples.clear()
-        self._last_change = now
 
-    def decide(self, now: float, busy_seconds: float, current: int, low: int, high: int) -> int:
-        """The replica count wanted now, given the running total of busy request-seconds."""
-        rules = self.rules
-        if self._last_change is None:
-            self._last_change = now
-        self._samples.append((now, busy_seconds))
-        horizon = now - max(rules.up_window, rules.down_window) - 1.0
+    def add(self, now: float, total: float) -> None:
+        self._samples.append((now, total))
+        horizon = now - self._keep - 1.0
         while len(self._samples) > 2 and self._samples[1][0] <= horizon:
             self._samples.popleft()
-        wanted = min(max(current, low), high)
-        since_change = now - self._last_change
-        up_mean = self._mean(now, busy_seconds, rules.up_window)
-        down_mean = self._mean(now, busy_seconds, rules.down_window)
-        busy_up = up_mean is not None and up_mean >= rules.up_threshold * wanted
-        if busy_up and up_mean is not None and since_change >= rules.up_window and wanted < high:
-            wanted = min(high, max(wanted + 1, math.ceil(up_mean / rules.up_threshold)))
-        quiet = down_mean is not None and down_mean <= rules.down_threshold * (wanted - 1)
-        if quiet and wanted == current and since_change >= rules.down_window and wanted > low:
-            wanted -= 1
-        if wanted != current:
-            self._last_change = now
-        return wanted
 
-    def _mean(self, now: float, busy: float, window: float) -> float | None:
-        """Mean requests in flight over the last ``window`` s (None until that much is observed)."""
+    def mean(self, now: float, window: float) -> float | None:
+        """Mean load over the last ``window`` s (None until that much is observed)."""
+        if not self._samples:
+            return None
         start = now - window
         base = None
         for t, b in self._samples:
@@ -73,4 +61,36 @@ class ScalingPolicy:
                 break
         if base is None or now <= base[0]:
             return None
-        return (busy - base[1]) / (now - base[0])
+        return (self._samples[-1][1] - base[1]) / (now - base[0])
+
+
+class ScalingPolicy:
+    def __init__(self, rules: ScalingRules | None = None) -> None:
+        self.rules = rules or ScalingRules()
+        self._load = LoadWindow(max(self.rules.up_window, self.rules.down_window))
+        self._last_change: float | None = None
+
+    def reset(self, now: float) -> None:
+        """Forget the load seen so far (the environment was (re)started)."""
+        self._load.clear()
+        self._last_change = now
+
+    def decide(self, now: float, busy_seconds: float, current: int, low: int, high: int) -> int:
+        """The replica count wanted now, given the running total of busy request-seconds."""
+        rules = self.rules
+        if self._last_change is None:
+            self._last_change = now
+        self._load.add(now, busy_seconds)
+        wanted = min(max(current, low), high)
+        since_change = now - self._last_change
+        up_mean = self._load.mean(now, rules.up_window)
+        down_mean = self._load.mean(now, rules.down_window)
+        busy_up = up_mean is not None and up_mean >= rules.up_threshold * wanted
+        if busy_up and up_mean is not None and since_change >= rules.up_window and wanted < high:
+            wanted = min(high, max(wanted + 1, math.ceil(up_mean / rules.up_threshold)))
+        quiet = down_mean is not None and down_mean <= rules.down_threshold * (wanted - 1)
+        if quiet and wanted == current and since_change >= rules.down_window and wanted > low:
+            wanted -= 1
+        if wanted != current:
+            self._last_change = now
+        return wanted

@@ -1,0 +1,100 @@
+"""How many Celery workers an environment wants: MWAA's worker autoscaling (pure, fake-clock tested).
+
+MWAA sizes the worker fleet from two figures, the tasks queued and the tasks running:
+``ceil((queued + running) / tasks per worker)`` workers are wanted, between MinWorkers and
+MaxWorkers. It adds workers while tasks queue, and removes the extra ones only once nothing
+is queued or running. This policy does the same, with the same windowed load as the web
+server policy (:class:`~openmwaa.supervisor.web_scaling.LoadWindow`):
+
+- Up: the mean of ``queued + running`` over ``up_window`` needs more workers than run; the
+  count jumps to what that mean needs (at most MaxWorkers), at most once per ``up_window``.
+- Down: nothing was queued or running at any sample for ``down_window``, and nothing changed
+  for as long; the count drops to MinWorkers at once (each extra worker drains, see
+  worker_replicas).
+
+A burst shorter than the up window therefore adds fewer workers than its peak would, and a
+count never drops while any task runs: the long idle window is the hysteresis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from openmwaa.supervisor.web_scaling import LoadWindow
+
+
+@dataclass(frozen=True)
+class WorkerScalingRules:
+    #: Seconds of queued and running tasks averaged to decide to add workers (and the least
+    #: time between two additions).
+    up_window: float = 10.0
+    #: Seconds without any task queued or running before the extra workers go.
+    down_window: float = 120.0
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Task instances the environment's executor has queued, and that run on its workers."""
+
+    queued: int
+    running: int
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.running
+
+
+class WorkerScalingPolicy:
+    def __init__(self, rules: WorkerScalingRules | None = None) -> None:
+        self.rules = rules or WorkerScalingRules()
+        self._load = LoadWindow(max(self.rules.up_window, self.rules.down_window))
+        self._task_seconds = 0.0
+        self._last: tuple[float, int] | None = None
+        self._last_change: float | None = None
+
+    def reset(self, now: float) -> None:
+        """Forget the load seen so far (the environment was (re)started)."""
+        self._load.clear()
+        self._last = None
+        self._last_change = now
+
+    def forget_load(self) -> None:
+        """The load could not be read: decide nothing from what came before the gap."""
+        self._load.clear()
+        self._last = None
+
+    def decide(
+        self, now: float, tasks: TaskCounts | None, *, per_worker: int, current: int, low: int, high: int
+    ) -> int:
+        """The worker count wanted now; ``tasks`` None (unknown) keeps ``current`` (within the bounds)."""
+        rules = self.rules
+        if self._last_change is None:
+            self._last_change = now
+        wanted = min(max(current, low), high)
+        if tasks is None:
+            self.forget_load()
+        else:
+            self._sample(now, tasks.total)
+            since_change = now - self._last_change
+            up_mean = self._load.mean(now, rules.up_window)
+            down_mean = self._load.mean(now, rules.down_window)
+            needed = math.ceil(up_mean / max(1, per_worker) - 1e-9) if up_mean is not None else 0
+            if needed > wanted and since_change >= rules.up_window:
+                wanted = min(high, needed)
+            idle = down_mean == 0.0 and tasks.total == 0
+            if not needed > wanted and idle and wanted == current and since_change >= rules.down_window:
+                wanted = low
+        if wanted != current:
+            self._last_change = now
+        return wanted
+
+    def _sample(self, now: float, total: int) -> None:
+        """Integrate the task count (held since the previous sample) into task-seconds."""
+        if self._last is not None:
+            then, before = self._last
+            self._task_seconds += before * max(0.0, now - then)
+        else:
+            self._load.clear()  # the first sample after a gap starts a new series
+        self._last = (now, total)
+        self._load.add(now, self._task_seconds)
