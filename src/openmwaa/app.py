@@ -54,6 +54,7 @@ from openmwaa.pipeline.steps import (
 )
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.runtime.isolation import protect_data_dir
+from openmwaa.s3.routing import is_upload as is_s3_upload
 from openmwaa.s3.service import S3Service
 from openmwaa.s3.store import BucketStore
 from openmwaa.s3.xml import error_response as s3_error_response
@@ -87,9 +88,9 @@ from openmwaa.wire.worker_pool import SIGNING_SERVICE as WORKER_POOL_SERVICE
 
 log = logging.getLogger(__name__)
 
-#: S3 request bodies are held in memory, so they are bounded: objects up to 64 MiB per PutObject
-#: (plus room for aws-chunked framing).
-S3_MAX_BODY_BYTES = 64 * 1024 * 1024 + 64 * 1024
+#: S3 request bodies other than uploads (XML documents) are held in memory, so they are bounded;
+#: PutObject and UploadPart bodies are streamed to disk (up to ``s3_max_upload_bytes`` each).
+S3_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -362,7 +363,13 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def mwaa_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(serialize_error(error, ctx.request_id))
 
-    s3 = S3Service(services.buckets, authorizer, conditions, region=settings.region)
+    s3 = S3Service(
+        services.buckets,
+        authorizer,
+        conditions,
+        region=settings.region,
+        max_upload_bytes=settings.s3_max_upload_bytes,
+    )
 
     def s3_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(s3_error_response(error, ctx.request_id, head=ctx.method == "HEAD"))
@@ -445,7 +452,12 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def body_limit(ctx: RequestContext) -> int:
         return S3_MAX_BODY_BYTES if is_s3_request(ctx) else MAX_BODY_BYTES
 
-    return ApiApp(pipeline.handle, pipeline.reject, body_limit=body_limit)
+    def streams_body(ctx: RequestContext) -> bool:
+        return is_s3_request(ctx) and is_s3_upload(
+            ctx.method, ctx.raw_path, ctx.raw_query, copy_source=ctx.header("x-amz-copy-source") is not None
+        )
+
+    return ApiApp(pipeline.handle, pipeline.reject, body_limit=body_limit, streams_body=streams_body)
 
 
 def _metrics(

@@ -59,6 +59,19 @@ async def stream_body(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
+class BodyStream:
+    """The body as it arrives, remembering whether it was read to its end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in stream_body(self._receive):
+            yield chunk
+        self.complete = True
+
+
 async def wait_for_disconnect(receive: Receive) -> None:
     """Return when the client goes away (call once the body has been read; until then it waits)."""
     while (await receive())["type"] != "http.disconnect":

@@ -99,6 +99,9 @@ class Settings:
     #: (``<data_dir>/tls/ca.pem``), the web servers' certificate.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = field(default=None, repr=False)
+    #: The largest S3 upload openmwaa takes in one PutObject, one part or one CopyObject (S3: 5 GiB);
+    #: bodies are streamed to disk, so this bounds disk, not memory.
+    s3_max_upload_bytes: int = 5 * 1024**3
     #: ``GET /metrics`` (Prometheus) needs ``Authorization: Bearer <token>``; unset: the endpoint is off.
     metrics_token: str | None = field(default=None, repr=False)
     #: Airflow's StatsD metrics arrive on this loopback UDP port (0: any free port, chosen at start).
@@ -137,6 +140,8 @@ class Settings:
             raise ValidationError("metrics_retention_days and metrics_sample_interval must be positive")
         if not 0 <= self.statsd_port <= 65535:
             raise ValidationError(f"statsd_port {self.statsd_port} is out of range")
+        if self.s3_max_upload_bytes < 1:
+            raise ValidationError("s3_max_upload_bytes must be a positive number of bytes")
         if self.web_servers_limit < 0:
             raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
         if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):

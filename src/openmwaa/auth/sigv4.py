@@ -50,6 +50,7 @@ _PARTS = ("Credential", "SignedHeaders", "Signature")
 
 #: ``x-amz-content-sha256`` values S3 signs literally instead of the body's hash.
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 STREAMING_PAYLOADS = (
     "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
@@ -356,6 +357,14 @@ def verify_request_with_seed(
         and claimed_hash is not None
         and claimed_hash in (UNSIGNED_PAYLOAD, *STREAMING_PAYLOADS)
     ):
+        payload_hash = claimed_hash
+    elif literal_payload_hashes and ctx.body_stream is not None:
+        # An upload streamed to disk: signed with the hash it claims, which the upload checks
+        # against the body once it has arrived (XAmzContentSHA256Mismatch, nothing stored).
+        if claimed_hash is None or not _HEX_SHA256.fullmatch(claimed_hash):
+            raise InvalidSignatureError(
+                "x-amz-content-sha256 must be the payload's hex SHA-256, UNSIGNED-PAYLOAD or STREAMING-*."
+            )
         payload_hash = claimed_hash
     else:
         payload_hash = hashlib.sha256(ctx.body).hexdigest()

@@ -10,7 +10,7 @@ from typing import Any
 from openmwaa.errors import OpenMwaaError, PayloadTooLargeError, ValidationError
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.response import Response
-from openmwaa.request_body import BodyTooLargeError, ClientDisconnectedError, read_body
+from openmwaa.request_body import BodyStream, BodyTooLargeError, ClientDisconnectedError, read_body
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -68,6 +68,7 @@ class ApiApp:
         lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
         max_body: int = MAX_BODY_BYTES,
         body_limit: Callable[[RequestContext], int] | None = None,
+        streams_body: Callable[[RequestContext], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``handle`` runs the pipeline; ``reject`` answers (and audits) what the edge refuses."""
@@ -78,6 +79,8 @@ class ApiApp:
         self._max_body = max_body
         #: A per-request body limit (S3 uploads may be larger than API calls).
         self._body_limit = body_limit
+        #: Requests whose handler reads the body itself, as it arrives (S3 uploads).
+        self._streams_body = streams_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -86,22 +89,41 @@ class ApiApp:
             return
         if scope["type"] != "http":
             return
+        response: Response | None
         try:
             ctx = context_from_scope(scope, clock=self._clock)
         except ValidationError as exc:
             ctx = _bare_context(scope, self._clock)
             response = self._reject(exc, ctx)
         else:
-            try:
-                limit = self._max_body if self._body_limit is None else self._body_limit(ctx)
-                ctx.body = await read_body(receive, limit)
-            except ClientDisconnectedError:
-                return  # a body cut short is never handled as if it were whole
-            except BodyTooLargeError as exc:
-                too_large = PayloadTooLargeError(f"Request body exceeds the {exc.limit} byte limit.")
-                response = self._reject(too_large, ctx)
-            else:
+            if self._streams_body is not None and self._streams_body(ctx):
+                stream = BodyStream(receive)
+                ctx.body_stream = stream.__aiter__()
                 response = await self._handle(ctx)
+                if not stream.complete:
+                    # Answered before the body was read (or when the client went away): the
+                    # connection cannot carry another request (a client waiting for 100-continue
+                    # never sends this body), so it ends with this answer.
+                    response.headers.append((b"connection", b"close"))
+            else:
+                response = await self._read_and_handle(ctx, receive)
+            if response is None:
+                return
+        await self._send(response, ctx, send)
+
+    async def _read_and_handle(self, ctx: RequestContext, receive: Receive) -> Response | None:
+        """The whole body first, then the pipeline (None: the client went away mid-body)."""
+        try:
+            limit = self._max_body if self._body_limit is None else self._body_limit(ctx)
+            ctx.body = await read_body(receive, limit)
+        except ClientDisconnectedError:
+            return None  # a body cut short is never handled as if it were whole
+        except BodyTooLargeError as exc:
+            too_large = PayloadTooLargeError(f"Request body exceeds the {exc.limit} byte limit.")
+            return self._reject(too_large, ctx)
+        return await self._handle(ctx)
+
+    async def _send(self, response: Response, ctx: RequestContext, send: Send) -> None:
         length = len(response.body) if response.length is None else response.length
         headers = [*response.headers, (b"content-length", str(length).encode())]
         if not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):

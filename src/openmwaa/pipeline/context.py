@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class RequestContext:
     #: Wall-clock time the request arrived (epoch seconds).
     received_at: float
     body: bytes = b""
+    #: An upload's body, still to be read (S3 PutObject and UploadPart: streamed to disk by their
+    #: handler, never held whole); ``body`` is then empty.
+    body_stream: AsyncIterator[bytes] | None = field(default=None, repr=False)
     #: ``airflow`` (MWAA), ``sts`` or ``s3``; set by routing.
     service: str | None = None
     #: The botocore operation name, e.g. ``CreateEnvironment``; set by routing.

@@ -18,6 +18,7 @@ the same way; only the serializer (chosen by the routed service, ``s3``) differs
     ├── BadDigestError                BadDigest                 400
     ├── InvalidDigestError            InvalidDigest             400
     ├── IncompleteBodyError           IncompleteBody            400
+    ├── ContentSha256MismatchError    XAmzContentSHA256Mismatch 400
     ├── InvalidPartError              InvalidPart               400
     ├── InvalidPartOrderError         InvalidPartOrder          400
     ├── EntityTooSmallError           EntityTooSmall            400
@@ -138,6 +139,12 @@ class InvalidDigestError(S3Error):
 
 class IncompleteBodyError(S3Error):
     code = "IncompleteBody"
+
+
+class ContentSha256MismatchError(S3Error):
+    """The body is not the one the signature covers (its SHA-256 is not x-amz-content-sha256)."""
+
+    code = "XAmzContentSHA256Mismatch"
 
 
 class InvalidPartError(S3Error):

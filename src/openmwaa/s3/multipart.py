@@ -66,19 +66,23 @@ class MultipartUploads:
             raise NoSuchUploadError()
         return directory, record
 
-    def upload_part(self, upload_id: str, bucket: str, key: str, number: int, data: bytes) -> str:
+    def check_part(self, upload_id: str, bucket: str, key: str, number: int) -> None:
+        """Refuse a part of an upload that does not exist, before its body is read."""
         if not 1 <= number <= MAX_PARTS:
             raise InvalidArgumentError(f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive")
+        self._directory(upload_id, bucket, key)
+
+    def upload_part(
+        self, upload_id: str, bucket: str, key: str, number: int, *, source: Path, etag: str
+    ) -> None:
+        """Make the file ``source`` (a received, verified part) part ``number``, replacing any before."""
+        self.check_part(upload_id, bucket, key, number)
         directory, _ = self._directory(upload_id, bucket, key)
-        etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
-        temp = directory / f"{number}.part.{secrets.token_hex(4)}"
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        (directory / f"{number}.md5").write_text(etag)
-        os.replace(temp, directory / f"{number}.part")
-        return etag
+        try:
+            (directory / f"{number}.md5").write_text(etag)
+            os.replace(source, directory / f"{number}.part")
+        except FileNotFoundError as exc:  # aborted meanwhile
+            raise NoSuchUploadError() from exc
 
     def list_parts(self, upload_id: str, bucket: str, key: str) -> list[Part]:
         directory, _ = self._directory(upload_id, bucket, key)

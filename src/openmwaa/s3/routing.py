@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
-from openmwaa.s3.errors import InvalidArgumentError, MethodNotAllowedError, NotImplementedS3Error
+from openmwaa.s3.errors import InvalidArgumentError, MethodNotAllowedError, NotImplementedS3Error, S3Error
 
 MAX_QUERY_PARAMS = 64
 
@@ -53,6 +53,17 @@ def route(method: str, raw_path: str, raw_query: str, *, copy_source: bool) -> S
     if key is None:
         return S3Route(_bucket_operation(method, query), bucket, None, query)
     return S3Route(_object_operation(method, query, copy_source), bucket, key, query)
+
+
+def is_upload(method: str, raw_path: str, raw_query: str, *, copy_source: bool) -> bool:
+    """PutObject or UploadPart: requests whose body the handler streams to disk as it arrives."""
+    if method != "PUT" or copy_source:
+        return False
+    try:
+        operation = route(method, raw_path, raw_query, copy_source=copy_source).operation
+    except (S3Error, UnicodeError):
+        return False  # answered by the handler, with the body read as for any other request
+    return operation in ("PutObject", "UploadPart")
 
 
 _BUCKET_SUBRESOURCES = {

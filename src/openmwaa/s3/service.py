@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import os
 import re
+import shutil
 from collections.abc import AsyncGenerator, Callable, Mapping
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
@@ -21,8 +22,9 @@ from openmwaa.pipeline.authorization import authorize
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.response import Response
-from openmwaa.s3.body import read_upload
+from openmwaa.s3.body import Received, read_upload, receive_upload
 from openmwaa.s3.errors import (
+    EntityTooLargeError,
     InvalidArgumentError,
     InvalidRangeError,
     InvalidRequestError,
@@ -43,15 +45,25 @@ READ_BLOCK = 256 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _META_NAME = re.compile(r"x-amz-meta-[a-z0-9_.-]{1,128}")
 MAX_USER_METADATA_BYTES = 2048
+#: S3's own limit for one PutObject, one part and one CopyObject.
+DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024**3
 
 Conditions = Callable[[RequestContext], Mapping[str, Any]]
 
 
 class S3Service:
     def __init__(
-        self, store: BucketStore, authorizer: Authorizer, conditions: Conditions, *, region: str
+        self,
+        store: BucketStore,
+        authorizer: Authorizer,
+        conditions: Conditions,
+        *,
+        region: str,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
         self._store = store
+        #: The largest PutObject body or part (S3: 5 GiB); larger ones are EntityTooLarge.
+        self._max_upload = max_upload_bytes
         self._authorizer = authorizer
         self._conditions = conditions
         self._region = region
@@ -270,27 +282,47 @@ class S3Service:
     # Objects -------------------------------------------------------------------------------
 
     async def _PutObject(self, ctx: RequestContext, r: S3Route) -> Response:
-        upload = read_upload(ctx)
-        meta = ObjectMeta(
-            content_type=ctx.header("content-type") or "binary/octet-stream",
-            user_metadata=_user_metadata(ctx),
-            checksums=upload.checksums,
-        )
-        etag = f'"{hashlib.md5(upload.data, usedforsecurity=False).hexdigest()}"'
-        version = await self._run(self._write, r.bucket, r.key, upload.data, meta, etag)
-        headers = [(b"etag", etag.encode()), *_version_header(version)]
-        headers += [(f"x-amz-checksum-{k}".encode(), v.encode()) for k, v in upload.checksums.items()]
+        user_metadata = _user_metadata(ctx)
+        await self._run(self._check_destination, r.bucket, r.key)
+        received, path = await self._receive(ctx)
+        try:
+            meta = ObjectMeta(
+                content_type=ctx.header("content-type") or "binary/octet-stream",
+                user_metadata=user_metadata,
+                checksums=received.checksums,
+            )
+            version = await self._run(self._store.put, r.bucket, r.key, path, meta, received.etag)
+        finally:
+            path.unlink(missing_ok=True)
+        headers = [(b"etag", received.etag.encode()), *_version_header(version)]
+        headers += [(f"x-amz-checksum-{k}".encode(), v.encode()) for k, v in received.checksums.items()]
         return Response(200, headers=headers)
 
-    def _write(self, bucket: str, key: str, data: bytes, meta: ObjectMeta, etag: str) -> Version:
+    def _check_destination(self, bucket: str, key: str) -> None:
+        """Refuse a missing bucket or a bad key before a byte of the body is read."""
         self._store.head_bucket(bucket)
-        self._store.object_path(bucket, key)  # refuse a bad key before writing anything
+        self._store.object_path(bucket, key)
+
+    async def _receive(self, ctx: RequestContext) -> tuple[Received, Path]:
+        """The request's body, verified, in a temporary file (removed again if anything fails)."""
+        path, handle = await self._run(self._store.temp_file)
+        try:
+            with handle:
+                received = await receive_upload(ctx, handle, max_bytes=self._max_upload)
+                await self._run(_flush, handle)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return received, path
+
+    def _copy(self, bucket: str, key: str, source: BinaryIO, meta: ObjectMeta, etag: str) -> Version:
+        """A new current version of ``key`` with the bytes of ``source`` (copied file to file)."""
+        self._check_destination(bucket, key)
         path, handle = self._store.temp_file()
         try:
             with handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                shutil.copyfileobj(source, handle, READ_BLOCK)
+                _flush(handle)
             return self._store.put(bucket, key, path, meta, etag)
         finally:
             path.unlink(missing_ok=True)
@@ -313,8 +345,6 @@ class S3Service:
         version, handle = await self._run(self._store.get, source_bucket, source_key, source_version)
         if handle is None:
             raise NoSuchKeyError(source_key)
-        with handle:
-            data = await self._run(handle.read)
         directive = ctx.header("x-amz-metadata-directive") or "COPY"
         if directive == "REPLACE":
             meta = ObjectMeta(
@@ -331,7 +361,12 @@ class S3Service:
                 )
         else:
             raise InvalidArgumentError("x-amz-metadata-directive must be COPY or REPLACE.")
-        new = await self._run(self._write, r.bucket, r.key, data, meta, version.etag)
+        with handle:
+            if version.size > self._max_upload:
+                raise EntityTooLargeError(
+                    f"The source object is larger than the {self._max_upload} bytes a copy may be."
+                )
+            new = await self._run(self._copy, r.bucket, r.key, handle, meta, version.etag)
         body = document(
             "CopyObjectResult", [el("LastModified", timestamp(new.last_modified)), el("ETag", new.etag)]
         )
@@ -464,12 +499,26 @@ class S3Service:
         number = r.query.get("partNumber", "")
         if not number.isdigit() or len(number) > 5:
             raise InvalidArgumentError("Part number must be an integer between 1 and 10000, inclusive")
-        upload = read_upload(ctx)
-        etag = await self._run(
-            self._uploads.upload_part, r.query["uploadId"], r.bucket, r.key, int(number), upload.data
-        )
-        headers = [(b"etag", etag.encode())]
-        headers += [(f"x-amz-checksum-{k}".encode(), v.encode()) for k, v in upload.checksums.items()]
+        upload_id = r.query["uploadId"]
+        assert r.bucket is not None and r.key is not None
+        await self._run(self._uploads.check_part, upload_id, r.bucket, r.key, int(number))
+        received, path = await self._receive(ctx)
+        try:
+            await run_sync(
+                functools.partial(
+                    self._uploads.upload_part,
+                    upload_id,
+                    r.bucket,
+                    r.key,
+                    int(number),
+                    source=path,
+                    etag=received.etag,
+                )
+            )
+        finally:
+            path.unlink(missing_ok=True)
+        headers = [(b"etag", received.etag.encode())]
+        headers += [(f"x-amz-checksum-{k}".encode(), v.encode()) for k, v in received.checksums.items()]
         return Response(200, headers=headers)
 
     async def _ListParts(self, ctx: RequestContext, r: S3Route) -> Response:
@@ -623,6 +672,11 @@ def _check_preconditions(ctx: RequestContext, version: Version) -> None:
     none_match = ctx.header("if-none-match")
     if none_match is not None and none_match.strip() in ("*", version.etag):
         raise NotModifiedError()
+
+
+def _flush(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 async def _stream(handle: BinaryIO, start: int, length: int) -> AsyncGenerator[bytes, None]:

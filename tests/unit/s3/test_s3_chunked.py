@@ -100,3 +100,29 @@ def test_an_unannounced_trailer_is_refused() -> None:
 def test_crc32c_known_value() -> None:
     # The CRC-32C check value of "123456789" is 0xE3069283.
     assert checksum_of("crc32c", b"123456789") == "4waSgw=="
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+def test_a_body_fed_in_pieces_decodes_as_a_whole(piece: int) -> None:
+    """Uploads are decoded as they arrive: any split of the raw body gives the same payload."""
+    signed = _signed_body()
+    decoder = chunked.ChunkedDecoder(chunked.SIGNED, seed=SEED, announced_trailers=(), decoded_length=66560)
+    out = b"".join(b"".join(decoder.feed(signed[i : i + piece])) for i in range(0, len(signed), piece))
+    assert out == b"a" * 66560 and decoder.finish() == {}
+    data = bytes(range(256)) * 20
+    body = _botocore_trailer_body(data)
+    decoder = chunked.ChunkedDecoder(
+        chunked.UNSIGNED_TRAILER,
+        seed=None,
+        announced_trailers=("x-amz-checksum-crc32",),
+        decoded_length=len(data),
+    )
+    out = b"".join(b"".join(decoder.feed(body[i : i + piece])) for i in range(0, len(body), piece))
+    assert out == data
+    assert decoder.finish() == {"x-amz-checksum-crc32": checksum_of("crc32", data)}
+
+
+def test_a_body_longer_than_announced_is_refused_before_its_end() -> None:
+    decoder = chunked.ChunkedDecoder(chunked.SIGNED, seed=SEED, announced_trailers=(), decoded_length=1000)
+    with pytest.raises(IncompleteBodyError):
+        decoder.feed(_signed_body()[:200])  # the first chunk header already says 65536 bytes
