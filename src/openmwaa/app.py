@@ -38,6 +38,7 @@ from openmwaa.pipeline.asgi import MAX_BODY_BYTES, ApiApp
 from openmwaa.pipeline.chain import Pipeline
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.finishers import audit_to, log_access
+from openmwaa.pipeline.interfaces import ServiceHandler
 from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import (
     CLOUDWATCH_SERVICE,
@@ -55,13 +56,15 @@ from openmwaa.pipeline.steps import (
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.runtime.isolation import protect_data_dir
 from openmwaa.s3.routing import is_upload as is_s3_upload
-from openmwaa.s3.service import S3Service
+from openmwaa.s3.service import S3Service, refuse_s3
 from openmwaa.s3.store import BucketStore
 from openmwaa.s3.xml import error_response as s3_error_response
+from openmwaa.s3source.dag_sync import DagSync
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.execution_role import ExecutionRoleService
+from openmwaa.services.external_source import build_external_source
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.web_tokens import KEY_LABEL, OLD_KEY_FILE, WebTokenService, derive_key
@@ -121,11 +124,15 @@ class Services:
     metrics: MetricRecorder
     statsd: StatsdReceiver
     containers: ContainerSampler
+    #: External-S3 mode: keeps the environments' DAG folders in step with the external S3.
+    dag_sync: DagSync | None = None
 
     def start(self) -> None:
         self.audit.start()
         self.metrics.start()
         self.statsd.start()  # before the environments start: they are told its port
+        if self.dag_sync is not None:
+            self.dag_sync.start()
         self.environments.resume_all()
         self.log_janitor.start()
         self.containers.start()
@@ -133,6 +140,8 @@ class Services:
     def shutdown(self) -> None:
         self.containers.stop()
         self.log_janitor.stop()
+        if self.dag_sync is not None:
+            self.dag_sync.stop()
         self.webservers.shutdown()
         self.supervisor.shutdown()
         self.audit.stop()
@@ -181,6 +190,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         }
 
     statsd = StatsdReceiver(recorder, statsd_prefixes, port=settings.statsd_port, clock=clock)
+    external = build_external_source(settings, repository)
     environments = EnvironmentService(
         settings=settings,
         repository=repository,
@@ -188,6 +198,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         clock=clock,
         buckets=buckets,
         statsd_port=lambda: statsd.bound_port,
+        source_buckets=external.buckets if external else None,
     )
     containers = ContainerSampler(
         recorder,
@@ -291,6 +302,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         metrics=recorder,
         statsd=statsd,
         containers=containers,
+        dag_sync=external.dag_sync if external else None,
     )
 
 
@@ -363,13 +375,15 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     def mwaa_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(serialize_error(error, ctx.request_id))
 
-    s3 = S3Service(
+    s3: ServiceHandler = S3Service(
         services.buckets,
         authorizer,
         conditions,
         region=settings.region,
         max_upload_bytes=settings.s3_max_upload_bytes,
     )
+    if settings.source_s3_endpoint_url:
+        s3 = refuse_s3
 
     def s3_error(error: OpenMwaaError, ctx: RequestContext) -> Response:
         return Response.from_wire(s3_error_response(error, ctx.request_id, head=ctx.method == "HEAD"))
@@ -454,7 +468,11 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
 
     def streams_body(ctx: RequestContext) -> bool:
         return is_s3_request(ctx) and is_s3_upload(
-            ctx.method, ctx.raw_path, ctx.raw_query, copy_source=ctx.header("x-amz-copy-source") is not None
+            ctx.method,
+            ctx.raw_path,
+            ctx.raw_query,
+            copy_source=ctx.header("x-amz-copy-source") is not None,
+            host=ctx.header("host"),
         )
 
     return ApiApp(pipeline.handle, pipeline.reject, body_limit=body_limit, streams_body=streams_body)

@@ -102,6 +102,16 @@ class Settings:
     #: The largest S3 upload openmwaa takes in one PutObject, one part or one CopyObject (S3: 5 GiB);
     #: bodies are streamed to disk, so this bounds disk, not memory.
     s3_max_upload_bytes: int = 5 * 1024**3
+    #: External-S3 mode: environments read their sources from this S3 endpoint (AWS S3, MinIO,
+    #: SeaweedFS, ...) with these credentials (none: botocore's chain), mirrored below
+    #: ``<data_dir>/source-mirror``; DAG folders are polled every ``source_s3_poll_interval``
+    #: seconds. openmwaa then serves no S3 API of its own.
+    source_s3_endpoint_url: str | None = None
+    source_s3_region: str | None = None
+    source_s3_access_key_id: str | None = None
+    source_s3_secret_access_key: str | None = field(default=None, repr=False)
+    source_s3_session_token: str | None = field(default=None, repr=False)
+    source_s3_poll_interval: float = 5.0
     #: ``GET /metrics`` (Prometheus) needs ``Authorization: Bearer <token>``; unset: the endpoint is off.
     metrics_token: str | None = field(default=None, repr=False)
     #: Airflow's StatsD metrics arrive on this loopback UDP port (0: any free port, chosen at start).
@@ -142,10 +152,22 @@ class Settings:
             raise ValidationError(f"statsd_port {self.statsd_port} is out of range")
         if self.s3_max_upload_bytes < 1:
             raise ValidationError("s3_max_upload_bytes must be a positive number of bytes")
+        self._check_source_s3()
         if self.web_servers_limit < 0:
             raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
         if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):
             raise ValidationError("web_scale_up_window and web_scale_down_window must be positive seconds")
+
+    def _check_source_s3(self) -> None:
+        url = self.source_s3_endpoint_url
+        if url and not url.startswith(("http://", "https://")):
+            raise ValidationError("source_s3_endpoint_url must be an http:// or https:// URL")
+        if bool(self.source_s3_access_key_id) != bool(self.source_s3_secret_access_key):
+            raise ValidationError(
+                "source_s3_access_key_id and source_s3_secret_access_key are given together (or neither)"
+            )
+        if not self.source_s3_poll_interval > 0:
+            raise ValidationError("source_s3_poll_interval must be a positive number of seconds")
 
     @property
     def isolates_environments(self) -> bool:
@@ -166,6 +188,11 @@ class Settings:
     @property
     def buckets_dir(self) -> Path:
         return (self.buckets_root or self.data_dir / "buckets").resolve()
+
+    @property
+    def source_mirror_dir(self) -> Path:
+        """External-S3 mode: the local copy of the sources Airflow reads."""
+        return (self.data_dir / "source-mirror").resolve()
 
     @property
     def environments_dir(self) -> Path:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from openmwaa.s3.errors import InvalidArgumentError, MethodNotAllowedError, NotImplementedS3Error, S3Error
+from openmwaa.s3.names import is_bucket_name
 
 MAX_QUERY_PARAMS = 64
+_VIRTUAL_SUFFIX = ".localhost"
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,34 @@ def parse_query(raw_query: str) -> dict[str, str]:
     return query
 
 
-def route(method: str, raw_path: str, raw_query: str, *, copy_source: bool) -> S3Route:
-    """Path style: ``/`` (the service), ``/bucket``, ``/bucket/key``."""
+def virtual_host_bucket(host: str | None) -> str | None:
+    """The bucket a virtual-host style request names: ``<bucket>.localhost[:port]`` (None: path style).
+
+    Only ``localhost`` names: they need no DNS set up (browsers, curl and systemd-resolved resolve
+    every ``*.localhost`` to the loopback address), and never clash with the API's own host name.
+    """
+    if not host:
+        return None
+    name = host.strip().lower()
+    if not name.startswith("["):  # an IPv6 literal is never a bucket host
+        name = name.rsplit(":", 1)[0] if ":" in name else name
+    name = name.rstrip(".")
+    if not name.endswith(_VIRTUAL_SUFFIX):
+        return None
+    bucket = name[: -len(_VIRTUAL_SUFFIX)]
+    return bucket if is_bucket_name(bucket) else None
+
+
+def route(
+    method: str, raw_path: str, raw_query: str, *, copy_source: bool, host: str | None = None
+) -> S3Route:
+    """Path style: ``/`` (the service), ``/bucket``, ``/bucket/key``; virtual-host style:
+    ``bucket.localhost`` with ``/`` or ``/key``."""
     query = parse_query(raw_query)
     path = raw_path[1:] if raw_path.startswith("/") else raw_path
+    virtual = virtual_host_bucket(host)
+    if virtual is not None:
+        path = f"{virtual}/{path}"
     bucket_part, _, key_part = path.partition("/")
     bucket = unquote(bucket_part) or None
     key = unquote(key_part, errors="strict") if key_part else None
@@ -55,12 +81,14 @@ def route(method: str, raw_path: str, raw_query: str, *, copy_source: bool) -> S
     return S3Route(_object_operation(method, query, copy_source), bucket, key, query)
 
 
-def is_upload(method: str, raw_path: str, raw_query: str, *, copy_source: bool) -> bool:
+def is_upload(
+    method: str, raw_path: str, raw_query: str, *, copy_source: bool, host: str | None = None
+) -> bool:
     """PutObject or UploadPart: requests whose body the handler streams to disk as it arrives."""
     if method != "PUT" or copy_source:
         return False
     try:
-        operation = route(method, raw_path, raw_query, copy_source=copy_source).operation
+        operation = route(method, raw_path, raw_query, copy_source=copy_source, host=host).operation
     except (S3Error, UnicodeError):
         return False  # answered by the handler, with the body read as for any other request
     return operation in ("PutObject", "UploadPart")
@@ -120,9 +148,10 @@ def _bucket_operation(method: str, query: dict[str, str]) -> str:
     if any(name in query for _, name in _BUCKET_SUBRESOURCES):
         raise MethodNotAllowedError("The specified method is not allowed against this resource.")
     if method == "GET":
-        if query.get("list-type") == "2":
-            return "ListObjectsV2"
-        raise NotImplementedS3Error("ListObjects (version 1) is not implemented; use ListObjectsV2.")
+        list_type = query.get("list-type")
+        if list_type not in (None, "2"):
+            raise InvalidArgumentError("list-type must be 2 (ListObjectsV2), or absent (ListObjects).")
+        return "ListObjectsV2" if list_type == "2" else "ListObjects"
     return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(
         method
     ) or _not_allowed()
@@ -133,16 +162,14 @@ def _object_operation(method: str, query: dict[str, str], copy_source: bool) -> 
     if method == "POST" and "uploads" in query:
         return "CreateMultipartUpload"
     if "uploadId" in query:
-        if method == "PUT" and "partNumber" in query and not copy_source:
-            return "UploadPart"
+        if method == "PUT" and "partNumber" in query:
+            return "UploadPartCopy" if copy_source else "UploadPart"
         operation = {
             "GET": "ListParts",
             "DELETE": "AbortMultipartUpload",
             "POST": "CompleteMultipartUpload",
         }.get(method)
-        if operation is None or (method == "PUT" and copy_source):
-            raise NotImplementedS3Error("UploadPartCopy is not implemented by openmwaa.")
-        return operation
+        return operation or _not_allowed()
     if method == "PUT":
         return "CopyObject" if copy_source else "PutObject"
     return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method) or _not_allowed()
@@ -159,6 +186,7 @@ ACTIONS = {
     "DeleteBucket": "s3:DeleteBucket",
     "HeadBucket": "s3:ListBucket",
     "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
     "ListObjectVersions": "s3:ListBucketVersions",
     "GetBucketLocation": "s3:GetBucketLocation",
     "GetBucketVersioning": "s3:GetBucketVersioning",
@@ -174,6 +202,7 @@ ACTIONS = {
     "DeleteObjects": "s3:DeleteObject",
     "CreateMultipartUpload": "s3:PutObject",
     "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject",
     "CompleteMultipartUpload": "s3:PutObject",
     "AbortMultipartUpload": "s3:AbortMultipartUpload",
     "ListParts": "s3:ListMultipartUploadParts",

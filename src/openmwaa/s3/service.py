@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
@@ -30,6 +33,7 @@ from openmwaa.s3.errors import (
     InvalidRequestError,
     MalformedXmlError,
     NoSuchKeyError,
+    NotImplementedS3Error,
     NotModifiedError,
     PreconditionFailedError,
     S3Error,
@@ -71,11 +75,15 @@ class S3Service:
 
     async def __call__(self, ctx: RequestContext) -> Response:
         r = route(
-            ctx.method, ctx.raw_path, ctx.raw_query, copy_source=ctx.header("x-amz-copy-source") is not None
+            ctx.method,
+            ctx.raw_path,
+            ctx.raw_query,
+            copy_source=ctx.header("x-amz-copy-source") is not None,
+            host=ctx.header("host"),
         )
         ctx.operation = r.operation
         handler = getattr(self, "_" + r.operation)
-        if r.operation not in ("DeleteObjects", "CopyObject"):
+        if r.operation not in ("DeleteObjects", "CopyObject", "UploadPartCopy"):
             self._authorize(ctx, r, ACTIONS[r.operation])
         response: Response = await handler(ctx, r)
         response.headers.append((b"x-amz-request-id", ctx.request_id.encode()))
@@ -89,7 +97,7 @@ class S3Service:
         if version_id is not None and action in VERSIONED_ACTIONS:
             action = VERSIONED_ACTIONS[action]
             keys["s3:VersionId"] = version_id
-        if r.operation in ("ListObjectsV2", "ListObjectVersions"):
+        if r.operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
             keys["s3:prefix"] = r.query.get("prefix", "")
             if "delimiter" in r.query:
                 keys["s3:delimiter"] = r.query["delimiter"]
@@ -179,35 +187,30 @@ class S3Service:
 
     # Listing -------------------------------------------------------------------------------
 
-    async def _ListObjectsV2(self, ctx: RequestContext, r: S3Route) -> Response:
+    async def _list_page(self, r: S3Route, after: str, max_keys: int) -> _Page:
+        """One page of current objects after ``after``, keys under a delimiter rolled up."""
         q = r.query
         prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
-        max_keys = _max_keys(q)
-        token = q.get("continuation-token")
-        after = _decode_token(token) if token is not None else q.get("start-after", "")
         encode = q.get("encoding-type") == "url"
         bucket = r.bucket or ""
         versions = await self._run(lambda: list(self._store.list_current(bucket, prefix)))
-        contents: list[str] = []
-        prefixes: list[str] = []
+        page = _Page()
         seen_prefixes: set[str] = set()
-        last = None
-        truncated = False
         for version in versions:
             if after and version.key.encode() <= after.encode():
                 continue
             common = _common_prefix(version.key, prefix, delimiter)
             if common is not None and common in seen_prefixes:
                 continue
-            if len(contents) + len(prefixes) >= max_keys:
-                truncated = True
+            if page.count >= max_keys:
+                page.truncated = True
                 break
             if common is not None:
                 seen_prefixes.add(common)
-                prefixes.append(el("CommonPrefixes", [el("Prefix", _enc(common, encode))]))
-                last = common + "\U0010ffff"  # past every key under this prefix
+                page.prefixes.append(el("CommonPrefixes", [el("Prefix", _enc(common, encode))]))
+                page.last, page.last_is_prefix = common, True
             else:
-                contents.append(
+                page.contents.append(
                     el(
                         "Contents",
                         [
@@ -219,19 +222,57 @@ class S3Service:
                         ],
                     )
                 )
-                last = version.key
+                page.last, page.last_is_prefix = version.key, False
+        return page
+
+    async def _ListObjectsV2(self, ctx: RequestContext, r: S3Route) -> Response:
+        q = r.query
+        prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+        max_keys = _max_keys(q)
+        token = q.get("continuation-token")
+        after = _decode_token(token) if token is not None else q.get("start-after", "")
+        encode = q.get("encoding-type") == "url"
+        page = await self._list_page(r, after, max_keys)
+        # A rolled-up prefix continues past every key under it.
+        last = page.last + "\U0010ffff" if page.last is not None and page.last_is_prefix else page.last
         children = [
-            el("IsTruncated", truncated),
-            *contents,
+            el("IsTruncated", page.truncated),
+            *page.contents,
             el("Name", r.bucket),
             el("Prefix", _enc(prefix, encode)),
             *([el("Delimiter", _enc(delimiter, encode))] if delimiter else []),
             el("MaxKeys", max_keys),
-            *prefixes,
-            el("KeyCount", len(contents) + len(prefixes)),
+            *page.prefixes,
+            el("KeyCount", page.count),
             *([el("ContinuationToken", token)] if token is not None else []),
-            *([el("NextContinuationToken", _encode_token(last))] if truncated and last else []),
+            *([el("NextContinuationToken", _encode_token(last))] if page.truncated and last else []),
             *([el("StartAfter", _enc(q["start-after"], encode))] if "start-after" in q else []),
+            *([el("EncodingType", "url")] if encode else []),
+        ]
+        return _xml(document("ListBucketResult", children))
+
+    async def _ListObjects(self, ctx: RequestContext, r: S3Route) -> Response:
+        """Version 1: ``marker`` pages (keys after it); ``NextMarker`` when a delimiter is given,
+        else clients continue from the last key, as with S3."""
+        q = r.query
+        prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+        max_keys = _max_keys(q)
+        marker = q.get("marker", "")
+        encode = q.get("encoding-type") == "url"
+        # A marker that is a rolled-up prefix (a previous page's NextMarker) skips all keys under it.
+        after = marker + "\U0010ffff" if delimiter and marker.endswith(delimiter) else marker
+        page = await self._list_page(r, after, max_keys)
+        next_marker = page.truncated and delimiter and page.last is not None
+        children = [
+            el("IsTruncated", page.truncated),
+            el("Marker", _enc(marker, encode)),
+            *([el("NextMarker", _enc(page.last or "", encode))] if next_marker else []),
+            *page.contents,
+            el("Name", r.bucket),
+            el("Prefix", _enc(prefix, encode)),
+            *([el("Delimiter", _enc(delimiter, encode))] if delimiter else []),
+            el("MaxKeys", max_keys),
+            *page.prefixes,
             *([el("EncodingType", "url")] if encode else []),
         ]
         return _xml(document("ListBucketResult", children))
@@ -327,7 +368,11 @@ class S3Service:
         finally:
             path.unlink(missing_ok=True)
 
-    async def _CopyObject(self, ctx: RequestContext, r: S3Route) -> Response:
+    async def _open_copy_source(
+        self, ctx: RequestContext, r: S3Route
+    ) -> tuple[Version, BinaryIO, str | None, str]:
+        """``x-amz-copy-source`` (``bucket/key[?versionId=v]``), authorized for reading, opened:
+        the version, its bytes, the version id asked for and ``bucket/key``."""
         source = unquote(ctx.header("x-amz-copy-source") or "")
         source_path, _, source_query = source.lstrip("/").partition("?")
         source_bucket, _, source_key = source_path.partition("/")
@@ -345,23 +390,27 @@ class S3Service:
         version, handle = await self._run(self._store.get, source_bucket, source_key, source_version)
         if handle is None:
             raise NoSuchKeyError(source_key)
-        directive = ctx.header("x-amz-metadata-directive") or "COPY"
-        if directive == "REPLACE":
-            meta = ObjectMeta(
-                ctx.header("content-type") or "binary/octet-stream",
-                _user_metadata(ctx),
-                version.meta.checksums,
-            )
-        elif directive == "COPY":
-            meta = version.meta
-            if source_bucket == r.bucket and source_key == r.key and source_version is None:
-                raise InvalidRequestError(
-                    "This copy request is illegal because it is trying to copy an object to itself "
-                    "without changing the object's metadata."
-                )
-        else:
-            raise InvalidArgumentError("x-amz-metadata-directive must be COPY or REPLACE.")
+        return version, handle, source_version, f"{source_bucket}/{source_key}"
+
+    async def _CopyObject(self, ctx: RequestContext, r: S3Route) -> Response:
+        version, handle, source_version, source = await self._open_copy_source(ctx, r)
         with handle:
+            directive = ctx.header("x-amz-metadata-directive") or "COPY"
+            if directive == "REPLACE":
+                meta = ObjectMeta(
+                    ctx.header("content-type") or "binary/octet-stream",
+                    _user_metadata(ctx),
+                    version.meta.checksums,
+                )
+            elif directive == "COPY":
+                meta = version.meta
+                if source == f"{r.bucket}/{r.key}" and source_version is None:
+                    raise InvalidRequestError(
+                        "This copy request is illegal because it is trying to copy an object to itself "
+                        "without changing the object's metadata."
+                    )
+            else:
+                raise InvalidArgumentError("x-amz-metadata-directive must be COPY or REPLACE.")
             if version.size > self._max_upload:
                 raise EntityTooLargeError(
                     f"The source object is larger than the {self._max_upload} bytes a copy may be."
@@ -374,6 +423,53 @@ class S3Service:
         if source_version:
             headers.append((b"x-amz-copy-source-version-id", source_version.encode()))
         return Response(200, body, headers)
+
+    async def _UploadPartCopy(self, ctx: RequestContext, r: S3Route) -> Response:
+        number = _part_number(r)
+        upload_id = r.query["uploadId"]
+        assert r.bucket is not None and r.key is not None
+        await self._run(self._uploads.check_part, upload_id, r.bucket, r.key, number)
+        version, handle, source_version, _ = await self._open_copy_source(ctx, r)
+        with handle:
+            ranged = ctx.header("x-amz-copy-source-range")
+            start, length = (0, version.size) if ranged is None else _copy_range(ranged, version.size)
+            if length > self._max_upload:
+                raise EntityTooLargeError(f"A part may be at most {self._max_upload} bytes.")
+            path, etag = await self._run(self._copy_part, handle, start, length)
+        try:
+            await run_sync(
+                functools.partial(
+                    self._uploads.upload_part, upload_id, r.bucket, r.key, number, source=path, etag=etag
+                )
+            )
+        finally:
+            path.unlink(missing_ok=True)
+        body = document("CopyPartResult", [el("LastModified", timestamp(time.time())), el("ETag", etag)])
+        headers = list(XML_HEADERS)
+        if source_version:
+            headers.append((b"x-amz-copy-source-version-id", source_version.encode()))
+        return Response(200, body, headers)
+
+    def _copy_part(self, source: BinaryIO, start: int, length: int) -> tuple[Path, str]:
+        """``length`` bytes of ``source`` from ``start`` into a temporary file, and their ETag."""
+        path, handle = self._store.temp_file()
+        md5 = hashlib.md5(usedforsecurity=False)
+        try:
+            with handle:
+                source.seek(start)
+                left = length
+                while left > 0:
+                    block = source.read(min(READ_BLOCK, left))
+                    if not block:
+                        raise InvalidRequestError("The copy source changed while it was being read.")
+                    md5.update(block)
+                    handle.write(block)
+                    left -= len(block)
+                _flush(handle)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path, f'"{md5.hexdigest()}"'
 
     async def _GetObject(self, ctx: RequestContext, r: S3Route) -> Response:
         return await self._read(ctx, r, head=False)
@@ -496,12 +592,10 @@ class S3Service:
         return _xml(document("InitiateMultipartUploadResult", children))
 
     async def _UploadPart(self, ctx: RequestContext, r: S3Route) -> Response:
-        number = r.query.get("partNumber", "")
-        if not number.isdigit() or len(number) > 5:
-            raise InvalidArgumentError("Part number must be an integer between 1 and 10000, inclusive")
+        number = _part_number(r)
         upload_id = r.query["uploadId"]
         assert r.bucket is not None and r.key is not None
-        await self._run(self._uploads.check_part, upload_id, r.bucket, r.key, int(number))
+        await self._run(self._uploads.check_part, upload_id, r.bucket, r.key, number)
         received, path = await self._receive(ctx)
         try:
             await run_sync(
@@ -510,7 +604,7 @@ class S3Service:
                     upload_id,
                     r.bucket,
                     r.key,
-                    int(number),
+                    number,
                     source=path,
                     etag=received.etag,
                 )
@@ -577,6 +671,30 @@ class S3Service:
         response = _xml(document("CompleteMultipartUploadResult", children))
         response.headers += _version_header(version)
         return response
+
+
+async def refuse_s3(ctx: RequestContext) -> Response:
+    """External-S3 mode: the sources are in another S3, and this endpoint serves none."""
+    raise NotImplementedS3Error(
+        "This openmwaa reads environment sources from an external S3 (OPENMWAA_SOURCE_S3_ENDPOINT_URL) "
+        "and serves no S3 API of its own: send S3 requests to that S3."
+    )
+
+
+@dataclass
+class _Page:
+    """One page of a ListObjects(V2) answer, as XML elements."""
+
+    contents: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    #: The last key or common prefix on the page (where the next page starts).
+    last: str | None = None
+    last_is_prefix: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.contents) + len(self.prefixes)
 
 
 class _NoSuchPublicAccessBlock(S3Error):
@@ -672,6 +790,27 @@ def _check_preconditions(ctx: RequestContext, version: Version) -> None:
     none_match = ctx.header("if-none-match")
     if none_match is not None and none_match.strip() in ("*", version.etag):
         raise NotModifiedError()
+
+
+def _part_number(r: S3Route) -> int:
+    number = r.query.get("partNumber", "")
+    if not number.isdigit() or len(number) > 5:
+        raise InvalidArgumentError("Part number must be an integer between 1 and 10000, inclusive")
+    return int(number)
+
+
+_COPY_RANGE = re.compile(r"bytes=(\d{1,15})-(\d{1,15})")
+
+
+def _copy_range(value: str, size: int) -> tuple[int, int]:
+    """``x-amz-copy-source-range: bytes=first-last`` (both given, within the source) -> (start, length)."""
+    match = _COPY_RANGE.fullmatch(value.strip())
+    if match is None:
+        raise InvalidArgumentError("The x-amz-copy-source-range value must be of the form bytes=first-last.")
+    first, last = int(match.group(1)), int(match.group(2))
+    if first > last or last >= size:
+        raise InvalidArgumentError(f"Range specified is not valid for source object of size: {size}")
+    return first, last - first + 1
 
 
 def _flush(handle: BinaryIO) -> None:

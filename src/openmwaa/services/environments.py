@@ -91,12 +91,16 @@ class EnvironmentService:
         clock: Callable[[], float] = time.time,
         buckets: BucketStore | None = None,
         statsd_port: Callable[[], int | None] | None = None,
+        source_buckets: sources.SourceBuckets | None = None,
     ) -> None:
         """``statsd_port``: where Airflow sends its StatsD metrics (None: metrics stay off)."""
         self._settings = settings
         self._statsd_port = statsd_port
-        #: S3's view of the buckets: where a pinned object version's bytes are.
-        self._buckets = buckets or BucketStore(settings.buckets_dir)
+        #: Where sources are read from: openmwaa's own buckets (S3's view of them gives a pinned
+        #: object version's bytes) unless an external S3 is given.
+        self._sources = source_buckets or sources.LocalBuckets(
+            settings.buckets_dir, buckets or BucketStore(settings.buckets_dir)
+        )
         self._repo = repository
         self._supervisor = supervisor
         self._clock = clock
@@ -296,13 +300,13 @@ class EnvironmentService:
     def spec(self, record: EnvironmentRecord) -> EnvironmentSpec:
         """What the supervisor must run for ``record``'s configuration."""
         config = record.config
-        bucket = sources.bucket_dir(self._settings.buckets_dir, str(config["SourceBucketArn"]))
+        arn = str(config["SourceBucketArn"])
 
         def optional(member: str) -> Any:
             key = config.get(member)
             if not key:
                 return None
-            return self._source_path(bucket, config, member)
+            return self._source_path(arn, config, member, refresh=False)
 
         home = self.home(record)
         secrets = EnvironmentSecrets(**record.secrets)
@@ -318,7 +322,7 @@ class EnvironmentService:
             name=record.name,
             airflow_version=str(config["AirflowVersion"]),
             home=home,
-            dags_dir=sources.object_path(bucket, str(config["DagS3Path"]), member="DagS3Path"),
+            dags_dir=self._sources.dags_dir(arn, str(config["DagS3Path"]), refresh=False),
             plugins_zip=optional("PluginsS3Path"),
             requirements_file=optional("RequirementsS3Path"),
             startup_script=optional("StartupScriptS3Path"),
@@ -383,25 +387,22 @@ class EnvironmentService:
             config, given=given, fallback="the default" if previous is None else "the current value"
         )
         arn = str(config["SourceBucketArn"])
-        bucket = sources.bucket_dir(self._settings.buckets_dir, arn)
-        sources.require_bucket(bucket, arn)
-        dags = sources.object_path(bucket, str(config["DagS3Path"]), member="DagS3Path")
-        dags.mkdir(parents=True, exist_ok=True)
+        self._sources.require_bucket(arn)
+        self._sources.dags_dir(arn, str(config["DagS3Path"]), refresh=True)
         for member in ("PluginsS3Path", "RequirementsS3Path", "StartupScriptS3Path"):
             key = config.get(member)
             pinned = config.get(sources.version_member(member))
             if pinned and not key:
                 raise ValidationError(f"{sources.version_member(member)} is given without {member}.")
             if key:
-                sources.require_object(self._source_path(bucket, config, member), member=member, key=key)
+                self._source_path(arn, config, member, refresh=True)
 
-    def _source_path(self, bucket: Path, config: Mapping[str, Any], member: str) -> Path:
+    def _source_path(self, arn: str, config: Mapping[str, Any], member: str, *, refresh: bool) -> Path:
         """The file of source ``member``: the version it pins (``*S3ObjectVersion``), else the current one."""
-        key = str(config[member])
         version = config.get(sources.version_member(member))
-        if version:
-            return sources.object_version_path(self._buckets, bucket, key, str(version), member=member)
-        return sources.object_path(bucket, key, member=member)
+        return self._sources.source_file(
+            arn, str(config[member]), str(version) if version else None, member=member, refresh=refresh
+        )
 
     @staticmethod
     def _check_tag_count(tags: Mapping[str, str]) -> None:

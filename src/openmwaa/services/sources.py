@@ -1,5 +1,8 @@
 """Where an environment's S3 sources live on this machine.
 
+Two kinds of source (:class:`SourceBuckets`): openmwaa's own buckets (below), or an external S3
+read through a local mirror (:class:`ExternalBuckets`).
+
 ``arn:aws:s3:::my-bucket`` is the directory ``<buckets root>/my-bucket``; an S3 key below it is
 a path below that directory. Keys never escape their bucket.
 """
@@ -7,10 +10,13 @@ a path below that directory. Keys never escape their bucket.
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from openmwaa.errors import ValidationError
 from openmwaa.s3.errors import S3Error
 from openmwaa.s3.store import BucketStore
+from openmwaa.s3source.client import SourceBucketMissingError, SourceObjectMissingError, SourceS3Error
+from openmwaa.s3source.mirror import SourceMirror, UnsafeKeyError
 
 _S3_ARN_PREFIX = "arn:aws:s3:::"
 
@@ -64,3 +70,108 @@ def object_version_path(store: BucketStore, bucket: Path, key: str, version_id: 
             f"{version_member(member)} {version_id!r}: no such version of {key!r} in bucket "
             f"{bucket.name!r} ({exc.message})"
         ) from exc
+
+
+def bucket_name(bucket_arn: str) -> str:
+    """``arn:aws:s3:::b`` -> ``b`` (a ValidationError for anything else)."""
+    return bucket_dir(Path("/"), bucket_arn).name
+
+
+class SourceBuckets(Protocol):
+    """Where an environment's sources are read from: openmwaa's own buckets, or an external S3.
+
+    ``refresh`` (create and update): check the sources exist and bring them up to date;
+    otherwise (building a spec again, e.g. at a restart) use what is already there.
+    """
+
+    def require_bucket(self, bucket_arn: str) -> None: ...
+
+    def dags_dir(self, bucket_arn: str, dag_path: str, *, refresh: bool) -> Path: ...
+
+    def source_file(
+        self, bucket_arn: str, key: str, version: str | None, *, member: str, refresh: bool
+    ) -> Path: ...
+
+
+class LocalBuckets:
+    """openmwaa's own buckets: directories below the buckets root, their versions in ``store``."""
+
+    def __init__(self, root: Path, store: BucketStore) -> None:
+        self._root = root
+        self._store = store
+
+    def require_bucket(self, bucket_arn: str) -> None:
+        require_bucket(bucket_dir(self._root, bucket_arn), bucket_arn)
+
+    def dags_dir(self, bucket_arn: str, dag_path: str, *, refresh: bool) -> Path:
+        dags = object_path(bucket_dir(self._root, bucket_arn), dag_path, member="DagS3Path")
+        if refresh:
+            dags.mkdir(parents=True, exist_ok=True)
+        return dags
+
+    def source_file(
+        self, bucket_arn: str, key: str, version: str | None, *, member: str, refresh: bool
+    ) -> Path:
+        bucket = bucket_dir(self._root, bucket_arn)
+        if version:
+            return object_version_path(self._store, bucket, key, version, member=member)
+        path = object_path(bucket, key, member=member)
+        if refresh:
+            require_object(path, member=member, key=key)
+        return path
+
+
+class ExternalBuckets:
+    """An external S3, read through a local mirror (``openmwaa.s3source``)."""
+
+    def __init__(self, mirror: SourceMirror) -> None:
+        self._mirror = mirror
+
+    def require_bucket(self, bucket_arn: str) -> None:
+        name = bucket_name(bucket_arn)
+        try:
+            self._mirror.s3.head_bucket(name)
+        except SourceBucketMissingError as exc:
+            raise ValidationError(
+                f"SourceBucketArn {bucket_arn!r}: the bucket does not exist in the source S3."
+            ) from exc
+        except SourceS3Error as exc:
+            raise ValidationError(
+                f"SourceBucketArn {bucket_arn!r}: the source S3 did not answer ({exc})."
+            ) from exc
+
+    def dags_dir(self, bucket_arn: str, dag_path: str, *, refresh: bool) -> Path:
+        name = bucket_name(bucket_arn)
+        dags = object_path(self._mirror.bucket_dir(name), dag_path, member="DagS3Path")
+        if refresh:
+            prefix = dag_path.strip("/") + "/"
+            try:
+                self._mirror.sync_prefix(name, prefix)
+            except SourceS3Error as exc:
+                raise ValidationError(
+                    f"DagS3Path {dag_path!r}: the source S3 did not answer ({exc})."
+                ) from exc
+            dags.mkdir(parents=True, exist_ok=True)
+            dags.chmod(0o755)
+        return dags
+
+    def source_file(
+        self, bucket_arn: str, key: str, version: str | None, *, member: str, refresh: bool
+    ) -> Path:
+        name = bucket_name(bucket_arn)
+        object_path(self._mirror.bucket_dir(name), key, member=member)  # the same key rules
+        try:
+            if version:
+                return self._mirror.fetch_version(name, key, version)
+            path = self._mirror.current_path(name, key)
+            if refresh or not path.is_file():
+                self._mirror.fetch_current(name, key)
+            return path
+        except SourceObjectMissingError as exc:
+            if version:
+                raise ValidationError(
+                    f"{version_member(member)} {version!r}: no such version of {key!r} in bucket {name!r}"
+                ) from exc
+            raise ValidationError(f"{member} {key!r}: no such object in the source bucket {name!r}") from exc
+        except (SourceS3Error, UnsafeKeyError) as exc:
+            raise ValidationError(f"{member} {key!r}: could not be read from the source S3 ({exc}).") from exc
