@@ -111,7 +111,8 @@ def test_openmwaa_serves_no_s3_and_checks_sources_on_the_external_one(
             RequirementsS3Path="requirements.txt",
             RequirementsS3ObjectVersion="no-such-version-id",
         )
-    assert mwaa.list_environments()["Environments"] == []
+    names = mwaa.list_environments()["Environments"]
+    assert "no-bucket" not in names and "bad-version" not in names
 
 
 def test_environment_from_the_external_bucket(
