@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openmwaa.errors import ValidationError
 from openmwaa.settings import Settings
+
+if TYPE_CHECKING:  # imported when the command runs, so `openmwaa --help` stays quick
+    from openmwaa.wire.worker_pool import WorkerPoolGrant
 
 DESCRIPTION = """\
 Run a Celery worker for an openmwaa environment on this machine.
@@ -21,7 +26,9 @@ AWS_PROFILE, the shared files, an instance role), receives the environment's Air
 configuration over HTTPS, installs the same Airflow runtime, fetches the DAGs, plugins and
 requirements through openmwaa's S3 API (s3:ListBucket, s3:GetObject, s3:GetObjectVersion on the
 source bucket), and runs `airflow celery worker` on the environment's queue until Ctrl-C or
-SIGTERM (running tasks get a minute to finish). The DAGs are synced again every --sync-interval.
+SIGTERM (running tasks get a minute to finish). The DAGs are synced again every --sync-interval;
+every tenth sync it asks for the grant again and, if an UpdateEnvironment changed it, stops the
+worker warmly and starts it again with the new configuration.
 
 Example:
   openmwaa worker --environment MyAirflowEnvironment --endpoint https://openmwaa.example:8751 \\
@@ -72,7 +79,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     from openmwaa.runtime.installer import RuntimeManager
     from openmwaa.wire.worker_pool import WORKER_NAME
-    from openmwaa.worker.agent import WorkerOptions, WorkerProcess, install_stop_signals, prepare_worker
+    from openmwaa.worker.agent import (
+        RESTART,
+        WorkerOptions,
+        WorkerProcess,
+        install_stop_signals,
+        prepare_worker,
+    )
     from openmwaa.worker.join import Endpoint, JoinRefusedError, join_pool
     from openmwaa.worker.sources import SourceSync
 
@@ -98,14 +111,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"openmwaa worker: {message}", file=sys.stderr, flush=True)
 
-    progress(f"joining the worker pool of {args.environment} at {endpoint.base}")
-    try:
-        grant = join_pool(
-            endpoint, args.environment, credentials=credentials, region=region, worker_name=name
-        )
-    except JoinRefusedError as exc:
-        print(f"openmwaa worker: {exc.message}", file=sys.stderr)
-        return 3
     options = WorkerOptions(
         name=name,
         directory=Path(args.worker_dir).expanduser(),
@@ -119,18 +124,39 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         verify=endpoint.ca_bundle or True,
         config=_s3_config(),
     )
-    home = options.directory.resolve() / grant.name
-    sync = SourceSync(s3, grant.sources, home / "dags", home / "files")
-    prepared = prepare_worker(
-        grant, endpoint, options, sync=sync, runtimes=RuntimeManager(settings.runtime_dir), progress=progress
-    )
-    process = WorkerProcess(prepared, sync, sync_interval=options.sync_interval)
-    install_stop_signals(process)
-    progress(
-        f"running `airflow celery worker` (Airflow {grant.airflow_version}) on queue {grant.queue} "
-        f"as {name}; log: {prepared.log_path}"
-    )
-    return process.run()
+
+    def join() -> WorkerPoolGrant:
+        return join_pool(endpoint, args.environment, credentials=credentials, region=region, worker_name=name)
+
+    while True:
+        progress(f"joining the worker pool of {args.environment} at {endpoint.base}")
+        try:
+            grant = join()
+        except JoinRefusedError as exc:
+            print(f"openmwaa worker: {exc.message}", file=sys.stderr)
+            return 3
+        home = options.directory.resolve() / grant.name
+        sync = SourceSync(s3, grant.sources, home / "dags", home / "files")
+        runtimes = RuntimeManager(settings.runtime_dir)
+        prepared = prepare_worker(grant, endpoint, options, sync=sync, runtimes=runtimes, progress=progress)
+        process = WorkerProcess(
+            prepared,
+            sync,
+            sync_interval=options.sync_interval,
+            still_current=functools.partial(_same_grant, join, grant),
+        )
+        install_stop_signals(process)
+        progress(
+            f"running `airflow celery worker` (Airflow {grant.airflow_version}) on queue {grant.queue} "
+            f"as {name}; log: {prepared.log_path}"
+        )
+        code = process.run()
+        if code != RESTART:
+            return code
+
+
+def _same_grant(join: Callable[[], WorkerPoolGrant], grant: WorkerPoolGrant) -> bool:
+    return join() == grant
 
 
 def _s3_config() -> Any:

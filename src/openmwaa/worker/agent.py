@@ -150,20 +150,43 @@ def worker_variables(
     return env
 
 
-class WorkerProcess:
-    """``airflow celery worker`` in a session of its own, and the DAG sync beside it."""
+#: What :meth:`WorkerProcess.run` returns when the environment changed: prepare and start again.
+RESTART: Final = -1
+#: Every this many DAG syncs the worker asks for its grant again, to notice an UpdateEnvironment.
+REJOIN_EVERY: Final = 10
 
-    def __init__(self, prepared: PreparedWorker, sync: SourceSync, *, sync_interval: float) -> None:
+
+class WorkerProcess:
+    """``airflow celery worker`` in a session of its own, and the DAG sync beside it.
+
+    ``still_current`` (called every :data:`REJOIN_EVERY` syncs) tells whether the environment's
+    grant is still the one the worker was prepared with; when it is not (an UpdateEnvironment:
+    another Airflow version, configuration, plugins or requirements), the worker stops warmly
+    and :meth:`run` returns :data:`RESTART`. An error asking is no change: the worker keeps going.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedWorker,
+        sync: SourceSync,
+        *,
+        sync_interval: float,
+        still_current: Callable[[], bool] = lambda: True,
+        rejoin_every: int = REJOIN_EVERY,
+    ) -> None:
         self._prepared = prepared
         self._sync = sync
         self._interval = sync_interval
+        self._still_current = still_current
+        self._rejoin_every = rejoin_every
         self._stop = threading.Event()
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> int:
-        """Until the worker exits or :meth:`stop`; the worker's exit code (0 after a stop)."""
+        """Until the worker exits, :meth:`stop` or a change; the worker's exit code (0 after a
+        stop, :data:`RESTART` after a change)."""
         prepared = self._prepared
         child = spawn(
             "celery-worker",
@@ -175,17 +198,29 @@ class WorkerProcess:
             shim_python=str(prepared.runtime.python),
         )
         popen = child.popen
+        rounds = 0
         try:
             while popen.poll() is None:
                 if self._stop.wait(self._interval):
                     break
                 self._resync()
+                rounds += 1
+                if rounds % self._rejoin_every == 0 and not self._current():
+                    log.info("the environment changed: restarting the worker with its new configuration")
+                    return RESTART
             if popen.poll() is not None:
                 return int(popen.returncode)
             log.info("stopping the worker (running tasks have %.0f s to finish)", STOP_GRACE_SECONDS)
             return 0
         finally:
             stop_all([child], grace=STOP_GRACE_SECONDS)
+
+    def _current(self) -> bool:
+        try:
+            return self._still_current()
+        except Exception as exc:  # openmwaa briefly unreachable: ask again next time
+            log.warning("could not check the environment's configuration (%s)", exc)
+            return True
 
     def _resync(self) -> None:
         try:
