@@ -58,8 +58,11 @@ class DagSync:
                 )
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        # At once first: changes made while openmwaa was down reach Airflow without waiting.
+        while True:
             try:
                 self.poll_once()
             except Exception:  # the loop must outlive any one failure
                 log.exception("DAG sync poll failed")
+            if self._stop.wait(self._interval):
+                return

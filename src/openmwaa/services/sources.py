@@ -151,8 +151,9 @@ class ExternalBuckets:
                 raise ValidationError(
                     f"DagS3Path {dag_path!r}: the source S3 did not answer ({exc})."
                 ) from exc
-            dags.mkdir(parents=True, exist_ok=True)
-            dags.chmod(0o755)
+        # Airflow's DAG folder exists even before the first poll reaches it (a restart).
+        dags.mkdir(parents=True, exist_ok=True)
+        dags.chmod(0o755)
         return dags
 
     def source_file(

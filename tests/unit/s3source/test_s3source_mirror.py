@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -127,3 +128,18 @@ def test_the_poller_syncs_every_folder_in_use_and_survives_failures(tmp_path: Pa
     del fake.objects["dags/a.py"]
     sync.poll_once()
     assert not (tmp_path / "mirror" / "src" / "dags" / "a.py").exists()
+
+
+def test_the_poller_syncs_at_once_when_started(tmp_path: Path) -> None:
+    """After a restart, changes made meanwhile arrive without waiting a whole interval."""
+    fake, mirror = _mirror(tmp_path)
+    fake.put("dags/a.py", b"a")
+    sync = DagSync(mirror, lambda: [("src", "dags/")], interval=3600)
+    sync.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "mirror" / "src" / "dags" / "a.py").is_file():
+            assert time.monotonic() < deadline, "the first poll did not run at start"
+            time.sleep(0.05)
+    finally:
+        sync.stop()
