@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from anyio.to_thread import run_sync
 from sqlalchemy import Engine
 
 from openmwaa.api import environments as environments_api
@@ -17,12 +18,16 @@ from openmwaa.api import tags as tags_api
 from openmwaa.api import tokens as tokens_api
 from openmwaa.api.cloudwatch import codec_of, make_cloudwatch_handler
 from openmwaa.api.container_credentials import ServeContainerCredentials
+from openmwaa.api.dashboard import SERVICE as DASHBOARD_SERVICE
+from openmwaa.api.dashboard import ServeDashboard
+from openmwaa.api.dashboard import error_response as dashboard_error
 from openmwaa.api.execution_api import ForwardExecutionApi
 from openmwaa.api.logs import make_logs_handler
 from openmwaa.api.sts import StsService, make_sts_handler
 from openmwaa.api.worker_pool import make_worker_pool_handler
 from openmwaa.auth.authenticator import SigV4Authenticator
 from openmwaa.auth.credentials import SecretBox
+from openmwaa.auth.dashboard_signin import DashboardSessions, SignInVerifier
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.sts_sessions import StsSessionStore
 from openmwaa.errors import OpenMwaaError
@@ -62,6 +67,8 @@ from openmwaa.s3.xml import error_response as s3_error_response
 from openmwaa.s3source.dag_sync import DagSync
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
+from openmwaa.services.dashboard import DashboardService, WebLogin
+from openmwaa.services.dashboard_data import DagData, SnapshotCache, fetch_dag_data
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.services.execution_role import ExecutionRoleService
 from openmwaa.services.external_source import build_external_source
@@ -427,6 +434,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
     pipeline = Pipeline(
         (
             ServeMetrics(render, settings.metrics_token),
+            _dashboard(settings, services, authorizer, invoker, vpcs),
             ServeContainerCredentials(execution_roles, find_record),
             ForwardExecutionApi(find_record, services.supervisor, Http1Client()),
             RouteRequest(wire),
@@ -458,6 +466,7 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
             LOGS_SERVICE: logs_error,
             S3_SERVICE: s3_error,
             CLOUDWATCH_SERVICE: cloudwatch_error,
+            DASHBOARD_SERVICE: dashboard_error,
         },
         default_serializer=mwaa_error,
         finishers=(log_access, audit_to(services.audit), *observers),
@@ -476,6 +485,65 @@ def create_app(settings: Settings, services: Services) -> ApiApp:
         )
 
     return ApiApp(pipeline.handle, pipeline.reject, body_limit=body_limit, streams_body=streams_body)
+
+
+def _dashboard(
+    settings: Settings,
+    services: Services,
+    authorizer: IamAuthorizer,
+    invoker: RestApiInvoker,
+    vpcs: VpcMap,
+) -> ServeDashboard:
+    """``/dashboard``: its service over every environment served, read through InvokeRestApi's path."""
+
+    async def fetch(record: EnvironmentRecord) -> DagData:
+        return await fetch_dag_data(invoker, record, services.clock())
+
+    def web_servers(key: str) -> int:
+        # Looked up when asked (like the metrics' endpoint lookups): a stand-in supervisor in
+        # tests that never serve the dashboard need not have it.
+        return services.supervisor.web_servers(key)
+
+    service = DashboardService(
+        records=services.repository.list_all,
+        authorizer=authorizer,
+        cache=SnapshotCache(fetch, refresh_interval=settings.dashboard_refresh_interval),
+        web_servers=web_servers,
+        audit=services.audit,
+        clock=services.clock,
+        web_login=WebLogin(
+            endpoints=services.webservers,
+            tokens=services.web_tokens,
+            scheme="https" if settings.web_tls else "http",
+        ),
+        run_blocking=run_sync,
+    )
+
+    def conditions(ctx: RequestContext) -> Callable[[Mapping[str, str]], Mapping[str, Any]]:
+        def for_tags(tags: Mapping[str, str]) -> Mapping[str, Any]:
+            return condition_context(
+                vpcs,
+                principal=ctx.principal,
+                client_ip=ctx.client_ip,
+                received_at=ctx.received_at,
+                secure_transport=ctx.scheme == "https",
+                resource_tags=tags,
+            )
+
+        return for_tags
+
+    return ServeDashboard(
+        service,
+        signin=SignInVerifier(
+            region=settings.region,
+            credentials=services.identities,
+            clock=services.clock,
+            clock_skew=settings.clock_skew,
+        ),
+        sessions=DashboardSessions(ttl=settings.dashboard_session_ttl, clock=services.clock),
+        authorizer=authorizer,
+        conditions=conditions,
+    )
 
 
 def _metrics(

@@ -122,6 +122,11 @@ class Settings:
     metrics_database_url: str | None = field(default=None, repr=False)
     metrics_retention_days: float = 15.0
     metrics_sample_interval: float = 60.0
+    #: The dashboard (``/dashboard``): each environment's Airflow is read at most once per
+    #: ``dashboard_refresh_interval`` seconds, whatever the number of viewers; a sign-in lasts
+    #: ``dashboard_session_ttl`` seconds.
+    dashboard_refresh_interval: float = 5.0
+    dashboard_session_ttl: float = 3600.0
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_ID.match(self.account_id):
@@ -155,6 +160,10 @@ class Settings:
         self._check_source_s3()
         if self.web_servers_limit < 0:
             raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
+        if not (self.dashboard_refresh_interval > 0 and 0 < self.dashboard_session_ttl <= 12 * 3600):
+            raise ValidationError(
+                "dashboard_refresh_interval must be positive and dashboard_session_ttl 1 s to 12 h"
+            )
         if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):
             raise ValidationError("web_scale_up_window and web_scale_down_window must be positive seconds")
 

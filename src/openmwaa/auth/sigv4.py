@@ -416,8 +416,11 @@ def verify_presigned(
     credentials: CredentialLookup,
     now: float,
     clock_skew: float,
+    payload_hash: str = UNSIGNED_PAYLOAD,
 ) -> Principal:
-    """A pre-signed URL (S3): SigV4 in the query string, payload ``UNSIGNED-PAYLOAD``, path as sent."""
+    """A pre-signed URL: SigV4 in the query string, path as sent. The payload is signed as
+    ``UNSIGNED-PAYLOAD`` by S3's pre-signer, as the empty body's hash by other services'
+    (``payload_hash``)."""
     params: dict[str, str] = {}
     for pair in ctx.raw_query.split("&"):
         name, _, value = pair.partition("=")
@@ -467,7 +470,7 @@ def verify_presigned(
             canonical_query(query),
             canonical_headers(ctx, parsed.signed_headers),
             ";".join(parsed.signed_headers),
-            UNSIGNED_PAYLOAD,
+            payload_hash,
         ]
     )
     expected = compute_signature(resolved.secret_access_key, timestamp, parsed, canonical)

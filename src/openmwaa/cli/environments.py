@@ -94,7 +94,7 @@ def client(settings: Settings, args: argparse.Namespace) -> Any:
     session = botocore.session.get_session()
     kwargs: dict[str, Any] = {}
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
-        kwargs = _bootstrap_credentials(settings)
+        kwargs = bootstrap_credentials(settings)
     return session.create_client(
         "mwaa",
         region_name=settings.region,
@@ -104,7 +104,7 @@ def client(settings: Settings, args: argparse.Namespace) -> Any:
     )
 
 
-def _bootstrap_credentials(settings: Settings) -> dict[str, Any]:
+def bootstrap_credentials(settings: Settings) -> dict[str, Any]:
     """The admin key ``openmwaa up`` wrote to the data directory, if any."""
     parser = configparser.ConfigParser()
     parser.read(settings.data_dir / "credentials")

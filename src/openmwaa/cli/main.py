@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from openmwaa import __version__
-from openmwaa.cli import audit, environments, iam, up, worker
+from openmwaa.cli import audit, dashboard, environments, iam, up, worker
 from openmwaa.errors import OpenMwaaError
 from openmwaa.settings import Settings
 
@@ -22,6 +22,7 @@ Start here:
   openmwaa iam simulate ...        ask the policy engine why a call is allowed or denied
   openmwaa audit --follow          watch every API call as it is decided
   openmwaa worker ...              run a Celery worker for an environment (another machine)
+  openmwaa dashboard               a sign-in URL for the dashboard of every environment
 
 Every option can also be given as an OPENMWAA_<NAME> environment variable
 (e.g. OPENMWAA_DATA_DIR, OPENMWAA_PORT).
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     iam.register(sub)
     audit.register(sub)
     worker.register(sub)
+    dashboard.register(sub)
     # Also after the command (`openmwaa up --data-dir D`); SUPPRESS keeps a value given before it.
     for command in sub.choices.values():
         command.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)

@@ -130,6 +130,9 @@ class RestApiInvoker:
             )
         if not self._limiter.try_acquire((str(record.key), principal.account_id)):
             raise ThrottlingError()
+        return self._lease(record)
+
+    def _lease(self, record: EnvironmentRecord) -> Lease:
         lease = self._endpoints.lease(str(record.key))
         if lease is None:
             raise ValidationError(
@@ -153,30 +156,83 @@ class RestApiInvoker:
         deadline = time.monotonic() + self._timeout
         record = await self._wait_while_starting(record, deadline)
         lease = self.admit(record, principal)
-        airflow_major = major(str(record.config["AirflowVersion"]))
-        token = self._tokens.token(
-            major=airflow_major,
-            jwt_secret=record.secrets["jwt_secret"],
-            token_secret=record.secrets["token_secret"],
+        body = params.get("Body")
+        content = None if body is None else json.dumps(body).encode()
+        return await self._call(
+            record,
+            lease,
             username=airflow_username(principal.identity),
             role=role,
-            ttl=self._token_ttl,
-            now=self._clock() if self._clock else None,
+            method=str(params["Method"]),
+            target=(path, query),
+            content=content,
+            deadline=deadline,
         )
-        target = f"/api/v{1 if airflow_major == 2 else 2}{quote(path, safe='/%:@!$&()*+,;=-._~')}"
+
+    async def read(
+        self, record: EnvironmentRecord, path: str, query: Mapping[str, Any], *, username: str, role: str
+    ) -> Any:
+        """A GET of Airflow's REST API for openmwaa itself (the dashboard), as ``username`` with
+        ``role``: no IAM caller, so no per-caller throttle (the caller bounds its own load).
+
+        Airflow's JSON answer; RestApiError when Airflow answers an error, ValidationError when
+        the environment is not serving.
+        """
+        if record.status not in SERVING_STATUSES:
+            raise ValidationError(f"Environment {record.name} is {record.status}.")
+        deadline = time.monotonic() + self._timeout
+        lease = self._lease(record)
+        answer = await self._call(
+            record,
+            lease,
+            username=username,
+            role=role,
+            method="GET",
+            target=(check_path(path), encode_query(query)),
+            content=None,
+            deadline=deadline,
+        )
+        return answer["RestApiResponse"]
+
+    async def _call(
+        self,
+        record: EnvironmentRecord,
+        lease: Lease,
+        *,
+        username: str,
+        role: str,
+        method: str,
+        target: tuple[str, str],
+        content: bytes | None,
+        deadline: float,
+    ) -> dict[str, Any]:
+        """Send one call to the leased replica as ``username``/``role`` (another replica if it is gone)."""
+        airflow_major = major(str(record.config["AirflowVersion"]))
+        try:
+            token = self._tokens.token(
+                major=airflow_major,
+                jwt_secret=record.secrets["jwt_secret"],
+                token_secret=record.secrets["token_secret"],
+                username=username,
+                role=role,
+                ttl=self._token_ttl,
+                now=self._clock() if self._clock else None,
+            )
+        except BaseException:
+            lease.release()
+            raise
+        path, query = target
+        url = f"/api/v{1 if airflow_major == 2 else 2}{quote(path, safe='/%:@!$&()*+,;=-._~')}"
         if query:
-            target = f"{target}?{query}"
+            url = f"{url}?{query}"
         headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
-        content: bytes | None = None
-        if "Body" in params and params["Body"] is not None:
-            content = json.dumps(params["Body"]).encode()
+        if content is not None:
             headers["content-type"] = "application/json"
-        method = str(params["Method"])
         tried: set[str] = set()
         while True:
             tried.add(lease.url)
             host, _, port = lease.url.removeprefix("http://").rstrip("/").rpartition(":")
-            request = UpstreamRequest(method, host, int(port), target, list(headers.items()), content)
+            request = UpstreamRequest(method, host, int(port), url, list(headers.items()), content)
             try:
                 response = await self._send(request, timeout=deadline - time.monotonic())
             except _Unreachable as unreachable:

@@ -131,8 +131,10 @@ class AuditLog:
         action: str | None = None,
         decision: str | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> Iterator[tuple[int, AuditEntry]]:
-        statement = select(AuditRow).order_by(AuditRow.id).limit(limit)
+        order = AuditRow.id.desc() if newest_first else AuditRow.id
+        statement = select(AuditRow).order_by(order).limit(limit)
         if since is not None:
             statement = statement.where(AuditRow.time >= since)
         if after_id is not None:

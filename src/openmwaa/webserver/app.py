@@ -9,8 +9,9 @@ Routes (pure ASGI):
     a form to paste a token. A bad token answers 403 saying why.
 ``GET|POST /aws_mwaa/logout`` (and ``/pluginsv2/...``)
     End the session and clear the cookies.
-``GET /aws_mwaa/aws-console-sso?login=true#<WebToken>`` (and ``/pluginsv2/...``)
-    A page whose script signs in with the token in the fragment and opens the Airflow UI.
+``GET /aws_mwaa/aws-console-sso?login=true[&next=/path]#<WebToken>`` (and ``/pluginsv2/...``)
+    A page whose script signs in with the token in the fragment and opens the Airflow UI (at the
+    same-origin ``next`` path when given: the dashboard links to a DAG's page).
 ``POST /aws_mwaa/cli``
     The Airflow CLI for a CLI token (see ``webserver.cli_endpoint``).
 anything else
@@ -186,7 +187,9 @@ class EnvironmentWebApp:
             if path == f"{prefix}/logout":
                 return await self._logout(scope, send, prefix=prefix)
             if path == f"{prefix}/aws-console-sso":
-                return await respond_html(send, 200, pages.console_sso_page(f"{prefix}/login"))
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                next_url = _safe_next(query.get("next", [None])[0]) or "/"
+                return await respond_html(send, 200, pages.console_sso_page(f"{prefix}/login", next_url))
         if path == f"{V2_PREFIX}/cli":
             return await self._cli(scope, receive, send)
         if path in AIRFLOW2_LOGOUT_PATHS:

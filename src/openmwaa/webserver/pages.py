@@ -23,17 +23,23 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def console_sso_page(login_path: str) -> str:
-    """Reads ``#<WebToken>``, signs in through ``login_path``, then opens the Airflow UI."""
+def _script_string(value: str) -> str:
+    """A JavaScript string literal that cannot end the surrounding ``<script>`` element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def console_sso_page(login_path: str, next_url: str = "/") -> str:
+    """Reads ``#<WebToken>``, signs in through ``login_path``, then opens the Airflow UI at ``next_url``
+    (a same-origin path the caller has checked)."""
     script = (
         "(function(){var t=decodeURIComponent(location.hash.slice(1));"
-        "history.replaceState(null,'',location.pathname);"
+        "history.replaceState(null,'',location.pathname+location.search);"
         "var m=document.getElementById('msg');"
         "if(!t){m.textContent='No web login token in the address (expected #<WebToken>).';return;}"
         f"fetch({json.dumps(login_path)},{{method:'POST',credentials:'same-origin',"
         "headers:{'Content-Type':'application/x-www-form-urlencoded'},"
         "body:'token='+encodeURIComponent(t)})"
-        ".then(function(r){if(r.ok){location.replace('/');}"
+        f".then(function(r){{if(r.ok){{location.replace({_script_string(next_url)});}}"
         "else{return r.text().then(function(x){m.textContent='Sign-in failed ('+r.status+'). '+"
         "'Create a new web login token (they are valid for 60 seconds and work once).';});}})"
         ".catch(function(){m.textContent='Sign-in failed: the web server could not be reached.';});})();"

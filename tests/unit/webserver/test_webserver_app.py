@@ -216,3 +216,12 @@ async def test_login_form_ignores_offsite_next(harness: Harness) -> None:
             "/aws_mwaa/login", data={"token": harness.web_token("af2"), "next": "//evil.example/"}
         )
     assert response.status_code == 200 and "evil.example" not in response.text
+
+
+async def test_console_sso_page_opens_a_same_origin_next_path_only(harness: Harness) -> None:
+    async with harness.client("af3") as client:
+        dag = await client.get("/pluginsv2/aws_mwaa/aws-console-sso", params={"next": "/dags/etl</script>"})
+        offsite = await client.get("/aws_mwaa/aws-console-sso", params={"next": "//evil.example/"})
+    assert 'location.replace("/dags/etl\\u003c/script\\u003e")' in dag.text
+    assert '</script>")' not in dag.text
+    assert 'location.replace("/")' in offsite.text and "evil.example" not in offsite.text
