@@ -13,6 +13,9 @@ same run or against the issue's target:
   Target p95 <= 1 s.
 - ``cloudwatch``: GetMetricStatistics over HTTP (boto3, JSON 1.0) for a day of per-minute
   SchedulerHeartbeat data among 5,000 series; baseline: ListMetrics of one namespace.
+- ``dashboard``: ``/dashboard/api/state`` for 20 environments, cold, warm (one viewer, and 10 at
+  once), and an uncached baseline; the environments' Airflow is in-process fake REST APIs
+  (``observability_dashboard``). Target p95 <= 1 s warm.
 - ``shipping``: trigger -> success of the example DAG ``hello_openmwaa`` on two Airflow 3
   environments of one real server, one with every LoggingConfiguration module on (INFO) and one
   with all off, triggered alternately; ratio on / off (1.00: no cost). Slow (real Airflow, a few
@@ -46,6 +49,7 @@ from botocore.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_logs import GROUP, write_logs
+from observability_dashboard import run_dashboard_section
 
 from openmwaa.app import build_services, create_app
 from openmwaa.auth.bootstrap import ensure_bootstrap_admin
@@ -307,11 +311,20 @@ def shipping(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def dashboard(args: argparse.Namespace) -> list[Row]:
+    """The dashboard's data for 20 environments (their Airflow: in-process fakes; see the module)."""
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
+        rows, note = run_dashboard_section(Path(tmp), polls=max(args.runs, 20) * 5)
+    print(note, flush=True)
+    return [Row(*figures) for figures in rows]
+
+
 SECTIONS: dict[str, Section] = {
     "scrape": scrape,
     "logs": logs,
     "cloudwatch": cloudwatch,
     "shipping": shipping,
+    "dashboard": dashboard,
 }
 
 

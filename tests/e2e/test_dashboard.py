@@ -32,9 +32,10 @@ from tests.e2e.conftest import (
     invoke,
     request_environment,
     wait_for_status,
+    wait_until_known,
 )
 from tests.e2e.test_browser_sso import chromium
-from tests.e2e.test_iam import ACCOUNT, ENV_ARN, Key, add_user, wait_until_known
+from tests.e2e.test_iam import ACCOUNT, ENV_ARN, Key, add_user
 
 pytestmark = [
     pytest.mark.e2e,
@@ -103,7 +104,7 @@ def narrow_viewer(server: OpenMwaaServer, af2_env: str) -> Key:
         "dashboard-narrow",
         {"Effect": "Allow", "Action": "airflow:GetEnvironment", "Resource": ENV_ARN + af2_env},
     )
-    wait_until_known(server, key)
+    wait_until_known(server, key.access_key_id, key.secret_access_key)
     return key
 
 
