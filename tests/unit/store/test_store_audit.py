@@ -125,3 +125,16 @@ def test_a_full_backlog_is_written_on_the_callers_thread_without_waiting(engine:
     assert (log.written, log.lost) == (2, 0)
     log.stop()
     assert _ids(log) == ["r0", "r1", "r2"]
+
+
+def test_query_newest_first_reads_the_latest_entries(engine: Engine) -> None:
+    log = AuditLog(engine)
+    for index in range(5):
+        log.append(_entry(f"r{index}"))
+    log.start()
+    log.flush()
+    try:
+        assert [e.request_id for _, e in log.query(limit=2, newest_first=True)] == ["r4", "r3"]
+        assert [e.request_id for _, e in log.query(limit=2)] == ["r0", "r1"]
+    finally:
+        log.stop()
