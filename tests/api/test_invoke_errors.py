@@ -161,6 +161,12 @@ class FakeAirflow:
             return 200, "text/plain", b"x" * int(segments[1])
         if segments[0] == "text":
             return 200, "text/plain; charset=utf-8", b"plain text, not JSON"
+        if segments[0] == "nan":  # Python's json writes this; it is not JSON
+            return 200, "application/json", b'{"value": NaN}'
+        if segments[0] == "unicode":
+            return as_json(
+                200, {"name": "café ☕ \U0001d538", "big": 2**63 - 1, "small": -(2**63), "ratio": 0.1}
+            )
         if segments[0] == "status":
             code = int(segments[1])
             return as_json(code, {"title": "as you asked", "status": code})
@@ -413,6 +419,22 @@ def test_text_response_comes_back_as_a_string(proxy: Proxy) -> None:
     out = invoke(proxy.client(), "af3", "/text")
     assert out["RestApiStatusCode"] == 200
     assert out["RestApiResponse"] == "plain text, not JSON"
+
+
+def test_a_json_answer_that_is_not_strict_json_comes_back_as_a_string(proxy: Proxy) -> None:
+    """NaN is not JSON: the answer is text, not a 500 for a number the response cannot carry."""
+    out = invoke(proxy.client(), "af3", "/nan")
+    assert out["RestApiResponse"] == '{"value": NaN}'
+
+
+def test_json_answers_come_back_unchanged(proxy: Proxy) -> None:
+    out = invoke(proxy.client(), "af3", "/unicode")
+    assert out["RestApiResponse"] == {
+        "name": "café ☕ \U0001d538",
+        "big": 2**63 - 1,
+        "small": -(2**63),
+        "ratio": 0.1,
+    }
 
 
 @pytest.mark.parametrize(

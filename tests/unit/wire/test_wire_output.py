@@ -74,3 +74,11 @@ def test_list_environments_output(wire: MwaaWire, service_model: Any) -> None:
 def test_wrongly_typed_result_is_a_bug(wire: MwaaWire) -> None:
     with pytest.raises(ValueError, match="EnvironmentList must be a list"):
         wire.serialize_output("ListEnvironments", {"Environments": "my-env"})
+
+
+def test_what_orjson_cannot_write_is_written_by_json(wire: MwaaWire, service_model: Any) -> None:
+    """An integer over 64 bits: the same JSON, through the stdlib encoder."""
+    document = {"huge": 2**70, "text": "café"}
+    body = wire.serialize_output("InvokeRestApi", {"RestApiStatusCode": 200, "RestApiResponse": document})
+    assert json.loads(body) == {"RestApiStatusCode": 200, "RestApiResponse": document}
+    assert _botocore_parse(service_model, "InvokeRestApi", body)["RestApiResponse"] == document
