@@ -1,8 +1,10 @@
-"""Web server replicas against real Airflow 3: N api-servers, requests spread, a killed one replaced,
-an update that restarts them one at a time.
+"""Web server replicas against real Airflow 3 and 2: N web servers, requests spread over them, a
+killed one replaced with no failed request, scale-up and drain, an update that restarts them one at
+a time, and the class and bound checks a create or update gets from a real server.
 
-One environment with two web servers (MinWebservers=2, MaxWebservers=3) on a server of its own
-whose scaling windows are shortened, so scale-up and drain run within the test too.
+Two environments with two web servers each (MinWebservers=2, MaxWebservers=3), Airflow 3 and
+Airflow 2, created at the same time on a server of their own whose scaling windows are shortened,
+so scale-up and drain run within the tests too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,11 +26,12 @@ from tests.e2e.conftest import (
     AIRFLOW3,
     REGION,
     OpenMwaaServer,
-    create_environment,
     invoke,
     new_data_dir,
+    request_environment,
     start_server,
     stop_server,
+    wait_for_example_dags,
     wait_for_status,
 )
 from tests.e2e.test_web_login import web_session
@@ -35,6 +39,7 @@ from tests.e2e.test_web_login import web_session
 pytestmark = pytest.mark.e2e
 
 NAME = "replicas-af3"
+AF2_NAME = "replicas-af2"
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +54,27 @@ def replica_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwa
         },
     )
     try:
-        create_environment(srv, NAME, AIRFLOW3, MinWebservers=2, MaxWebservers=3)
+        mwaa = srv.client()
+        for name, version in ((NAME, AIRFLOW3), (AF2_NAME, AIRFLOW2)):  # both start at once
+            srv.make_bucket(f"bucket-{name}")
+            request_environment(srv, name, version, f"bucket-{name}", MinWebservers=2, MaxWebservers=3)
+        for name in (NAME, AF2_NAME):
+            env = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
+            assert env["Status"] == "AVAILABLE", (env.get("LastUpdate"), srv.log_tail())
+            wait_for_example_dags(srv, name)
         yield srv
     finally:
         stop_server(srv)
 
 
-def home(server: OpenMwaaServer) -> Path:
-    return server.data_dir / "environments" / "123456789012" / REGION / NAME
+def home(server: OpenMwaaServer, name: str = NAME) -> Path:
+    return server.data_dir / "environments" / "123456789012" / REGION / name
 
 
-def web_pids(server: OpenMwaaServer) -> dict[str, int]:
+def web_pids(server: OpenMwaaServer, name: str = NAME, kind: str = "api-server") -> dict[str, int]:
     """Running web server replicas: name -> pid (from the supervisor's pid files)."""
     found = {}
-    for path in (home(server) / "run").glob("api-server*.pid"):
+    for path in (home(server, name) / "run").glob(f"{kind}*.pid"):
         pid = int(json.loads(path.read_text())["pid"])
         if Path(f"/proc/{pid}").exists():
             found[path.stem] = pid
@@ -107,6 +119,8 @@ def test_min_webservers_replicas_run_on_distinct_ports_and_share_requests(
     before = {n: served(replica_server, n) for n in pids}
     for _ in range(20):
         invoke(replica_server, NAME, "/version")
+    # An access log line may be written a moment after its answer.
+    wait_until(lambda: sum(served(replica_server, n) - before[n] for n in pids) >= 20, 30, "the access log")
     after = {n: served(replica_server, n) for n in pids}
     shares = [after[n] - before[n] for n in pids]
     assert sum(shares) >= 20 and min(shares) >= 5, shares
@@ -215,49 +229,62 @@ def test_an_update_of_web_server_settings_restarts_them_one_at_a_time_and_no_req
     assert names == {"rolled"}, names
 
 
+class Load:
+    """``threads`` callers of InvokeRestApi ``GET /dags?limit=<limit>`` until the block ends."""
+
+    def __init__(self, server: OpenMwaaServer, name: str, threads: int, limit: int) -> None:
+        self.failures: list[str] = []
+        self.done = 0
+        self._stop = threading.Event()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    answer = invoke(server, name, "/dags", QueryParameters={"limit": limit})
+                    assert answer["RestApiStatusCode"] == 200
+                    self.done += 1
+                except Exception as exc:
+                    self.failures.append(repr(exc))
+
+        self._threads = [threading.Thread(target=loop) for _ in range(threads)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def joined(server: OpenMwaaServer, name: str) -> int:
+    """How often web server ``name`` joined a rotation so far (a spare of a rolling restart too)."""
+    return server.log_tail(10**6).count(f"web server {name} answers")
+
+
 def test_scales_up_under_load_and_drains_back_to_min(replica_server: OpenMwaaServer) -> None:
-    stop = threading.Event()
-    failures: list[str] = []
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                invoke(replica_server, NAME, "/dags", QueryParameters={"limit": 100})
-            except Exception as exc:
-                failures.append(repr(exc))
-
-    workers = [threading.Thread(target=loop) for _ in range(6)]
-    for worker in workers:
-        worker.start()
-    try:
-        wait_until(lambda: len(web_pids(replica_server)) == 3, 90, "a third api-server under load")
+    before = joined(replica_server, "api-server-2")
+    with Load(replica_server, NAME, threads=6, limit=100) as heavy:
         wait_until(
-            lambda: "api-server-2 answers" in replica_server.log_tail(10**6), 120, "the third in rotation"
+            lambda: joined(replica_server, "api-server-2") > before, 180, "a third api-server in rotation"
         )
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
-    assert "web servers 2 -> 3" in replica_server.log_tail(10**6)
+    assert heavy.failures == [], heavy.failures[:5]
+    assert f"{NAME}: web servers 2 -> 3" in replica_server.log_tail(10**6)
     wait_until(lambda: len(web_pids(replica_server)) == 2, 120, "the third api-server drained")
-    assert "web servers 3 -> 2" in replica_server.log_tail(10**6)
-    assert failures == []
+    assert f"{NAME}: web servers 3 -> 2" in replica_server.log_tail(10**6)
 
 
-def test_airflow2_runs_min_webservers_replicas_that_share_requests(replica_server: OpenMwaaServer) -> None:
-    """Airflow 2's ``webserver``: a second one beside the first (its own pid file) on its own port."""
-    name = "replicas-af2"
-    create_environment(replica_server, name, AIRFLOW2, MinWebservers=2, MaxWebservers=2)
-    run = replica_server.data_dir / "environments" / "123456789012" / REGION / name / "run"
-    logs = run.parent / "logs"
+def test_airflow2_webservers_share_requests_a_killed_one_is_replaced_and_they_scale(
+    replica_server: OpenMwaaServer,
+) -> None:
+    """Airflow 2's ``webserver``: a second one beside the first (its own pid file) on its own port;
+    one killed is replaced with no failed request; load adds a third, which drains once idle."""
+    logs = home(replica_server, AF2_NAME) / "logs"
 
     def live() -> dict[str, int]:
-        found = {}
-        for path in run.glob("webserver*.pid"):
-            pid = int(json.loads(path.read_text())["pid"])
-            if Path(f"/proc/{pid}").exists():
-                found[path.stem] = pid
-        return found
+        return web_pids(replica_server, AF2_NAME, "webserver")
 
     def served() -> list[int]:
         return [
@@ -271,7 +298,68 @@ def test_airflow2_runs_min_webservers_replicas_that_share_requests(replica_serve
     def both() -> bool:
         before = served()
         for _ in range(6):
-            invoke(replica_server, name, "/version")
+            invoke(replica_server, AF2_NAME, "/version")
         return all(a > b for a, b in zip(served(), before, strict=True))
 
     wait_until(both, 180, "requests on both Airflow 2 webservers")
+
+    victim = live()["webserver-1"]
+    with Load(replica_server, AF2_NAME, threads=2, limit=5) as light:
+        time.sleep(2)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: live().get("webserver-1") not in (None, victim), 60, "a new webserver")
+        wait_until(both, 180, "the new webserver in rotation")
+    assert light.failures == [] and light.done > 10, light.failures[:5]
+
+    before = joined(replica_server, "webserver-2")
+    with Load(replica_server, AF2_NAME, threads=6, limit=100) as heavy:
+        wait_until(lambda: joined(replica_server, "webserver-2") > before, 180, "a third webserver")
+    assert heavy.failures == [], heavy.failures[:5]
+    wait_until(lambda: len(live()) == 2, 120, "the third webserver drained")
+    assert f"environment 123456789012/{REGION}/{AF2_NAME}: web servers 3 -> 2" in replica_server.log_tail(
+        10**6
+    )
+
+
+@pytest.mark.parametrize("version", [AIRFLOW3, AIRFLOW2])
+def test_bad_classes_and_counts_are_validation_errors_and_change_nothing(
+    replica_server: OpenMwaaServer, version: str
+) -> None:
+    mwaa = replica_server.client()
+    request: dict[str, Any] = {
+        "Name": f"refused-{version[0]}",
+        "AirflowVersion": version,
+        "SourceBucketArn": f"arn:aws:s3:::bucket-{NAME}",
+        "DagS3Path": "dags",
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/e2e",
+        "NetworkConfiguration": {"SubnetIds": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-a"]},
+    }
+    enum = "Member must satisfy enum value set"
+    at_most = "failed to satisfy constraint: Member must have value less than or equal to"
+    refused: list[tuple[str, dict[str, Any]]] = [
+        (
+            f"Value 'mw1.foo' at 'environmentClass' failed to satisfy constraint: {enum}",
+            {"EnvironmentClass": "mw1.foo"},
+        ),
+        (f"Value '6' at 'maxWebservers' {at_most} 5 for environment class mw1.small", {"MaxWebservers": 6}),
+        (
+            f"Value '2' at 'minWebservers' {at_most} 1 for environment class mw1.micro",
+            {"EnvironmentClass": "mw1.micro", "MinWebservers": 2, "MaxWebservers": 2},
+        ),
+        (
+            f"Value '3' at 'minWebservers' {at_most} MaxWebservers (2)",
+            {"MinWebservers": 3, "MaxWebservers": 2},
+        ),
+    ]
+    for message, extra in refused:
+        with pytest.raises(mwaa.exceptions.ValidationException) as exc:
+            mwaa.create_environment(**request, **extra)
+        assert message in exc.value.response["Error"]["Message"]
+    names = mwaa.list_environments()["Environments"]
+    assert request["Name"] not in names
+    running = NAME if version == AIRFLOW3 else AF2_NAME
+    with pytest.raises(mwaa.exceptions.ValidationException) as exc:
+        mwaa.update_environment(Name=running, EnvironmentClass="mw1.micro")
+    assert "for environment class mw1.micro" in exc.value.response["Error"]["Message"]
+    env = mwaa.get_environment(Name=running)["Environment"]
+    assert (env["Status"], env["EnvironmentClass"], env["MaxWebservers"]) == ("AVAILABLE", "mw1.small", 3)
