@@ -52,7 +52,7 @@ class Settings:
     web_servers_limit: int = 0
     #: Web server autoscaling: seconds of load that decide to add replicas, and seconds of
     #: sustained low load before one is drained.
-    web_scale_up_window: float = 10.0
+    web_scale_up_window: float = 5.0
     web_scale_down_window: float = 120.0
     #: Allowed clock skew for SigV4, seconds.
     clock_skew: float = 300.0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ScalingRules:
     #: Seconds of load averaged to decide to add replicas (and the least time between two changes).
-    up_window: float = 10.0
+    up_window: float = 5.0
     #: Seconds of sustained low load before one replica is drained.
     down_window: float = 120.0
     #: Mean requests in flight per replica at or above which replicas are added.
