@@ -1,33 +1,49 @@
-"""Web server replicas under REST API load: 1 vs 2 web servers, scale-up time, scale-in failures.
+"""Web server replicas under load: 1 vs 2 web servers, scale-up and scale-in, a rolling restart, memory.
 
-Starts real openmwaa servers (``python -m openmwaa up``, throttle off: ``OPENMWAA_REST_API_RATE=0``)
-one after the other, each with one Airflow 3 environment holding 100 DAGs, and loads the expensive
-``GET /dags?limit=100`` through InvokeRestApi (each call SigV4-signed with botocore, sent with
-``requests``; N threads, each its own keep-alive session):
+Starts real openmwaa servers (``python -m openmwaa up``, throttle off: ``OPENMWAA_REST_API_RATE=0``,
+the default scaling windows) one after the other, each with one Airflow 3 environment holding
+100 DAGs:
 
-- **1 web server**: ``OPENMWAA_WEB_SERVERS_LIMIT=1``.
-- **2 web servers**: MinWebservers=MaxWebservers=2.
-- **scaling**: the second environment updated to MaxWebservers=3 with a 5 s scale-up window and a
-  20 s scale-down window: the time from the load starting to a third web server in rotation, the
-  time from the load stopping to two again, and the requests that failed meanwhile (a light load
-  of one thread keeps running across the drain).
+- **1 web server**: ``EnvironmentClass`` mw1.micro, whose minimum (and maximum) is one web server
+  and one scheduler; also the idle memory of an environment at its class's minimum.
+- **2 web servers**: mw1.small at its minimum, MinWebservers = MaxWebservers = 2.
 
-Throughput is completed calls per second over the run; p50/p99 are per-call latencies; the
-ratios compare the two rows of the same run. Stops by itself (a few minutes, mostly Airflow
-starting and parsing the DAGs).
+Each is loaded with ``GET /dags?limit=100`` two ways, in alternating rounds, by the lean load
+generator (``loadgen``, N keep-alive connections, ~0.1 ms of client CPU a call): through
+InvokeRestApi (one SigV4-signed request replayed) and through a web session (the ``_token``
+bearer from the web login, HTTPS to the environment's ``WebServerHostname``). Throughput is
+completed calls per second, p50/p99 per call; the ratios compare the two servers of the same run.
 
-    .venv/bin/python benchmarks/bench_webserver_scaling.py [--threads 6] [--seconds 30]
+Then, on the second environment:
+
+- **scale-up**: MaxWebservers=3, and the same load through InvokeRestApi: seconds from the load
+  starting to a third web server in rotation.
+- **scale-in**: the load stops; a light load (one thread through InvokeRestApi, one through the
+  web session, ``requests``) runs on: seconds to MinWebservers again, and failed requests.
+- **rolling restart**: UpdateEnvironment with an ``api.*`` option under the same light load: its
+  duration and failed requests.
+- **memory**: PSS of each web server (its process tree), and of the idle environment.
+
+Stops by itself (about ten minutes, mostly Airflow starting and parsing the DAGs).
+
+    .venv/bin/python benchmarks/bench_webserver_scaling.py [--connections 6] [--seconds 20] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import os
+import ssl
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +54,7 @@ from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import loadgen
 from tests.e2e.conftest import (
     ACCESS_KEY,
     AIRFLOW3,
@@ -47,11 +64,16 @@ from tests.e2e.conftest import (
     create_environment,
     start_server,
     stop_server,
+    wait_for_status,
 )
+from tests.e2e.test_web_login import ca_file, post_login
+
+from openmwaa.supervisor.memory import process_tree_pss
 
 ENV = "bench-scaling"
 DAGS = 100
 BODY = json.dumps({"Path": "/dags", "Method": "GET", "QueryParameters": {"limit": DAGS}}).encode()
+SESSION_PATH = f"/api/v2/dags?limit={DAGS}"
 DAG_TEMPLATE = """from datetime import datetime
 from airflow import DAG
 from airflow.operators.empty import EmptyOperator
@@ -59,6 +81,7 @@ from airflow.operators.empty import EmptyOperator
 with DAG("bench_{i:03d}", start_date=datetime(2024, 1, 1), schedule=None, catchup=False):
     EmptyOperator(task_id="noop")
 """
+MB = 1024 * 1024
 
 
 def signed_headers(server: OpenMwaaServer) -> tuple[str, dict[str, str]]:
@@ -68,20 +91,49 @@ def signed_headers(server: OpenMwaaServer) -> tuple[str, dict[str, str]]:
     return url, dict(request.headers.items())
 
 
-class Load:
-    """``threads`` callers of ``/dags?limit=100`` until stopped: latencies and failures."""
+@dataclass(frozen=True)
+class WebSession:
+    host: str
+    token: str
+    ca: str
 
-    def __init__(self, server: OpenMwaaServer, threads: int) -> None:
-        self.server = server
-        self.latencies: list[float] = []
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}{SESSION_PATH}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+def web_session(server: OpenMwaaServer) -> WebSession:
+    created = server.client().create_web_login_token(Name=ENV)
+    login = post_login(server, created["WebServerHostname"], 3, created["WebToken"])
+    assert login.status_code == 200, login.text
+    return WebSession(created["WebServerHostname"], login.cookies["_token"], ca_file(server))
+
+
+# Light load, counting every failure (requests in threads) -----------------------------------
+
+
+class LightLoad:
+    """One thread through InvokeRestApi and one through the web session until stopped, each
+    pausing ``PAUSE`` s between calls: well under one request in flight on average, so the
+    environment scales in (it would not under a load that still fills its replicas)."""
+
+    PAUSE = 0.25
+
+    def __init__(self, server: OpenMwaaServer, session: WebSession) -> None:
+        self.server, self.session = server, session
+        self.done = 0
         self.failures: list[str] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-        self.started = 0.0
-        self.ended = 0.0
+        self._threads = [
+            threading.Thread(target=self._loop, args=(self._invoke,), daemon=True),
+            threading.Thread(target=self._loop, args=(self._browse,), daemon=True),
+        ]
 
-    def __enter__(self) -> Load:
-        self.started = time.perf_counter()
+    def __enter__(self) -> LightLoad:
         for thread in self._threads:
             thread.start()
         return self
@@ -90,66 +142,113 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join()
-        self.ended = time.perf_counter()
 
-    def _run(self) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        signed_at, (url, headers) = time.monotonic(), signed_headers(self.server)
+    def _loop(self, call: Callable[[requests.Session], bool]) -> None:
+        http = requests.Session()
+        http.trust_env = False
         while not self._stop.is_set():
-            if time.monotonic() - signed_at > 60:
-                signed_at, (url, headers) = time.monotonic(), signed_headers(self.server)
-            began = time.perf_counter()
             try:
-                response = session.post(url, data=BODY, headers=headers, timeout=60)
-                ok = response.status_code == 200 and response.json()["RestApiStatusCode"] == 200
-                if not ok:
-                    self.failures.append(f"{response.status_code}: {response.text[:200]}")
-                    continue
+                ok = call(http)
             except requests.RequestException as exc:
                 self.failures.append(repr(exc))
                 continue
-            self.latencies.append(time.perf_counter() - began)
+            if ok:
+                self.done += 1
+            time.sleep(self.PAUSE)
+
+    def _invoke(self, http: requests.Session) -> bool:
+        url, headers = signed_headers(self.server)
+        response = http.post(url, data=BODY, headers=headers, timeout=60)
+        if response.status_code == 200 and response.json()["RestApiStatusCode"] == 200:
+            return True
+        self.failures.append(f"InvokeRestApi {response.status_code}: {response.text[:200]}")
+        return False
+
+    def _browse(self, http: requests.Session) -> bool:
+        response = http.get(
+            self.session.url, headers=self.session.headers, verify=self.session.ca, timeout=60
+        )
+        if response.status_code == 200:
+            return True
+        self.failures.append(f"web session {response.status_code}: {response.text[:200]}")
+        return False
+
+
+# Throughput (lean load generator) ----------------------------------------------------------
+
+
+@dataclass
+class Row:
+    rates: list[float]
+    latencies: list[float]
+    errors: int = 0
 
     def figures(self) -> tuple[float, float, float]:
-        """(calls per second, p50 ms, p99 ms)."""
         ordered = sorted(self.latencies)
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
-        rate = len(ordered) / (self.ended - self.started)
-        return rate, statistics.median(ordered) * 1000, p99 * 1000
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return statistics.mean(self.rates), statistics.median(ordered) * 1e3, p99 * 1e3
+
+
+def lean_rows(
+    server: OpenMwaaServer, session: WebSession, connections: int, seconds: float, rounds: int
+) -> dict[str, Row]:
+    context = ssl.create_default_context(cafile=session.ca)
+    rows = {"InvokeRestApi": Row([], []), "web session": Row([], [])}
+    for _ in range(rounds):
+        for name, row in rows.items():
+            if name == "InvokeRestApi":
+                url, headers = signed_headers(server)
+                method, body, tls = "POST", BODY, None
+            else:
+                url, headers, method, body, tls = session.url, session.headers, "GET", b"", context
+            rate, errors = asyncio.run(
+                loadgen.throughput(
+                    url,
+                    headers,
+                    seconds=seconds,
+                    concurrency=connections,
+                    ssl_context=tls,
+                    method=method,
+                    body=body,
+                    latencies=row.latencies,
+                )
+            )
+            row.rates.append(rate)
+            row.errors += errors
+    return rows
+
+
+# The environment ---------------------------------------------------------------------------
 
 
 def home(server: OpenMwaaServer) -> Path:
     return server.data_dir / "environments" / "123456789012" / REGION / ENV
 
 
+def live_pids(server: OpenMwaaServer, pattern: str = "*.pid") -> dict[str, int]:
+    found = {}
+    for path in (home(server) / "run").glob(pattern):
+        pid = int(json.loads(path.read_text())["pid"])
+        if Path(f"/proc/{pid}").exists():
+            found[path.stem] = pid
+    return found
+
+
 def web_servers(server: OpenMwaaServer) -> int:
-    alive = 0
-    for path in (home(server) / "run").glob("api-server*.pid"):
-        if Path(f"/proc/{json.loads(path.read_text())['pid']}").exists():
-            alive += 1
-    return alive
+    return len(live_pids(server, "api-server*.pid"))
 
 
-def rotation_size(server: OpenMwaaServer) -> int:
-    """Web servers that answered (the supervisor logs each as it joins the rotation)."""
-    return server.log_tail(100000).count("answers on http://")
+def rotation_joins(server: OpenMwaaServer) -> int:
+    """Web servers that joined the rotation so far (the supervisor logs each as it does)."""
+    return server.log_tail(10**6).count("answers on http://")
 
 
-def environment(threads: int, limit: int, tmp: Path, **extra: Any) -> OpenMwaaServer:
-    server = start_server(
-        tmp,
-        extra_env={
-            "OPENMWAA_REST_API_RATE": "0",
-            "OPENMWAA_WEB_SERVERS_LIMIT": str(limit),
-            "OPENMWAA_WEB_SCALE_UP_WINDOW": "5",
-            "OPENMWAA_WEB_SCALE_DOWN_WINDOW": "20",
-        },
-    )
-    bucket = server.make_bucket(f"bucket-{limit}")
+def environment(tmp: Path, **extra: Any) -> OpenMwaaServer:
+    server = start_server(tmp, extra_env={"OPENMWAA_REST_API_RATE": "0", "OPENMWAA_WEB_SERVERS_LIMIT": "0"})
+    bucket = server.make_bucket("bucket-bench")
     for i in range(DAGS):
         (bucket / "dags" / f"bench_{i:03d}.py").write_text(DAG_TEMPLATE.format(i=i))
-    create_environment(server, ENV, AIRFLOW3, bucket=f"bucket-{limit}", **extra)
+    create_environment(server, ENV, AIRFLOW3, bucket="bucket-bench", **extra)
     mwaa = server.client()
     deadline = time.monotonic() + 300
     while True:
@@ -159,68 +258,146 @@ def environment(threads: int, limit: int, tmp: Path, **extra: Any) -> OpenMwaaSe
         if time.monotonic() > deadline:
             raise RuntimeError("the 100 DAGs were not parsed in 300 s")
         time.sleep(2)
-    want = 1 if limit == 1 else 2
-    while web_servers(server) < want or rotation_size(server) < want:
+    want = mwaa.get_environment(Name=ENV)["Environment"]["MinWebservers"]
+    while web_servers(server) < want or rotation_joins(server) < want:
         time.sleep(1)
     return server
 
 
-def measure(server: OpenMwaaServer, threads: int, seconds: float) -> tuple[float, float, float, int]:
-    with Load(server, threads) as load:
-        time.sleep(seconds)
-    return (*load.figures(), len(load.failures))
+def memory(server: OpenMwaaServer, settle: float = 20.0) -> tuple[float, list[float]]:
+    """(idle PSS of every process of the environment, PSS of each web server), in MB."""
+    time.sleep(settle)  # the load's and the DAG parsing's short-lived processes are gone
+    total = process_tree_pss(live_pids(server).values()) / MB
+    web = [process_tree_pss([pid]) / MB for pid in live_pids(server, "api-server*.pid").values()]
+    return total, sorted(web)
 
 
-def scaling(server: OpenMwaaServer, threads: int) -> tuple[float, float, int]:
-    """(s to a third web server in rotation under load, s back to two once idle, failures)."""
+def scale_up(server: OpenMwaaServer, connections: int) -> float:
+    """MaxWebservers=3, then load: seconds from the load starting to a third web server in rotation."""
     mwaa = server.client()
     mwaa.update_environment(Name=ENV, MaxWebservers=3)
-    while mwaa.get_environment(Name=ENV)["Environment"]["Status"] != "AVAILABLE":
-        time.sleep(0.5)
-    joined = rotation_size(server)
-    with Load(server, threads) as heavy:
-        began = time.monotonic()
-        while rotation_size(server) <= joined and time.monotonic() - began < 120:
-            time.sleep(0.2)
-        scale_up = time.monotonic() - began
-    with Load(server, 1) as light:
+    wait_for_status(mwaa, ENV, {"AVAILABLE"})
+    joined = rotation_joins(server)
+    url, headers = signed_headers(server)
+    began = time.monotonic()
+    stop_at: list[float] = []
+
+    async def load() -> None:
+        task = asyncio.ensure_future(
+            loadgen.throughput(url, headers, seconds=150, concurrency=connections, method="POST", body=BODY)
+        )
+        while rotation_joins(server) <= joined and time.monotonic() - began < 150:
+            await asyncio.sleep(0.2)
+        stop_at.append(time.monotonic() - began)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(load())
+    return stop_at[0]
+
+
+def scale_in(server: OpenMwaaServer, session: WebSession) -> tuple[float, int, int]:
+    """Light load only: (seconds to MinWebservers, calls made, failed calls)."""
+    with LightLoad(server, session) as light:
         began = time.monotonic()
         while web_servers(server) > 2 and time.monotonic() - began < 300:
             time.sleep(0.5)
-        scale_down = time.monotonic() - began
+        took = time.monotonic() - began
         time.sleep(2)
-    return scale_up, scale_down, len(heavy.failures) + len(light.failures)
+    return took, light.done, len(light.failures)
+
+
+def rolling_restart(server: OpenMwaaServer, session: WebSession) -> tuple[float, int, int]:
+    """An api.* update under the light load: (seconds to AVAILABLE, calls made, failed calls)."""
+    mwaa = server.client()
+    with LightLoad(server, session) as light:
+        time.sleep(2)
+        began = time.monotonic()
+        mwaa.update_environment(Name=ENV, AirflowConfigurationOptions={"api.instance_name": "rolled"})
+        time.sleep(1)
+        env = wait_for_status(mwaa, ENV, {"AVAILABLE", "UPDATE_FAILED"})
+        took = time.monotonic() - began
+        time.sleep(2)
+    assert env["Status"] == "AVAILABLE", env.get("LastUpdate")
+    assert "web servers restarted one at a time" in server.log_tail(10**6)
+    if light.failures:
+        print("rolling restart failures:", light.failures[:5])
+    return took, light.done, len(light.failures)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--connections", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    rows: dict[str, tuple[float, float, float, int]] = {}
+    load_before = os.getloadavg()
+    results: dict[str, dict[str, Row]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         # As root, each environment runs as a user of its own, which must pass through here.
         Path(tmp).chmod(0o711)
-        one = environment(args.threads, 1, Path(tmp) / "one")
+        print("1 web server: an mw1.micro environment with 100 DAGs...", flush=True)
+        one = environment(
+            Path(tmp) / "one", EnvironmentClass="mw1.micro", MinWebservers=1, MaxWebservers=1, Schedulers=1
+        )
         try:
-            rows["1 web server"] = measure(one, args.threads, args.seconds)
+            micro_idle, micro_web = memory(one)
+            results["1 web server"] = lean_rows(
+                one, web_session(one), args.connections, args.seconds, args.rounds
+            )
         finally:
             stop_server(one)
-        two = environment(args.threads, 0, Path(tmp) / "two", MinWebservers=2, MaxWebservers=2)
+        print("2 web servers: an mw1.small environment at its minimum...", flush=True)
+        two = environment(Path(tmp) / "two", EnvironmentClass="mw1.small", MinWebservers=2, MaxWebservers=2)
         try:
-            rows["2 web servers"] = measure(two, args.threads, args.seconds)
-            up, down, failures = scaling(two, args.threads)
+            small_idle, small_web = memory(two)
+            session = web_session(two)
+            results["2 web servers"] = lean_rows(two, session, args.connections, args.seconds, args.rounds)
+            print("scaling and a rolling restart...", flush=True)
+            up = scale_up(two, args.connections)
+            down, down_calls, down_failed = scale_in(two, session)
+            rolled, rolled_calls, rolled_failed = rolling_restart(two, session)
         finally:
             stop_server(two)
-    print(f"\nGET /dags?limit={DAGS} through InvokeRestApi, {args.threads} threads, {args.seconds:g} s each")
-    print(f"| {'web servers':<14} | {'calls/s':>8} | {'p50 ms':>8} | {'p99 ms':>8} | {'failed':>6} |")
-    print(f"|{'-' * 16}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 8}|")
-    for name, (rate, p50, p99, failed) in rows.items():
-        print(f"| {name:<14} | {rate:8.1f} | {p50:8.1f} | {p99:8.1f} | {failed:6d} |")
-    (r1, _, p99_1, _), (r2, _, p99_2, _) = rows["1 web server"], rows["2 web servers"]
-    print(f"\nthroughput 2/1: {r2 / r1:.2f}x   p99 2/1: {p99_2 / p99_1:.2f}x")
-    print(f"scale-up 2 -> 3 under load (5 s window): {up:.1f} s to the third web server in rotation")
-    print(f"scale-in 3 -> 2 once idle (20 s window): {down:.1f} s; failed requests meanwhile: {failures}")
+    load_after = os.getloadavg()
+
+    print(
+        f"\nGET /dags?limit={DAGS} ({DAGS} DAGs), {args.connections} connections, "
+        f"{args.rounds} alternating rounds of {args.seconds:g} s per row (lean load generator)"
+    )
+    figures = " | ".join((f"{'calls/s':>8}", f"{'p50 ms':>7}", f"{'p99 ms':>7}", "errors"))
+    print(f"| {'load through':<14} | {'web servers':<11} | {figures} |")
+    print(f"|{'-' * 16}|{'-' * 13}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|")
+    for way in ("InvokeRestApi", "web session"):
+        for count in ("1 web server", "2 web servers"):
+            rate, p50, p99 = results[count][way].figures()
+            errors = results[count][way].errors
+            print(f"| {way:<14} | {count[0]:<11} | {rate:8.1f} | {p50:7.1f} | {p99:7.1f} | {errors:6d} |")
+        (r1, _, p1), (r2, _, p2) = (results[c][way].figures() for c in ("1 web server", "2 web servers"))
+        print(f"|   2 vs 1       | ratio       | {r2 / r1:7.2f}x |         | {p2 / p1:6.2f}x |        |")
+    print("targets: throughput 2 vs 1 >= 1.5x, lower p99")
+    print(f"\nscale-up 2 -> 3 under load: {up:.1f} s to the third web server in rotation (target <= 30 s)")
+    print(
+        f"scale-in 3 -> 2 (MinWebservers) once the load stopped: {down:.1f} s (target <= 120 s); "
+        f"light load meanwhile: {down_calls} calls, {down_failed} failed"
+    )
+    print(
+        f"rolling restart (UpdateEnvironment api.instance_name, 2 web servers): {rolled:.1f} s to AVAILABLE; "
+        f"light load meanwhile: {rolled_calls} calls, {rolled_failed} failed"
+    )
+    print(
+        f"\nidle environment PSS: mw1.micro (1 web server, 1 scheduler) {micro_idle:.0f} MB; "
+        f"mw1.small at its minimum (2 web servers) {small_idle:.0f} MB (target <= 700 MB)"
+    )
+    print(
+        f"web server PSS each: mw1.micro {', '.join(f'{m:.0f}' for m in micro_web)} MB; "
+        f"mw1.small {', '.join(f'{m:.0f}' for m in small_web)} MB"
+    )
+    print(
+        f"load average (1, 5, 15 min): before {', '.join(f'{x:.1f}' for x in load_before)}; "
+        f"after {', '.join(f'{x:.1f}' for x in load_after)}"
+    )
     return 0
 
 

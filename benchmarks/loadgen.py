@@ -83,8 +83,12 @@ async def throughput(
     ssl_context: ssl.SSLContext | None = None,
     method: str = "GET",
     body: bytes = b"",
+    latencies: list[float] | None = None,
 ) -> tuple[float, int]:
-    """Completed 200s per second (and the count of other answers) over ``concurrency`` connections."""
+    """Completed 200s per second (and the count of other answers) over ``concurrency`` connections.
+
+    ``latencies``: if given, each 200's seconds from sending to the end of its answer are appended.
+    """
     host, port, tls, request = build_request(url, headers, method, body)
     loop = asyncio.get_running_loop()
     context = ssl_context if tls else None
@@ -102,9 +106,11 @@ async def throughput(
 
         async def worker(connection: _Connection) -> None:
             nonlocal done, errors
-            while time.perf_counter() < deadline:
+            while (sent := time.perf_counter()) < deadline:
                 if await connection.send(request) == 200:
                     done += 1
+                    if latencies is not None:
+                        latencies.append(time.perf_counter() - sent)
                 else:
                     errors += 1
 
