@@ -1,8 +1,15 @@
 """What InvokeRestApi adds on top of calling Airflow's REST API directly: latency and throughput.
 
 Starts a real openmwaa server (``python -m openmwaa up``, throttle off:
-``OPENMWAA_REST_API_RATE=0``) with one Airflow 3 environment, then calls the same Airflow endpoint
-(``GET /api/v2/version``) three ways in the same run:
+``OPENMWAA_REST_API_RATE=0``) with one Airflow 3 environment holding 100 DAGs.
+
+**Side by side with a bare Airflow** (``GET /version`` and ``GET /dags?limit=100``): a second
+``airflow api-server`` of the same runtime, on the same metadata database, with Airflow's own
+SimpleAuthManager and ``simple_auth_manager_all_admins`` (no token at all), is the baseline;
+openmwaa's own api-server called directly with an openmwaa token shows what the auth manager and
+token check cost; InvokeRestApi (pre-signed) shows the rest. Sequential calls, interleaved.
+
+Then the same Airflow endpoint (``GET /api/v2/version``) three ways in the same run:
 
 - **direct**: ``requests`` with keep-alive straight to the environment's api-server on loopback,
   with a token minted the way openmwaa mints them (secrets read from the server's state DB; the
@@ -27,15 +34,19 @@ uvloop as the server runs. The rule: if aiohttp is within 10 % of ``Http1Client`
 request, openmwaa switches to it (needs ``pip install -e ".[bench]"``).
 
     .venv/bin/python benchmarks/bench_invoke_rest_api.py [--calls 400] [--threads 8] [--seconds 5] \
-        [--rounds 3] [--client-calls 2000] [--only-clients]
+        [--rounds 3] [--client-calls 2000] [--only-clients] [--only-bare]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +65,7 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import loadgen
+from bench_webserver_scaling import DAG_TEMPLATE, DAGS
 from tests.e2e.conftest import (
     ACCESS_KEY,
     AIRFLOW3,
@@ -61,6 +73,7 @@ from tests.e2e.conftest import (
     SECRET_KEY,
     OpenMwaaServer,
     create_environment,
+    free_port,
     start_server,
     stop_server,
 )
@@ -69,6 +82,7 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.runtime.airflow_token import mint_airflow_token
 from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRepository
+from openmwaa.supervisor.proc import all_stats, descendants
 from openmwaa.upstream.client import Http1Client
 from openmwaa.upstream.request import UpstreamRequest
 
@@ -106,8 +120,8 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def airflow_port(server: OpenMwaaServer) -> int:
-    """The api-server's port (the supervisor binds it to loopback), from its command line.
+def airflow_process(server: OpenMwaaServer) -> tuple[int, int]:
+    """(pid, port) of the api-server (the supervisor binds it to loopback), from its command line.
 
     The supervisor runs each component as a child of the server process. Airflow rewrites its
     process title (``airflow api_server -- host:127.0.0.1 port:N``, over its argv and environment),
@@ -120,8 +134,217 @@ def airflow_port(server: OpenMwaaServer) -> int:
             continue
         found = re.search(r"api[-_]server\b.*?(?:--port |port:)(\d+)", cmdline)
         if found:
-            return int(found.group(1))
+            return pid, int(found.group(1))
     raise RuntimeError("no Airflow api-server process found for the benchmark environment")
+
+
+def scheduler_process(server: OpenMwaaServer) -> Path:
+    for pid in children_of(server.process.pid):
+        try:
+            if b"airflow\0scheduler" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return Path(f"/proc/{pid}")
+        except OSError:
+            continue
+    raise RuntimeError("no Airflow scheduler process found for the benchmark environment")
+
+
+def airflow_port(server: OpenMwaaServer) -> int:
+    return airflow_process(server)[1]
+
+
+class BareApiServer:
+    """A second ``airflow api-server`` beside the environment's: the same runtime, configuration,
+    database and user, but Airflow's own SimpleAuthManager with everyone admin (no token checked).
+    """
+
+    AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+    def __init__(self, server: OpenMwaaServer, log_path: Path) -> None:
+        # The api-server's title rewrite wiped its own environ; the scheduler's has everything the
+        # api-server's does but the component name and log level.
+        proc = scheduler_process(server)
+        environ = dict(
+            item.split("=", 1)
+            for item in proc.joinpath("environ").read_bytes().decode().split("\0")
+            if "=" in item
+        )
+        environ["MWAA_AIRFLOW_COMPONENT"] = "webserver"
+        status = proc.joinpath("status").read_text()
+        uid, gid = (int(re.search(rf"^{k}:\s+(\d+)", status, re.M).group(1)) for k in ("Uid", "Gid"))  # type: ignore[union-attr]
+        python = proc.joinpath("cmdline").read_bytes().split(b"\0")[0].decode()  # the runtime's python
+        self.port = free_port()
+        environ.update(
+            AIRFLOW__CORE__AUTH_MANAGER=self.AUTH_MANAGER,
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            AIRFLOW__API__PORT=str(self.port),
+        )
+        command = [
+            str(python),
+            "-m",
+            "airflow",
+            "api-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=environ,
+                cwd=os.readlink(proc / "cwd"),
+                user=uid,
+                group=gid,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.base = f"http://127.0.0.1:{self.port}/api/v2"
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if requests.get(f"{self.base}/version", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the bare api-server did not start; see {log_path}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def get_caller(url: str, headers: dict[str, str] | None = None) -> Call:
+    session = requests.Session()
+    session.trust_env = False
+
+    def call() -> Any:
+        response = session.get(url, headers=headers or {}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return call
+
+
+def presigned_caller(server: OpenMwaaServer, body: bytes) -> Call:
+    url = f"{server.endpoint_url}/restapi/{ENV}"
+    request = AWSRequest("POST", url, data=body, headers={"content-type": "application/json"})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "airflow", REGION).add_auth(request)
+    headers = dict(request.headers.items())
+    session = requests.Session()
+    session.trust_env = False
+
+    def call() -> Any:
+        response = session.post(url, data=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["RestApiResponse"]
+
+    return call
+
+
+def side_by_side(server: OpenMwaaServer, bare: BareApiServer, calls: int) -> None:
+    """Latency of /version and /dags?limit=100: bare Airflow, openmwaa's api-server, InvokeRestApi."""
+    print(
+        f"\nSide by side with a bare Airflow 3.3.1 api-server: {calls} sequential calls per row, interleaved"
+    )
+    figures = " | ".join(f"{h:>7}" for h in ("p50 ms", "p99 ms", "+p50 ms", "+p99 ms"))
+    print(f"| {'endpoint':<22} | {'row':<34} | {figures} |")
+    print(f"|{'-' * 24}|{'-' * 36}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    for path, query in (("/version", {}), ("/dags", {"limit": DAGS})):
+        suffix = f"?limit={DAGS}" if query else ""
+        rows = {name: call for name, (call, _) in side_rows(server, bare, path, suffix).items()}
+        answers = [call() for call in rows.values()]
+        if path == "/dags":
+            assert all(a["total_entries"] >= DAGS and len(a["dags"]) == DAGS for a in answers)
+        samples = latency(rows, calls)
+        base50 = percentile(samples["bare api-server (baseline)"], 0.5)
+        base99 = percentile(samples["bare api-server (baseline)"], 0.99)
+        for name, values in samples.items():
+            p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+            print(
+                f"| GET {path + suffix:<18} | {name:<34} | {p50 * 1e3:7.2f} | {p99 * 1e3:7.2f} | "
+                f"{(p50 - base50) * 1e3:7.2f} | {(p99 - base99) * 1e3:7.2f} |"
+            )
+    print("target: InvokeRestApi's +p50 on /dags <= 2 ms")
+    server_cpu(server, bare)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int, *, alone: bool = False) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and every process below it (``alone``:
+    by ``pid`` only: the openmwaa server's children are the environment's Airflow processes)."""
+    total = 0
+    for member in [pid] if alone else descendants([pid], all_stats()):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def side_rows(
+    server: OpenMwaaServer, bare: BareApiServer, path: str, suffix: str
+) -> dict[str, tuple[Call, list[int]]]:
+    """Each row's caller and the processes that serve it (whose CPU it costs)."""
+    api_pid, port = airflow_process(server)
+    _, headers = direct_request(server)
+    own = f"http://127.0.0.1:{port}/api/v2"
+    query = {"QueryParameters": {"limit": DAGS}} if suffix else {}
+    body = json.dumps({"Path": path, "Method": "GET", **query}).encode()
+    return {
+        "bare api-server (baseline)": (get_caller(f"{bare.base}{path}{suffix}"), [bare.process.pid]),
+        "openmwaa api-server, direct + token": (get_caller(f"{own}{path}{suffix}", headers), [api_pid]),
+        "InvokeRestApi (pre-signed)": (presigned_caller(server, body), [api_pid, server.process.pid]),
+    }
+
+
+def server_cpu(server: OpenMwaaServer, bare: BareApiServer, calls: int = 150) -> None:
+    """CPU the serving processes spend per call, row after row: unlike latency, what a busy
+    machine's other work does not inflate. The openmwaa server's own share is what it adds."""
+    print(f"\nServer-side CPU per call ({calls} sequential calls per row): Airflow's process(es), openmwaa's")
+    print(f"| {'endpoint':<22} | {'row':<34} | {'Airflow ms':>10} | {'openmwaa ms':>11} | {'total ms':>8} |")
+    print(f"|{'-' * 24}|{'-' * 36}|{'-' * 12}|{'-' * 13}|{'-' * 10}|")
+    for path, suffix in (("/version", ""), ("/dags", f"?limit={DAGS}")):
+        for name, (call, pids) in side_rows(server, bare, path, suffix).items():
+            for _ in range(10):
+                call()
+            before = [tree_cpu(pid, alone=i > 0) for i, pid in enumerate(pids)]
+            for _ in range(calls):
+                call()
+            after = [tree_cpu(pid, alone=i > 0) for i, pid in enumerate(pids)]
+            used = [(a - b) / calls * 1e3 for a, b in zip(after, before, strict=True)]
+            airflow, proxy = used[0], (used[1] if len(used) > 1 else 0.0)
+            figures = f"{airflow:10.2f} | {proxy:11.2f} | {airflow + proxy:8.2f}"
+            print(f"| GET {path + suffix:<18} | {name:<34} | {figures} |")
+
+
+def environment_with_dags(server: OpenMwaaServer, timeout: float = 300) -> None:
+    """The benchmark's environment, AVAILABLE with its 100 DAGs parsed."""
+    wait_for_admin_key(server)
+    bucket = server.make_bucket(f"bucket-{ENV}")
+    for i in range(DAGS):
+        (bucket / "dags" / f"bench_{i:03d}.py").write_text(DAG_TEMPLATE.format(i=i))
+    create_environment(server, ENV, AIRFLOW3, bucket=f"bucket-{ENV}")
+    mwaa = server.client()
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = mwaa.invoke_rest_api(Name=ENV, Path="/dags", Method="GET", QueryParameters={"limit": 1})
+        if answer["RestApiResponse"]["total_entries"] >= DAGS:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {DAGS} DAGs were not parsed in {timeout:.0f} s")
+        time.sleep(2)
 
 
 def direct_request(server: OpenMwaaServer) -> tuple[str, dict[str, str]]:
@@ -329,6 +552,70 @@ def upstream_clients(server: OpenMwaaServer, calls: int, rounds: int) -> None:
     print("rule: switch to aiohttp if its CPU ratio is <= 1.10")
 
 
+def version_rows(server: OpenMwaaServer, args: argparse.Namespace) -> None:
+    """GET /version: latency and throughput, direct to openmwaa's api-server vs InvokeRestApi."""
+    makers = {
+        "direct (baseline)": direct_call(server),
+        "proxy, pre-signed": presigned_call(server),
+        "proxy, boto3": boto3_call(server),
+    }
+    rows = {name: make() for name, make in makers.items()}
+    assert rows["proxy, boto3"]()["RestApiResponse"] == rows["direct (baseline)"]()
+
+    samples = latency(rows, args.calls)
+    base50 = percentile(samples["direct (baseline)"], 0.5)
+    base99 = percentile(samples["direct (baseline)"], 0.99)
+    print(f"\nLatency: GET /api/v2{PATH}, {args.calls} sequential calls per row, interleaved")
+    print(f"{'row':<20} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8}")
+    for name, values in samples.items():
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+        print(
+            f"{name:<20} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} "
+            f"{(p50 - base50) * 1e3:8.2f} {(p99 - base99) * 1e3:8.2f}"
+        )
+    print("targets: +p50 <= 2 ms, +p99 <= 10 ms")
+
+    print(f"\nThroughput: {args.threads} concurrent clients, {args.seconds:g} s per row")
+    print(f"{'row':<20} {'req/s':>8} {'ratio':>8}")
+    base_rate = 0.0
+    for name, make in makers.items():
+        rate = throughput(make, args.threads, args.seconds)
+        base_rate = base_rate or rate
+        print(f"{name:<20} {rate:8.1f} {rate / base_rate:8.2f}")
+    print("(requests/boto3 clients in threads: their own CPU, ~1 ms a call, shares the 2 cores)")
+
+    print(
+        f"\nThroughput, lean client (loadgen): {args.threads} connections, "
+        f"{args.rounds} alternating rounds of {args.seconds:g} s per row (mean)"
+    )
+    print(f"{'row':<20} {'req/s':>8} {'ratio':>8}")
+    lean = {
+        "direct (baseline)": direct_request(server),
+        "proxy, pre-signed": presigned_request(server),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in lean}
+    for _ in range(args.rounds):
+        for name, (url, headers) in lean.items():
+            body = PRESIGNED_BODY if name.startswith("proxy") else b""
+            rate, errors = asyncio.run(
+                loadgen.throughput(
+                    url,
+                    headers,
+                    seconds=args.seconds,
+                    concurrency=args.threads,
+                    method="POST" if body else "GET",
+                    body=body,
+                )
+            )
+            assert errors == 0, f"{name}: {errors} answers other than 200"
+            rates[name].append(rate)
+    lean_base = statistics.mean(rates["direct (baseline)"])
+    for name, values in rates.items():
+        mean = statistics.mean(values)
+        print(f"{name:<20} {mean:8.1f} {mean / lean_base:8.2f}")
+    print("target: ratio >= 0.85")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,77 +628,27 @@ def main() -> int:
         "--client-calls", type=int, default=2000, help="sequential calls per round (upstream client rows)"
     )
     parser.add_argument("--only-clients", action="store_true", help="only the upstream client comparison")
+    parser.add_argument("--only-bare", action="store_true", help="only the side by side with a bare Airflow")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-invoke-") as tmp:
         print("starting openmwaa and an Airflow 3 environment (about a minute)...", flush=True)
+        Path(tmp).chmod(0o711)  # as root, the environment runs as a user of its own
         server = start_server(Path(tmp) / "data", extra_env={"OPENMWAA_REST_API_RATE": "0"})
         try:
-            wait_for_admin_key(server)
-            create_environment(server, ENV, AIRFLOW3)
+            environment_with_dags(server)
             if args.only_clients:
                 upstream_clients(server, args.client_calls, args.rounds)
                 return 0
-            makers = {
-                "direct (baseline)": direct_call(server),
-                "proxy, pre-signed": presigned_call(server),
-                "proxy, boto3": boto3_call(server),
-            }
-            rows = {name: make() for name, make in makers.items()}
-            assert rows["proxy, boto3"]()["RestApiResponse"] == rows["direct (baseline)"]()
-
-            samples = latency(rows, args.calls)
-            base50 = percentile(samples["direct (baseline)"], 0.5)
-            base99 = percentile(samples["direct (baseline)"], 0.99)
-            print(f"\nLatency: GET /api/v2{PATH}, {args.calls} sequential calls per row, interleaved")
-            print(f"{'row':<20} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8}")
-            for name, values in samples.items():
-                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-                print(
-                    f"{name:<20} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} "
-                    f"{(p50 - base50) * 1e3:8.2f} {(p99 - base99) * 1e3:8.2f}"
-                )
-            print("targets: +p50 <= 2 ms, +p99 <= 10 ms")
-
-            print(f"\nThroughput: {args.threads} concurrent clients, {args.seconds:g} s per row")
-            print(f"{'row':<20} {'req/s':>8} {'ratio':>8}")
-            base_rate = 0.0
-            for name, make in makers.items():
-                rate = throughput(make, args.threads, args.seconds)
-                base_rate = base_rate or rate
-                print(f"{name:<20} {rate:8.1f} {rate / base_rate:8.2f}")
-            print("(requests/boto3 clients in threads: their own CPU, ~1 ms a call, shares the 2 cores)")
-
-            print(
-                f"\nThroughput, lean client (loadgen): {args.threads} connections, "
-                f"{args.rounds} alternating rounds of {args.seconds:g} s per row (mean)"
-            )
-            print(f"{'row':<20} {'req/s':>8} {'ratio':>8}")
-            lean = {
-                "direct (baseline)": direct_request(server),
-                "proxy, pre-signed": presigned_request(server),
-            }
-            rates: dict[str, list[float]] = {name: [] for name in lean}
-            for _ in range(args.rounds):
-                for name, (url, headers) in lean.items():
-                    body = PRESIGNED_BODY if name.startswith("proxy") else b""
-                    rate, errors = asyncio.run(
-                        loadgen.throughput(
-                            url,
-                            headers,
-                            seconds=args.seconds,
-                            concurrency=args.threads,
-                            method="POST" if body else "GET",
-                            body=body,
-                        )
-                    )
-                    assert errors == 0, f"{name}: {errors} answers other than 200"
-                    rates[name].append(rate)
-            lean_base = statistics.mean(rates["direct (baseline)"])
-            for name, values in rates.items():
-                mean = statistics.mean(values)
-                print(f"{name:<20} {mean:8.1f} {mean / lean_base:8.2f}")
-            print("target: ratio >= 0.85")
+            print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            bare = BareApiServer(server, Path(tmp) / "bare-api-server.log")
+            try:
+                side_by_side(server, bare, args.calls)
+            finally:
+                bare.stop()
+            if args.only_bare:
+                return 0
+            version_rows(server, args)
             upstream_clients(server, args.client_calls, args.rounds)
         finally:
             stop_server(server)
