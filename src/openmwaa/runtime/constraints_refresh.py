@@ -3,11 +3,19 @@
 Two sources, chosen with ``--source``:
 
 ``pypi`` (the default, and what the shipped files were written with)
-    Resolve Airflow and the packages openmwaa installs beside it with uv, against PyPI *as it
-    stood when that Airflow version was released* (``--exclude-newer`` one day after the upload
-    of its wheel, read from PyPI's JSON simple API). This is how Airflow makes its own constraints
-    (the resolution of its release), needs nothing but the package index, and is reproducible:
-    PyPI never changes an uploaded file or its upload time.
+    Resolve Airflow and the packages openmwaa installs beside it with uv. For a version MWAA
+    publishes an image for (:mod:`openmwaa.runtime.mwaa_image`), against MWAA's pins: every
+    package the image carries gets the image's version, and what MWAA does not pin (packages
+    only other Pythons need) is resolved against PyPI as it stood one day after MWAA last
+    changed the image's package files. A pin that cannot be honoured on a Python (a version
+    that requires a newer Python) is left to the resolver for that Python only, and recorded
+    in the data's ``unmet`` and the file's header. With ``--mwaa-repo DIR`` (a git copy of
+    aws/amazon-mwaa-docker-images) that data is first rewritten from MWAA's files.
+    For the other versions, against PyPI *as it stood when that Airflow version was released*
+    (``--exclude-newer`` one day after the upload of its wheel, read from PyPI's JSON simple
+    API). This is how Airflow makes its own constraints (the resolution of its release), needs
+    nothing but the package index, and is reproducible: PyPI never changes an uploaded file or
+    its upload time.
 ``airflow``
     Download Airflow's published ``constraints-<airflow>/constraints-<python>.txt`` from the
     apache/airflow repository on GitHub, for machines that can reach it.
@@ -35,6 +43,9 @@ from typing import Final
 
 from openmwaa.runtime.constraints import CONSTRAINTS_DIR, parse_pins
 from openmwaa.runtime.installer import find_uv
+from openmwaa.runtime.mwaa_image import MWAA_IMAGES_FILE, MwaaImage, mwaa_images
+from openmwaa.runtime.mwaa_refresh import Resolution, as_of, image_from_source, resolve_against, write_images
+from openmwaa.runtime.mwaa_repository import MwaaSource, image_versions, read_source
 from openmwaa.runtime.packages import required_packages
 from openmwaa.runtime.versions import SUPPORTED_VERSIONS, version_tuple
 
@@ -140,6 +151,27 @@ def resolve_from_pypi(uv: str, version: str, python: str, released: dt.datetime)
     return header + done.stdout.decode()
 
 
+def resolve_from_mwaa(uv: str, version: str, python: str, image: MwaaImage) -> tuple[str, Resolution] | None:
+    """The resolution against MWAA's pins, with a header saying how it was made and what differs."""
+    inputs = compile_inputs(version)
+    done = resolve_against(uv, inputs, python, image.pins(), image.as_of)
+    if done is None:
+        return None
+    header = [
+        f"# apache-airflow {version}, Python {python}, linux: the constraints openmwaa installs it with.",
+        "# Written by scripts/refresh-constraints --source pypi: resolved with uv against the pins of",
+        f"# MWAA's image for Airflow {version} (Python {image.python}; runtime/mwaa_images.json, from",
+        f"# aws/amazon-mwaa-docker-images@{image.commit[:12]}); what MWAA does not pin, as of",
+        f"# --exclude-newer {image.as_of}. From: {' '.join(inputs)}",
+    ]
+    header += [f"# Not MWAA's version on Python {python}: {name}: {why}" for name, why in done.unmet.items()]
+    if done.no_wheel:
+        listed = ", ".join(f"{name} {version}" for name, version in done.no_wheel.items())
+        header.append(f"# No wheel for Python {python} on linux x86_64 (built at install): {listed}")
+    pins = "".join(f"{name}=={version}\n" for name, version in sorted(done.pins.items()))
+    return "\n".join(header) + "\n" + pins, done
+
+
 def download_from_airflow(version: str, python: str) -> str | None:
     url = AIRFLOW_CONSTRAINTS.format(version=version, python=python)
     try:
@@ -191,6 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"only this Python version (repeatable; default: {', '.join(PYTHONS)})",
     )
     parser.add_argument("--out", type=Path, default=CONSTRAINTS_DIR, help="folder to write into")
+    parser.add_argument(
+        "--mwaa-repo",
+        type=Path,
+        metavar="DIR",
+        help="a git copy of aws/amazon-mwaa-docker-images: rewrite mwaa_images.json from it first",
+    )
+    parser.add_argument("--mwaa-data", type=Path, default=MWAA_IMAGES_FILE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     versions: list[str] = args.versions or list(SUPPORTED_VERSIONS)
     for version in versions:
@@ -200,8 +239,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.source == "pypi" and uv is None:
         print("uv is needed to resolve; pip install uv", file=sys.stderr)
         return 2
+    images = dict(mwaa_images(args.mwaa_data))
+    sources: dict[str, MwaaSource] = {}
+    if args.mwaa_repo is not None:
+        for version in set(image_versions(args.mwaa_repo)) & set(versions):
+            sources[version] = read_source(args.mwaa_repo, version)
+            # Resolved against all of MWAA's constraints; only those that apply are kept.
+            source = sources[version]
+            images[version] = MwaaImage(
+                airflow_version=version,
+                python=source.python,
+                commit=source.commit,
+                as_of=as_of(source),
+                required=source.required,
+                image=source.image,
+                constraints=source.constraints,
+            )
     index = fetch_simple_index()
     declared = {version: fetch_declared_pythons(version, index) for version in versions}
+    resolutions: dict[tuple[str, str], Resolution] = {}
 
     def one(job: tuple[str, str]) -> str:
         version, python = job
@@ -209,7 +265,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if python not in declared[version]:
             target.unlink(missing_ok=True)
             return f"{version} py{python}: Airflow does not declare Python {python}, no file"
-        if args.source == "pypi":
+        if args.source == "pypi" and version in images:
+            assert uv is not None
+            done = resolve_from_mwaa(uv, version, python, images[version])
+            text = None if done is None else done[0]
+            if done is not None:
+                resolutions[job] = done[1]
+        elif args.source == "pypi":
             assert uv is not None
             text = resolve_from_pypi(uv, version, python, release_time(version, index))
         else:
@@ -224,7 +286,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=4) as pool:
         for line in pool.map(one, jobs):
             print(line)
+    if resolutions:
+        write_images(args.mwaa_data, updated_images(images, sources, resolutions))
+        print(f"MWAA's images -> {args.mwaa_data}")
     return 0
+
+
+def updated_images(
+    images: dict[str, MwaaImage],
+    sources: dict[str, MwaaSource],
+    resolutions: dict[tuple[str, str], Resolution],
+) -> dict[str, MwaaImage]:
+    """The data to ship: fresh from MWAA's repository where read, with this run's unmet pins."""
+    updated: dict[str, MwaaImage] = {}
+    for version in sorted(images, key=version_tuple, reverse=True):
+        mine = {py: r for (v, py), r in resolutions.items() if v == version}
+        image = images[version]
+        if version in sources:
+            names = {name for r in mine.values() for name in r.pins}
+            image = image_from_source(sources[version], names, {py: r.unmet for py, r in mine.items()})
+        elif mine:
+            unmet = {**image.unmet, **{py: r.unmet for py, r in mine.items()}}
+            image = MwaaImage(**{**image.__dict__, "unmet": {py: u for py, u in sorted(unmet.items()) if u}})
+        updated[version] = image
+    return updated
 
 
 if __name__ == "__main__":

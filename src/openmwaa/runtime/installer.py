@@ -36,7 +36,8 @@ CONSTRAINTS_FILE: Final = "openmwaa-constraints.txt"
 #: recipe gets a fresh runtime while environments still running from the old one keep it.
 #: 3: installed against the shipped constraints (runtimes of recipe 2 resolved today's releases).
 #: 4: MWAA's package set (the Amazon provider and the rest of :mod:`openmwaa.runtime.packages`).
-RECIPE: Final = 4
+#: 5: MWAA's versions (constraints resolved against MWAA's image, :mod:`openmwaa.runtime.mwaa_image`).
+RECIPE: Final = 5
 INSTALL_TIMEOUT: Final = 1800.0
 
 Progress = Callable[[str], None]

@@ -5,8 +5,9 @@ MWAA's image installs, against Airflow's constraints (its bootstrap step
 ``apache-airflow[celery,statsd]``, ``apache-airflow-providers-amazon[aiobotocore]``,
 ``apache-airflow-providers-postgres``, ``celery[sqs]``, ``boto3-stubs[logs]``, ``boto3-stubs[sqs]``,
 ``psycopg2``, ``pycurl``, ``watchtower``, ``fluent-logger`` and ``virtualenv``; on Airflow 3 also
-``apache-airflow-providers-fab`` and ``apache-airflow-providers-standard``, and from 3.3 on
-``apache-airflow-core[gunicorn]``.
+``apache-airflow-providers-fab`` and ``apache-airflow-providers-standard``, and from 3.2 on
+``apache-airflow-core[gunicorn]``. The versions come from MWAA's image where it has one
+(:mod:`openmwaa.runtime.mwaa_image`), through the shipped constraints.
 
 openmwaa differs where a package cannot install from the package index alone on a plain machine
 or does nothing here: ``psycopg2-binary`` instead of ``psycopg2`` (which compiles against libpq's
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from openmwaa.runtime.mwaa_image import mwaa_image
 from openmwaa.runtime.versions import version_tuple
 
-#: The Python MWAA's image runs each Airflow major on (Airflow 2 images: 3.11; Airflow 3: 3.12).
+#: The Python MWAA runs an Airflow major on where the data has no image for the version.
 MWAA_PYTHON: Final = {2: "3.11", 3: "3.12"}
 
 _COMMON: Final = (
@@ -42,11 +44,12 @@ def required_packages(version: str) -> tuple[str, ...]:
     packages = [f"apache-airflow[celery,statsd]=={version}", *_COMMON]
     if major >= 3:
         packages += ["apache-airflow-providers-fab", "apache-airflow-providers-standard"]
-        if minor >= 3:
+        if minor >= 2:
             packages.append(f"apache-airflow-core[gunicorn]=={version}")
     return tuple(packages)
 
 
 def mwaa_python(version: str) -> str:
-    """The Python MWAA runs Airflow ``version`` on."""
-    return MWAA_PYTHON[version_tuple(version)[0]]
+    """The Python MWAA runs Airflow ``version`` on: its image's, else the major's usual one."""
+    image = mwaa_image(version)
+    return image.python if image is not None else MWAA_PYTHON[version_tuple(version)[0]]

@@ -16,8 +16,8 @@ def test_airflow_2_gets_mwaas_common_set() -> None:
     assert not any("providers-fab" in p or "providers-standard" in p for p in packages)
 
 
-@pytest.mark.parametrize(("version", "gunicorn"), [("3.0.6", False), ("3.2.1", False), ("3.3.1", True)])
-def test_airflow_3_adds_fab_standard_and_from_3_3_gunicorn(version: str, gunicorn: bool) -> None:
+@pytest.mark.parametrize(("version", "gunicorn"), [("3.0.6", False), ("3.2.1", True), ("3.3.1", True)])
+def test_airflow_3_adds_fab_standard_and_from_3_2_gunicorn(version: str, gunicorn: bool) -> None:
     packages = required_packages(version)
     assert "apache-airflow-providers-fab" in packages
     assert "apache-airflow-providers-standard" in packages
@@ -26,4 +26,5 @@ def test_airflow_3_adds_fab_standard_and_from_3_3_gunicorn(version: str, gunicor
 
 def test_mwaa_pythons() -> None:
     assert mwaa_python("2.7.2") == "3.11"
+    assert mwaa_python("2.11.2") == "3.12"  # MWAA's 2.11 images moved to Python 3.12
     assert mwaa_python("3.3.1") == "3.12"
