@@ -58,7 +58,8 @@ def test_installed_runtime_carries_mwaas_versions(shared_env: tuple[str, int]) -
     assert image is not None, f"no data of MWAA's image for {version}"
     installed = _installed(runtime.python)
     unmet = image.unmet.get(manager.python_tag(), {})
-    carried = {SUBSTITUTES.get(n, n): v for n, v in image.image.items() if n not in NOT_INSTALLED}
+    # Names as MWAA's image lists them: a substitute's own version where the image has it too.
+    carried = {n: v for n, v in image.image.items() if n not in NOT_INSTALLED and n not in SUBSTITUTES}
     differ = {
         name: (installed[name], theirs)
         for name, theirs in carried.items()

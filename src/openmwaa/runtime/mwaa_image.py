@@ -23,7 +23,7 @@ from openmwaa.runtime.versions import version_tuple
 MWAA_IMAGES_FILE: Final = Path(__file__).resolve().parent / "mwaa_images.json"
 
 #: Packages of MWAA's image that openmwaa installs under another name: psycopg2 compiles against
-#: libpq's headers; psycopg2-binary is the same code, built, at the same version.
+#: libpq's headers; psycopg2-binary is the same code, built (MWAA's images carry it too).
 SUBSTITUTES: Final = {"psycopg2": "psycopg2-binary"}
 #: Packages of MWAA's image that runtimes do not install, and why.
 NOT_INSTALLED: Final = {
@@ -50,15 +50,22 @@ class MwaaImage:
     #: ``{python: {name: why}}``: MWAA's pins that cannot be honoured on that Python.
     unmet: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def pins(self) -> dict[str, str]:
-        """Every pin a runtime is resolved against, under the names openmwaa installs."""
-        merged = {**self.constraints, **self.image}
+    def carried(self) -> dict[str, str]:
+        """The image's packages under the names a runtime installs them, at the image's versions.
+
+        A substitute the image carries itself keeps the image's own version (MWAA's images hold
+        psycopg2-binary beside psycopg2, at a version of its own).
+        """
+        carried = {name: v for name, v in self.image.items() if name not in NOT_INSTALLED}
         for name, substitute in SUBSTITUTES.items():
-            if name in merged:
-                merged[substitute] = merged.pop(name)
-        for name in NOT_INSTALLED:
-            merged.pop(name, None)
-        return merged
+            if name in carried:
+                version = carried.pop(name)
+                carried.setdefault(substitute, version)
+        return carried
+
+    def pins(self) -> dict[str, str]:
+        """Every pin a runtime is resolved against: the image's, then MWAA's constraints."""
+        return {**self.constraints, **self.carried()}
 
 
 @cache
