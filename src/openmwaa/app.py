@@ -30,6 +30,7 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.dashboard_signin import DashboardSessions, SignInVerifier
 from openmwaa.auth.identities import IdentityStore
 from openmwaa.auth.sts_sessions import StsSessionStore
+from openmwaa.backing import BackingServices
 from openmwaa.errors import OpenMwaaError
 from openmwaa.logs.retention import LogJanitor, RetentionPolicy
 from openmwaa.logs.service import EnvironmentLogs, LogsService
@@ -66,6 +67,7 @@ from openmwaa.s3.store import BucketStore
 from openmwaa.s3.xml import error_response as s3_error_response
 from openmwaa.s3source.dag_sync import DagSync
 from openmwaa.services.authorization import IamAuthorizer, VpcMap, condition_context
+from openmwaa.services.celery_queue import CeleryQueues
 from openmwaa.services.cli_commands import CliService, SupervisorCliRunner
 from openmwaa.services.dashboard import DashboardService, WebLogin
 from openmwaa.services.dashboard_data import DagData, SnapshotCache, fetch_dag_data
@@ -75,7 +77,7 @@ from openmwaa.services.external_source import build_external_source
 from openmwaa.services.invoke import RestApiInvoker
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.services.web_tokens import KEY_LABEL, OLD_KEY_FILE, WebTokenService, derive_key
-from openmwaa.services.worker_pool import CeleryPools, NoCeleryPools, WorkerPoolService
+from openmwaa.services.worker_pool import CeleryPools, WorkerPoolService
 from openmwaa.settings import Settings
 from openmwaa.store.audit import AuditLog
 from openmwaa.store.db import open_engine
@@ -131,10 +133,13 @@ class Services:
     metrics: MetricRecorder
     statsd: StatsdReceiver
     containers: ContainerSampler
+    #: Distributed mode's PostgreSQL and Redis (the ones openmwaa runs itself, if any).
+    backing: BackingServices
     #: External-S3 mode: keeps the environments' DAG folders in step with the external S3.
     dag_sync: DagSync | None = None
 
     def start(self) -> None:
+        self.backing.start()
         self.audit.start()
         self.metrics.start()
         self.statsd.start()  # before the environments start: they are told its port
@@ -151,6 +156,7 @@ class Services:
             self.dag_sync.stop()
         self.webservers.shutdown()
         self.supervisor.shutdown()
+        self.backing.stop()
         self.audit.stop()
         self.statsd.stop()
         self.metrics.stop()
@@ -198,6 +204,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
 
     statsd = StatsdReceiver(recorder, statsd_prefixes, port=settings.statsd_port, clock=clock)
     external = build_external_source(settings, repository)
+    backing = BackingServices.for_settings(settings)
     environments = EnvironmentService(
         settings=settings,
         repository=repository,
@@ -206,6 +213,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         buckets=buckets,
         statsd_port=lambda: statsd.bound_port,
         source_buckets=external.buckets if external else None,
+        backing=backing.urls,
     )
     containers = ContainerSampler(
         recorder,
@@ -305,11 +313,12 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         logs=logs,
         log_janitor=janitor,
         buckets=buckets,
-        celery_pools=NoCeleryPools(),
+        celery_pools=CeleryQueues(distributed=settings.distributed),
         metrics=recorder,
         statsd=statsd,
         containers=containers,
         dag_sync=external.dag_sync if external else None,
+        backing=backing,
     )
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from openmwaa.errors import ValidationError
 
 ENV_PREFIX = "OPENMWAA_"
+#: The values of ``executor`` (OPENMWAA_EXECUTOR).
+EXECUTORS = ("local", "celery")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z0-9-]{1,32}$")
 
@@ -38,8 +40,16 @@ class Settings:
     buckets_root: Path | None = None
     #: openmwaa's own state; default ``sqlite:///<data_dir>/openmwaa.db``.
     database_url: str | None = None
-    #: A PostgreSQL server for the environments' metadata databases; default one SQLite file each.
+    #: A PostgreSQL server for the environments' metadata databases; default one SQLite file each
+    #: (in distributed mode: a PostgreSQL server openmwaa runs itself).
     airflow_database_url: str | None = field(default=None, repr=False)
+    #: ``local``: each environment runs Airflow's LocalExecutor (SequentialExecutor for Airflow 2
+    #: on SQLite). ``celery``: distributed mode, MWAA's shape: CeleryExecutor with Celery workers,
+    #: PostgreSQL metadata databases and a Redis broker.
+    executor: str = "local"
+    #: Distributed mode's Redis broker (``redis://:password@host:port/db``); default: a Redis
+    #: server openmwaa runs itself.
+    celery_broker_url: str | None = field(default=None, repr=False)
     default_environment: bool = True
     default_environment_name: str = "MyAirflowEnvironment"
     #: Seconds an environment may take from CREATING to AVAILABLE before CREATE_FAILED.
@@ -158,6 +168,12 @@ class Settings:
         if self.s3_max_upload_bytes < 1:
             raise ValidationError("s3_max_upload_bytes must be a positive number of bytes")
         self._check_source_s3()
+        if self.executor not in EXECUTORS:
+            raise ValidationError(
+                f"executor must be one of {', '.join(EXECUTORS)} (OPENMWAA_EXECUTOR), got {self.executor!r}"
+            )
+        if self.celery_broker_url and not self.celery_broker_url.startswith(("redis://", "rediss://")):
+            raise ValidationError("celery_broker_url must be a redis:// or rediss:// URL")
         if self.web_servers_limit < 0:
             raise ValidationError("web_servers_limit must be 0 (no limit) or a number of web servers")
         if not (self.dashboard_refresh_interval > 0 and 0 < self.dashboard_session_ttl <= 12 * 3600):
@@ -177,6 +193,11 @@ class Settings:
             )
         if not self.source_s3_poll_interval > 0:
             raise ValidationError("source_s3_poll_interval must be a positive number of seconds")
+
+    @property
+    def distributed(self) -> bool:
+        """Distributed mode: environments run CeleryExecutor (see ``executor``)."""
+        return self.executor == "celery"
 
     @property
     def isolates_environments(self) -> bool:

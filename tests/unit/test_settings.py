@@ -76,3 +76,16 @@ def test_the_https_listener_settings() -> None:
         Settings(tls_port=70000)
     with pytest.raises(ValidationError, match="both"):
         Settings(tls_cert_file=Path("cert.pem"))
+
+
+def test_distributed_mode_settings() -> None:
+    s = Settings.from_environ(
+        {"OPENMWAA_EXECUTOR": "celery", "OPENMWAA_CELERY_BROKER_URL": "redis://:brokerpw@h:6379/2"}
+    )
+    assert s.distributed and s.celery_broker_url == "redis://:brokerpw@h:6379/2"
+    assert "brokerpw" not in repr(s)
+    assert not Settings().distributed
+    with pytest.raises(ValidationError, match="OPENMWAA_EXECUTOR"):
+        Settings(executor="kubernetes")
+    with pytest.raises(ValidationError, match="redis://"):
+        Settings(executor="celery", celery_broker_url="amqp://h")

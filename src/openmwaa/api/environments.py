@@ -10,6 +10,7 @@ from anyio.to_thread import run_sync
 from openmwaa.logs.groups import describe_logging
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.steps import Operation
+from openmwaa.services.celery_queue import queue_arn
 from openmwaa.services.environments import EnvironmentService
 from openmwaa.store.environments import EnvironmentRecord
 
@@ -52,6 +53,8 @@ def describe(record: EnvironmentRecord, *, account_id: str, webserver_url: str |
             f"arn:aws:iam::{account_id}:role/aws-service-role/airflow.amazonaws.com/AWSServiceRoleForAmazonMWAA"
         ),
         "Tags": dict(record.tags),
+        # The environment's Celery queue (distributed mode), named as MWAA names its SQS queue.
+        "CeleryExecutorQueue": queue_arn(record),
         "LoggingConfiguration": describe_logging(
             config.get("LoggingConfiguration"),
             environment=record.name,

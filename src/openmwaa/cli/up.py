@@ -61,6 +61,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from openmwaa.app import build_services
     from openmwaa.auth.bootstrap import ensure_bootstrap_admin
+    from openmwaa.backing.managed import BackingServiceError
     from openmwaa.runtime.isolation import NOT_ISOLATED
     from openmwaa.server import Server
 
@@ -73,16 +74,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     # The admin key first: the identity store loads the file once at construction and then only
     # re-reads it a second later, so a client right after start-up would be refused.
     access_key_id, _secret = ensure_bootstrap_admin(settings)
-    services = build_services(settings)
-    server = Server(settings, services)
     version = getattr(args, "airflow_version", None)
+    try:
+        services = build_services(settings)
+        server = Server(settings, services)
 
-    def on_ready() -> None:
-        print_banner(settings, access_key_id, sys.stdout)
-        if settings.default_environment:
-            create_default_environment(settings, services, version, sys.stdout, should_stop=lambda: False)
+        def on_ready() -> None:
+            print_banner(settings, access_key_id, sys.stdout)
+            if settings.default_environment:
+                create_default_environment(settings, services, version, sys.stdout, should_stop=lambda: False)
 
-    return server.run(on_ready=on_ready)
+        return server.run(on_ready=on_ready)
+    except BackingServiceError as exc:
+        logging.getLogger(__name__).error("distributed mode cannot start: %s", exc.message)
+        return 1
 
 
 def print_banner(settings: Settings, access_key_id: str, out: TextIO) -> None:

@@ -15,7 +15,7 @@ later ones winning:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -76,6 +76,15 @@ RESERVED_CONFIGURATION_KEYS: Final = frozenset(
         "metrics.statsd_host",
         "metrics.statsd_port",
         "metrics.statsd_prefix",
+        # Distributed mode: the broker, the result backend and the environment's own queue.
+        "celery.broker_url",
+        "celery.broker_url_cmd",
+        "celery.broker_url_secret",
+        "celery.result_backend",
+        "celery.result_backend_cmd",
+        "celery.result_backend_secret",
+        "operators.default_queue",
+        "celery_broker_transport_options.global_keyprefix",
     }
 )
 
@@ -101,6 +110,32 @@ CLASS_TASK_CONCURRENCY: Final[Mapping[str, int]] = {
 DEFAULT_ENVIRONMENT_CLASS: Final = "mw1.small"
 #: The Airflow option the class's task concurrency sets.
 TASK_CONCURRENCY_OPTION: Final = "core.parallelism"
+#: In distributed mode the class's concurrency is each Celery worker's, as on MWAA (where
+#: ``celery.worker_autoscale``, if the user sets it, wins over it), and ``core.parallelism``
+#: is that times MaxWorkers: every worker MWAA could scale to can be kept busy.
+WORKER_CONCURRENCY_OPTION: Final = "celery.worker_concurrency"
+#: Airflow's own default for the Redis visibility timeout (the Celery provider warns without one).
+_VISIBILITY_TIMEOUT_OPTION: Final = "celery_broker_transport_options.visibility_timeout"
+_EXECUTION_API_TIMEOUT_OPTION: Final = "workers.execution_api_timeout"
+
+
+@dataclass(frozen=True)
+class CeleryOptions:
+    """What an environment's CeleryExecutor needs (distributed mode).
+
+    ``queue`` is the environment's Celery queue; its name also prefixes every Redis key and
+    channel the environment's processes use, so environments sharing a broker never share a
+    queue, a binding or a broadcast.
+    """
+
+    broker_url: str = field(repr=False)
+    queue: str
+    max_workers: int = 1
+
+    @property
+    def key_prefix(self) -> str:
+        return f"{self.queue}:"
+
 
 #: Small settings for a small machine, each overridable by the user.
 TUNED_DEFAULTS: Final[Mapping[int, Mapping[str, str]]] = {
@@ -152,7 +187,9 @@ def sqlite_url(home: Path) -> str:
     return f"sqlite:///{(home / 'airflow.db').resolve()}"
 
 
-def default_options(major: int, environment_class: str = DEFAULT_ENVIRONMENT_CLASS) -> dict[str, str]:
+def default_options(
+    major: int, environment_class: str = DEFAULT_ENVIRONMENT_CLASS, celery: CeleryOptions | None = None
+) -> dict[str, str]:
     """The options the user may override: the tuned defaults and the class's task concurrency.
 
     Raises ValueError for an Airflow major version or an environment class openmwaa does not know.
@@ -161,10 +198,22 @@ def default_options(major: int, environment_class: str = DEFAULT_ENVIRONMENT_CLA
         raise ValueError(f"Airflow {major} is not supported")
     if environment_class not in CLASS_TASK_CONCURRENCY:
         raise ValueError(f"environment class {environment_class!r} is not one of MWAA's")
-    return {
+    concurrency = CLASS_TASK_CONCURRENCY[environment_class]
+    if celery is None:
+        return {**TUNED_DEFAULTS[major], TASK_CONCURRENCY_OPTION: str(concurrency)}
+    options = {
         **TUNED_DEFAULTS[major],
-        TASK_CONCURRENCY_OPTION: str(CLASS_TASK_CONCURRENCY[environment_class]),
+        WORKER_CONCURRENCY_OPTION: str(concurrency),
+        TASK_CONCURRENCY_OPTION: str(concurrency * max(1, celery.max_workers)),
+        _VISIBILITY_TIMEOUT_OPTION: "21600",
     }
+    if major >= 3:
+        # A scheduler keeps the task instance's row locked until its loop commits (it writes the
+        # Celery task id there), and the worker's first call to the execution API waits for that
+        # lock: on a busy small machine a loop takes longer than Airflow's 5 s client timeout,
+        # and four timed-out retries fail the task before it starts.
+        options[_EXECUTION_API_TIMEOUT_OPTION] = "60"
+    return options
 
 
 def airflow_environment(
@@ -179,8 +228,11 @@ def airflow_environment(
     options: Mapping[str, str],
     python_path: tuple[Path, ...] = (),
     environment_class: str = DEFAULT_ENVIRONMENT_CLASS,
+    celery: CeleryOptions | None = None,
 ) -> dict[str, str]:
     """Every variable openmwaa sets for the environment's Airflow processes.
+
+    ``celery``: distributed mode (CeleryExecutor), which needs a PostgreSQL ``database_url``.
 
     ``python_path`` comes after the openmwaa plugin directory on PYTHONPATH (e.g. the
     environment's requirements), and the plugins folder last: Airflow puts it on ``sys.path``
@@ -188,7 +240,9 @@ def airflow_environment(
     names (a secrets backend shipped in plugins.zip). Raises ValueError for a reserved or
     malformed option.
     """
-    defaults = default_options(major, environment_class)
+    defaults = default_options(major, environment_class, celery)
+    if celery is not None and not (database_url or "").startswith("postgresql"):
+        raise ValueError("the CeleryExecutor needs a PostgreSQL metadata database")
     for option in options:
         if option.lower() in RESERVED_CONFIGURATION_KEYS:
             raise ValueError(f"configuration option {option} is managed by openmwaa")
@@ -206,6 +260,8 @@ def airflow_environment(
             ports=ports,
         )
     )
+    if celery is not None:
+        env.update(_celery_owned(celery, env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
     env["PYTHONPATH"] = ":".join(str(p) for p in (airflow_plugin_dir(), *python_path, plugins_dir.resolve()))
     env["OPENMWAA_TOKEN_SECRET"] = secrets.token_secret
     return env
@@ -281,6 +337,17 @@ def statsd_variables(port: int, prefix: str, options: Mapping[str, str]) -> dict
     return variables
 
 
+def _celery_owned(celery: CeleryOptions, database_url: str) -> dict[str, str]:
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": celery.broker_url,
+        # Task states go to the metadata database (Celery's SQLAlchemy backend), not to Redis.
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database_url}",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": celery.queue,
+        env_name("celery_broker_transport_options.global_keyprefix"): celery.key_prefix,
+    }
+
+
 #: Variables a startup script may not change: openmwaa's own, and what makes Python find Airflow.
 PROTECTED_VARIABLES: Final = frozenset(
     {"AIRFLOW_HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "OPENMWAA_TOKEN_SECRET"}
@@ -334,7 +401,7 @@ def component_environment(
 
 def _is_tuned_default(variable: str, value: str) -> bool:
     option = _option_of(variable)
-    if option == TASK_CONCURRENCY_OPTION:
+    if option in (TASK_CONCURRENCY_OPTION, WORKER_CONCURRENCY_OPTION):
         return value in {str(n) for n in CLASS_TASK_CONCURRENCY.values()}
     return any(defaults.get(option) == value for defaults in TUNED_DEFAULTS.values())
 

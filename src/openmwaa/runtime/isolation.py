@@ -64,17 +64,21 @@ def user_name(key: str) -> str:
 
 def ensure_user(key: str, home: Path) -> EnvironmentUser:
     """The environment's system user, created (``useradd --system``) if it does not exist yet."""
-    name = user_name(key)
+    return ensure_system_user(user_name(key), home, f"openmwaa environment {key}")
+
+
+def ensure_system_user(name: str, home: Path, comment: str) -> EnvironmentUser:
+    """A system user (no login shell), created if it does not exist yet."""
     with _lock:
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
-            _useradd(name, key, home)
+            _useradd(name, comment, home)
             entry = pwd.getpwnam(name)
     return EnvironmentUser(name, entry.pw_uid, entry.pw_gid)
 
 
-def _useradd(name: str, key: str, home: Path) -> None:
+def _useradd(name: str, comment: str, home: Path) -> None:
     argv = [
         "useradd",
         "--system",
@@ -85,16 +89,16 @@ def _useradd(name: str, key: str, home: Path) -> None:
         "--shell",
         "/usr/sbin/nologin",
         "--comment",
-        f"openmwaa environment {key}",
+        comment,
         name,
     ]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentSetupError(f"Cannot create the environment's system user {name}: {exc}.") from exc
+        raise EnvironmentSetupError(f"Cannot create the system user {name}: {exc}.") from exc
     if done.returncode not in (0, _USERADD_EXISTS):
         raise EnvironmentSetupError(
-            f"Cannot create the environment's system user {name} (useradd exit code "
+            f"Cannot create the system user {name} (useradd exit code "
             f"{done.returncode}): {output_tail(done.stderr or done.stdout)}"
         )
 

@@ -20,17 +20,19 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from openmwaa.backing import BackingUrls
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 from openmwaa.metrics.statsd import statsd_prefix
 from openmwaa.runtime.airflow_config import (
     CLASS_TASK_CONCURRENCY,
     DEFAULT_ENVIRONMENT_CLASS,
     RESERVED_CONFIGURATION_KEYS,
+    CeleryOptions,
     statsd_variables,
 )
 from openmwaa.runtime.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, major
 from openmwaa.s3.store import BucketStore
-from openmwaa.services import environment_class, sources
+from openmwaa.services import celery_queue, environment_class, sources
 from openmwaa.services.execution_role import task_environment
 from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.transitions import Trigger, next_state
@@ -92,8 +94,11 @@ class EnvironmentService:
         buckets: BucketStore | None = None,
         statsd_port: Callable[[], int | None] | None = None,
         source_buckets: sources.SourceBuckets | None = None,
+        backing: BackingUrls | None = None,
     ) -> None:
-        """``statsd_port``: where Airflow sends its StatsD metrics (None: metrics stay off)."""
+        """``statsd_port``: where Airflow sends its StatsD metrics (None: metrics stay off).
+        ``backing``: the PostgreSQL server and Redis broker environments use (default: the
+        settings' URLs; in distributed mode openmwaa's own servers fill in the missing ones)."""
         self._settings = settings
         self._statsd_port = statsd_port
         #: Where sources are read from: openmwaa's own buckets (S3's view of them gives a pinned
@@ -101,6 +106,7 @@ class EnvironmentService:
         self._sources = source_buckets or sources.LocalBuckets(
             settings.buckets_dir, buckets or BucketStore(settings.buckets_dir)
         )
+        self._backing = backing or BackingUrls(settings.airflow_database_url, settings.celery_broker_url)
         self._repo = repository
         self._supervisor = supervisor
         self._clock = clock
@@ -317,6 +323,7 @@ class EnvironmentService:
         port = self._statsd_port() if self._statsd_port else None
         if port:
             environ.update(statsd_variables(port, statsd_prefix(secrets.token_secret), options))
+        distributed = self._settings.distributed
         return EnvironmentSpec(
             key=str(record.key),
             name=record.name,
@@ -333,6 +340,18 @@ class EnvironmentService:
             logging_configuration=dict(config.get("LoggingConfiguration") or {}),
             web_servers=self._web_servers(config),
             task_environ=environ,
+            celery=self._celery(record) if distributed else None,
+            # Airflow's HA scheduling needs row locks SQLite does not have: one scheduler there.
+            schedulers=int(config.get("Schedulers") or 1) if distributed else 1,
+            workers=_workers(config),
+        )
+
+    def _celery(self, record: EnvironmentRecord) -> CeleryOptions:
+        broker = self._backing.broker
+        if not broker:
+            raise ValidationError("Distributed mode has no Celery broker (OPENMWAA_CELERY_BROKER_URL).")
+        return CeleryOptions(
+            broker_url=broker, queue=celery_queue.queue_name(record), max_workers=_workers(record.config)[1]
         )
 
     def _web_servers(self, config: Mapping[str, Any]) -> tuple[int, int]:
@@ -348,7 +367,7 @@ class EnvironmentService:
         The runtime ships psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare
         ``postgresql://``, so the driver is named explicitly.
         """
-        server = self._settings.airflow_database_url
+        server = self._backing.database
         if not server:
             return None
         parts = urlsplit(server)
@@ -427,6 +446,12 @@ def _environment_class(config: Mapping[str, Any]) -> str:
     string: they run as the default class until an update sets a valid one."""
     value = str(config.get("EnvironmentClass") or DEFAULT_ENVIRONMENT_CLASS)
     return value if value in CLASS_TASK_CONCURRENCY else DEFAULT_ENVIRONMENT_CLASS
+
+
+def _workers(config: Mapping[str, Any]) -> tuple[int, int]:
+    """(MinWorkers, MaxWorkers)."""
+    low = int(config.get("MinWorkers") or 1)
+    return low, max(low, int(config.get("MaxWorkers") or low))
 
 
 def _replace_config(record: EnvironmentRecord, config: Mapping[str, Any]) -> EnvironmentRecord:

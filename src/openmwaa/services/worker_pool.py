@@ -120,6 +120,7 @@ def environment_variables(spec: EnvironmentSpec, airflow_major: int) -> dict[str
         ports=_UNUSED_PORTS,
         options=spec.airflow_config,
         environment_class=spec.environment_class,
+        celery=spec.celery,
     )
 
 

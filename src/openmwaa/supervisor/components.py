@@ -34,12 +34,22 @@ class ComponentSpec:
 Replicas = Mapping[str, int]
 
 
+#: The Celery worker component (distributed mode).
+WORKER_KIND = "worker"
+
+
 def components_for(
-    runtime: Runtime, web_ports: Sequence[int], replicas: Replicas | None = None
+    runtime: Runtime,
+    web_ports: Sequence[int],
+    replicas: Replicas | None = None,
+    *,
+    worker_group: str | None = None,
 ) -> list[ComponentSpec]:
     """The component processes: one web server per port in ``web_ports``, then the others.
 
-    Log servers are skipped because every task runs on this machine.
+    ``worker_group`` (distributed mode): Celery workers run too, ``replicas["worker"]`` of them,
+    named ``worker@<worker_group>``, ``worker-1@<worker_group>``... in Celery. Log servers
+    are skipped because every task runs on this machine.
     """
     counts = replicas or {}
     others: dict[str, tuple[str, ...]] = {"scheduler": ("scheduler", "--skip-serve-logs")}
@@ -47,11 +57,30 @@ def components_for(
         others["dag-processor"] = ("dag-processor",)
     others["triggerer"] = ("triggerer", "--skip-serve-logs")
     web = [web_replica(runtime, i, port) for i, port in enumerate(web_ports)]
-    return web + [
+    specs = web + [
         ComponentSpec(kind, tuple(runtime.airflow_command(*args)), index=i)
         for kind, args in others.items()
         for i in range(counts.get(kind, 1))
     ]
+    if worker_group is not None:
+        specs += [worker_replica(runtime, i, worker_group) for i in range(counts.get(WORKER_KIND, 1))]
+    return specs
+
+
+def worker_replica(runtime: Runtime, index: int, group: str) -> ComponentSpec:
+    """Celery worker ``index``: its own Celery node name and pid file (Airflow refuses a second
+    worker while the pid file of another names a live process)."""
+    name = WORKER_KIND if index == 0 else f"{WORKER_KIND}-{index}"
+    argv = runtime.airflow_command(
+        "celery",
+        "worker",
+        "--skip-serve-logs",
+        "--celery-hostname",
+        f"{name}@{group}",
+        "--pid",
+        f"airflow-{name}.pid",
+    )
+    return ComponentSpec(WORKER_KIND, tuple(argv), index=index)
 
 
 def web_kind(major: int) -> str:

@@ -53,7 +53,7 @@ class LocalLauncher:
         child = spawn(
             component.name,
             component.argv,
-            env=component_env(component, prepared.env_for(component.serves_api)),
+            env=component_env(component, prepared.env_for(component.serves_api, component.kind)),
             cwd=home,
             log_path=home / "logs" / f"{component.name}.log",
             started_at=now,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from openmwaa.runtime.airflow_config import Ports
 from openmwaa.runtime.errors import EnvironmentSetupError
 from openmwaa.supervisor.commands import Create, Delete, Interrupted, Resume, StartFailure, Update
-from openmwaa.supervisor.components import ComponentSpec, components_for, components_to_restart
+from openmwaa.supervisor.components import WORKER_KIND, ComponentSpec, components_for, components_to_restart
 from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
 from openmwaa.supervisor.launcher import ProcessLauncher
 from openmwaa.supervisor.loopback_ports import allocate_ports, release_ports
@@ -152,6 +152,14 @@ class Lifecycle:
             restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
             if old.web_env != new.web_env:  # only what serves the API reads it
                 restart += [c.name for c in specs if c.serves_api and c.name not in restart]
+        # Schedulers and workers the new counts add or drop (web servers follow web_replicas).
+        wanted = {c.name for c in specs}
+        current = [s for s in self._group.specs() if not s.serves_api]
+        added = [c.name for c in specs if not c.serves_api and c.name not in {s.name for s in current}]
+        surplus = [s.name for s in current if s.name not in wanted]
+        if old is not None:
+            self._group.remove(surplus)
+            restart += [name for name in added if name not in restart]
         if old is not None and not restart:
             self._became_available(new)
             return
@@ -249,8 +257,12 @@ class Lifecycle:
 
     @staticmethod
     def _components(prepared: PreparedEnvironment) -> list[ComponentSpec]:
-        """What starts: one replica of every kind (the other web servers follow, see web_replicas)."""
-        return components_for(prepared.runtime, [prepared.ports.api])
+        """What starts: one web server (the others follow, see web_replicas), the schedulers and,
+        in distributed mode, MinWorkers Celery workers."""
+        spec = prepared.spec
+        replicas = {"scheduler": spec.schedulers, WORKER_KIND: spec.workers[0]}
+        group = spec.celery.queue if spec.celery is not None else None
+        return components_for(prepared.runtime, [prepared.ports.api], replicas, worker_group=group)
 
     def _launch(
         self,

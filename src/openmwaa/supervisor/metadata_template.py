@@ -135,7 +135,7 @@ def ensure_template(target: Path, build: BuildFn, *, timeout: float) -> Path:
     if target.is_file():
         return target
     deadline = time.monotonic() + timeout
-    with _locked(target.parent / LOCK_NAME, deadline):
+    with locked(target.parent / LOCK_NAME, deadline):
         if target.is_file():  # another thread or process built it while we waited
             return target
         for leftover in target.parent.glob(f"{STAGING_PREFIX}*"):  # from a crashed build
@@ -203,7 +203,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextmanager
-def _locked(path: Path, deadline: float) -> Iterator[None]:
+def locked(path: Path, deadline: float) -> Iterator[None]:
+    """An exclusive file lock on ``path`` (DatabaseSetupError if not had by ``deadline``)."""
     # flock belongs to the open file description: threads of one process exclude each other too.
     with path.open("a") as handle:
         while True:

@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from openmwaa.runtime.errors import DatabaseSetupError, output_tail
 
@@ -61,6 +61,35 @@ elif action == "restore":
     clone(copy, name)
 elif action == "drop-snapshot":
     drop(copy)
+elif action == "exists":
+    sys.exit(0 if exists(copy) else 3)
+elif action == "rename":
+    disconnect(name)
+    cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(copy)))
+elif action == "clone-new":  # a new environment's database from the template ``copy``
+    if exists(name):
+        target = psycopg2.connect(
+            host=url.hostname, port=url.port or 5432, user=unquote(url.username or ""),
+            password=unquote(url.password or ""), dbname=name,
+        )
+        tables = target.cursor()
+        tables.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        used = tables.fetchone()[0]
+        target.close()
+        if used:
+            sys.exit(3)
+        drop(name)
+    clone(copy, name)
+    if len(sys.argv) > 3:
+        target = psycopg2.connect(
+            host=url.hostname, port=url.port or 5432, user=unquote(url.username or ""),
+            password=unquote(url.password or ""), dbname=name,
+        )
+        target.autocommit = True
+        target.cursor().execute(
+            "UPDATE slot_pool SET slots = %s WHERE pool = 'default_pool'", (int(sys.argv[3]),)
+        )
+        target.close()
 """
 
 
@@ -101,13 +130,48 @@ def drop_snapshot(python: Path, url: str, *, timeout: float = 60.0) -> None:
     _run(python, "drop-snapshot", url, timeout)
 
 
-def _run(python: Path, action: str, url: str, timeout: float) -> None:
+def with_database(url: str, name: str) -> str:
+    """``url`` naming the database ``name`` on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def database_exists(python: Path, url: str, *, timeout: float = 60.0) -> bool:
+    return _run(python, "exists", url, timeout, other=database_name(url), answers=True)
+
+
+def rename_database(python: Path, url: str, new_name: str, *, timeout: float = 60.0) -> None:
+    _run(python, "rename", url, timeout, other=new_name)
+
+
+def clone_new_database(
+    python: Path, url: str, template: str, *, slots: int | None = None, timeout: float = 120.0
+) -> bool:
+    """Make ``url``'s database a copy of ``template`` unless it already has tables (then False).
+
+    ``slots``: the default pool's size in the copy.
+    """
+    extra = () if slots is None else (str(slots),)
+    return _run(python, "clone-new", url, timeout, other=template, extra=extra, answers=True)
+
+
+def _run(
+    python: Path,
+    action: str,
+    url: str,
+    timeout: float,
+    *,
+    other: str | None = None,
+    extra: tuple[str, ...] = (),
+    answers: bool = False,
+) -> bool:
+    """Run ``action``; with ``answers``, exit code 3 means "no" (False) rather than a failure."""
     if not database_name(url):
         raise DatabaseSetupError("The PostgreSQL URL names no database.")
     env = {**os.environ, _URL_VARIABLE: url}
     try:
         done = subprocess.run(
-            [str(python), "-c", _SCRIPT, action, snapshot_name(url)],
+            [str(python), "-c", _SCRIPT, action, other or snapshot_name(url), *extra],
             env=env,
             capture_output=True,
             timeout=timeout,
@@ -115,7 +179,10 @@ def _run(python: Path, action: str, url: str, timeout: float) -> None:
         )
     except subprocess.TimeoutExpired as exc:
         raise DatabaseSetupError(f"PostgreSQL did not answer within {timeout:.0f} s.") from exc
+    if answers and done.returncode == 3:
+        return False
     if done.returncode != 0:
         raise DatabaseSetupError(
             f"Could not {action} the PostgreSQL database {database_name(url)!r}:\n{output_tail(done.stderr)}"
         )
+    return True

@@ -34,7 +34,8 @@ from openmwaa.runtime.isolation import EnvironmentUser
 from openmwaa.runtime.packages import mwaa_python
 from openmwaa.runtime.secrets import EnvironmentSecrets
 from openmwaa.runtime.startup_script import run_startup_script
-from openmwaa.supervisor import metadata_template, postgres
+from openmwaa.supervisor import metadata_template, postgres, postgres_template
+from openmwaa.supervisor.components import WORKER_KIND
 from openmwaa.supervisor.process import log_tail, tied_to_this_thread
 from openmwaa.supervisor.spec import EnvironmentSpec
 
@@ -46,8 +47,10 @@ _TEMPLATE_PORTS = Ports(api=8080, worker_log=8793, trigger_log=8794)
 
 
 #: ``MWAA_AIRFLOW_COMPONENT`` as MWAA sets it, for the startup script and the components. The
-#: scheduler, DAG processor and triggerer run as "scheduler"; tasks run inside the scheduler's
-#: process tree (LocalExecutor, SequentialExecutor), so the "worker" run's exports reach it too.
+#: scheduler, DAG processor and triggerer run as "scheduler". With the LocalExecutor (and the
+#: SequentialExecutor) tasks run inside the scheduler's process tree, so the "worker" run's
+#: exports reach it too; in distributed mode the Celery workers run as "worker", with the
+#: "worker" run's exports only, as on MWAA.
 COMPONENT_VARIABLE: Final = "MWAA_AIRFLOW_COMPONENT"
 SCRIPT_RUNS: Final = ("scheduler", "worker", "webserver")
 
@@ -65,9 +68,13 @@ class PreparedEnvironment:
     web_env: Mapping[str, str] = field(repr=False, default_factory=dict)
     #: Who runs the environment's processes (None: openmwaa's own user; see runtime/isolation).
     user: EnvironmentUser | None = None
+    #: The complete environment of a Celery worker (distributed mode; else empty).
+    worker_env: Mapping[str, str] = field(repr=False, default_factory=dict)
 
-    def env_for(self, serves_api: bool) -> Mapping[str, str]:
-        return self.web_env if serves_api else self.env
+    def env_for(self, serves_api: bool, kind: str = "") -> Mapping[str, str]:
+        if serves_api:
+            return self.web_env
+        return self.worker_env if kind == WORKER_KIND and self.worker_env else self.env
 
     @property
     def base_url(self) -> str:
@@ -136,6 +143,7 @@ def prepare_environment(
             options=spec.airflow_config,
             python_path=(site_dir,) if site_dir else (),
             environment_class=spec.environment_class,
+            celery=spec.celery,
         )
     except ValueError as exc:
         raise EnvironmentSetupError(f"AirflowConfigurationOptions: {exc}.") from exc
@@ -158,10 +166,18 @@ def prepare_environment(
         env[COMPONENT_VARIABLE] = kind
         return env
 
-    env = environment("scheduler", {**exports["scheduler"], **exports["worker"]})
+    worker_env: dict[str, str] = {}
+    if spec.celery is None:
+        env = environment("scheduler", {**exports["scheduler"], **exports["worker"]})
+    else:
+        env = environment("scheduler", exports["scheduler"])
+        worker_env = environment("worker", exports["worker"])
     web_env = environment("webserver", exports["webserver"])
-    apply_log_levels(env, web_env, component_log_levels(spec.logging_configuration, major=runtime.major))
-    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir, web_env, user)
+    levels = component_log_levels(spec.logging_configuration, major=runtime.major)
+    apply_log_levels(env, web_env, levels)
+    if worker_env and "scheduler" in levels:  # WorkerLogs and TaskLogs, with the scheduler's
+        worker_env[LEVEL_VARIABLE] = levels["scheduler"]
+    return PreparedEnvironment(spec, runtime, ports, env, site_dir, plugins_dir, web_env, user, worker_env)
 
 
 def apply_log_levels(env: dict[str, str], web_env: dict[str, str], levels: Mapping[str, str]) -> None:
@@ -187,13 +203,31 @@ def initialize_database(
     """
     spec = prepared.spec
     code_dirs = [d for d in (prepared.site_dir, prepared.plugins_dir) if d is not None]
+    on_postgres = postgres.is_postgres(spec.database_url)
     reason = metadata_template.template_unusable_reason(
         prepared.env,
         major=prepared.runtime.major,
         home=spec.home,
-        database_url=spec.database_url,
+        database_url=None if on_postgres else spec.database_url,
         code_dirs=code_dirs,
     )
+    if reason is None and on_postgres:
+        base = dict(os.environ if base_environ is None else base_environ)
+        log_path = spec.home / "logs" / "db-migrate.log"
+
+        def build_postgres(staging: Path, url: str, left: float) -> None:
+            _migrate_template(
+                prepared.runtime, staging, base, log_path, left, log_base=spec.home, database_url=url
+            )
+
+        reason = postgres_template.copy_template(
+            prepared.runtime,
+            str(spec.database_url),
+            build_postgres,
+            home=spec.home,
+            slots=metadata_template.pool_slots(prepared.env),
+            timeout=timeout,
+        )
     if reason is not None:
         log.info("environment %s: migrating its own metadata database (%s)", spec.key, reason)
         migrate_database(prepared, timeout=timeout)
@@ -245,8 +279,10 @@ def _migrate_template(
     timeout: float,
     *,
     log_base: Path,
+    database_url: str | None = None,
 ) -> Path:
-    """Migrate a new database in ``staging`` with a configuration no environment's data is in."""
+    """Migrate a new database (SQLite in ``staging``, or ``database_url``) with a configuration
+    no environment's data is in."""
     for folder in ("dags", "plugins"):
         (staging / folder).mkdir()
     airflow_env = airflow_environment(
@@ -254,7 +290,7 @@ def _migrate_template(
         home=staging,
         dags_dir=staging / "dags",
         plugins_dir=staging / "plugins",
-        database_url=None,
+        database_url=database_url,
         secrets=EnvironmentSecrets.generate(),  # throwaway: nothing migrate writes is encrypted
         ports=_TEMPLATE_PORTS,
         options={"core.load_examples": "False"},

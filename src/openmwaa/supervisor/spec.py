@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from openmwaa.runtime.airflow_config import DEFAULT_ENVIRONMENT_CLASS
+from openmwaa.runtime.airflow_config import DEFAULT_ENVIRONMENT_CLASS, CeleryOptions
 from openmwaa.runtime.secrets import EnvironmentSecrets
 
 EventKind = Literal[
@@ -38,6 +38,12 @@ class EnvironmentSpec:
     task_environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: MWAA's LoggingConfiguration as given (modules' Enabled and LogLevel).
     logging_configuration: Mapping[str, Any] = field(default_factory=dict)
+    #: Distributed mode (CeleryExecutor on ``database_url``, a PostgreSQL one); None: LocalExecutor.
+    celery: CeleryOptions | None = None
+    #: Scheduler processes (Airflow's HA scheduling; more than one only in distributed mode).
+    schedulers: int = 1
+    #: Celery workers: (MinWorkers, MaxWorkers); MinWorkers of them start with the environment.
+    workers: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from openmwaa.runtime.airflow_config import (
     AIRFLOW3_AUTH_MANAGER,
     CLASS_TASK_CONCURRENCY,
     RESERVED_CONFIGURATION_KEYS,
+    CeleryOptions,
     Ports,
     airflow_environment,
     airflow_plugin_dir,
@@ -323,3 +324,50 @@ def test_a_secrets_backend_is_the_users_to_choose(major: int, tmp_path: Path) ->
     assert env["AIRFLOW__SECRETS__BACKEND"] == backend
     assert env["AIRFLOW__SECRETS__BACKEND_KWARGS"] == kwargs
     assert "secrets.backend" not in RESERVED_CONFIGURATION_KEYS
+
+
+CELERY = CeleryOptions(
+    broker_url="redis://:pw@127.0.0.1:6390/0",
+    queue="airflow-celery-00000000-0000-0000-0000-000000000001",
+    max_workers=4,
+)
+PG = "postgresql+psycopg2://u:p@127.0.0.1:5432/openmwaa_env_1"
+
+
+@pytest.mark.parametrize("major", [2, 3])
+def test_distributed_mode_runs_celery_on_the_environments_queue(major: int, tmp_path: Path) -> None:
+    env = build(major, tmp_path, database_url=PG, celery=CELERY, environment_class="mw1.medium")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == CELERY.broker_url
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+{PG}"
+    # The environment's own queue, and every Redis key and channel under its name.
+    assert env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == CELERY.queue
+    assert env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"] == f"{CELERY.queue}:"
+    # The class's concurrency is each worker's; parallelism covers MaxWorkers of them.
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "10"
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "40"
+
+
+def test_distributed_mode_options_the_user_may_and_may_not_set(tmp_path: Path) -> None:
+    env = build(
+        3,
+        tmp_path,
+        database_url=PG,
+        celery=CELERY,
+        options={"celery.worker_autoscale": "8,2", "celery.worker_concurrency": "7"},
+    )
+    assert env["AIRFLOW__CELERY__WORKER_AUTOSCALE"] == "8,2"
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "7"
+    for reserved in ("celery.broker_url", "celery.result_backend", "operators.default_queue"):
+        assert reserved in RESERVED_CONFIGURATION_KEYS
+        with pytest.raises(ValueError, match="managed by openmwaa"):
+            build(3, tmp_path, database_url=PG, celery=CELERY, options={reserved: "x"})
+
+
+def test_distributed_mode_needs_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        build(3, tmp_path, celery=CELERY)
+
+
+def test_the_broker_password_stays_out_of_reprs() -> None:
+    assert "pw@" not in repr(CELERY)

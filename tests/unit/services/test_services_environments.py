@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from openmwaa.api.environments import describe
+from openmwaa.backing import BackingUrls
 from openmwaa.errors import ResourceNotFoundError, ValidationError
 from openmwaa.metrics.statsd import statsd_prefix
 from openmwaa.services.environments import EnvironmentService
@@ -468,3 +469,40 @@ def test_an_interrupted_update_resumes_with_its_strategy(
     service.resume_all()  # openmwaa restarted while the update was under way
     assert supervisor.calls[-1][0] == "update"
     assert supervisor.worker_replacement == "GRACEFUL"
+
+
+def distributed_service(tmp_path: Path, supervisor: RecordingSupervisor) -> EnvironmentService:
+    (tmp_path / "buckets" / "my-bucket").mkdir(parents=True)
+    settings = Settings(data_dir=tmp_path, executor="celery")
+    repo = EnvironmentRepository(open_engine(settings.state_database_url))
+    backing = BackingUrls(
+        database="postgresql://openmwaa:pw@127.0.0.1:5999/postgres", broker="redis://:pw@h:1/0"
+    )
+    return EnvironmentService(
+        settings=settings, repository=repo, supervisor=supervisor, clock=lambda: 1000.0, backing=backing
+    )
+
+
+def test_distributed_mode_runs_celery_with_the_counts_of_the_configuration(
+    tmp_path: Path, supervisor: RecordingSupervisor
+) -> None:
+    service = distributed_service(tmp_path, supervisor)
+    service.create(params("a", Schedulers=3, MinWorkers=2, MaxWorkers=6))
+    spec = supervisor.calls[0][1]
+    assert spec.database_url.startswith("postgresql+psycopg2://openmwaa:pw@127.0.0.1:5999/openmwaa_a_")
+    assert spec.celery is not None and spec.celery.broker_url == "redis://:pw@h:1/0"
+    assert (spec.schedulers, spec.workers, spec.celery.max_workers) == (3, (2, 6), 6)
+    # The queue is GetEnvironment's CeleryExecutorQueue, the same every time it is asked for.
+    shown = describe(service.get("a"), account_id="123456789012", webserver_url=None)["CeleryExecutorQueue"]
+    assert shown == f"arn:aws:sqs:us-east-1:123456789012:{spec.celery.queue}"
+    assert service.spec(service.get("a")).celery == spec.celery
+    service.create(params("b"))
+    assert supervisor.calls[1][1].celery.queue != spec.celery.queue
+
+
+def test_local_mode_runs_one_scheduler_and_no_celery(
+    service: EnvironmentService, supervisor: RecordingSupervisor
+) -> None:
+    service.create(params(Schedulers=3))
+    spec = supervisor.calls[0][1]
+    assert (spec.celery, spec.schedulers) == (None, 1)

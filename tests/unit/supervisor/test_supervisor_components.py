@@ -83,3 +83,31 @@ def test_replicas_of_a_kind_each_get_a_name_and_the_web_servers_a_port() -> None
     ]
     assert specs[1].argv[-1] == "18081" and specs[1].serves_api
     assert specs[2].argv == specs[3].argv and specs[3].kind == "scheduler"
+
+
+def test_distributed_mode_adds_schedulers_and_celery_workers() -> None:
+    specs = components_for(runtime(3), [18080], {"scheduler": 2, "worker": 2}, worker_group="q-1")
+    assert [s.name for s in specs] == [
+        "api-server",
+        "scheduler",
+        "scheduler-1",
+        "dag-processor",
+        "triggerer",
+        "worker",
+        "worker-1",
+    ]
+    workers = [s for s in specs if s.kind == "worker"]
+    assert workers[1].argv[3:] == (
+        "celery",
+        "worker",
+        "--skip-serve-logs",
+        "--celery-hostname",
+        "worker-1@q-1",
+        "--pid",
+        "airflow-worker-1.pid",
+    )
+    assert not any(s.serves_api for s in workers)
+
+
+def test_no_workers_outside_distributed_mode() -> None:
+    assert all(s.kind != "worker" for s in components_for(runtime(2), [1], {"worker": 3}))

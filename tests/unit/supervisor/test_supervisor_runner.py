@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -438,6 +438,27 @@ def test_an_unchanged_configuration_restarts_nothing(harness: Harness, tmp_path:
     harness.runner.run_once(Update(spec(tmp_path, **{"core.parallelism": "4"}), old))
     assert harness.outcomes() == [("available", None)]
     assert harness.launcher.names() == list(AIRFLOW3)
+
+
+def test_an_update_of_the_counts_starts_and_stops_only_those_replicas(
+    harness: Harness, tmp_path: Path
+) -> None:
+    two = replace(spec(tmp_path), schedulers=2)
+    harness.runner.run_once(Create(two))
+    assert harness.launcher.names() == [
+        "api-server",
+        "scheduler",
+        "scheduler-1",
+        "dag-processor",
+        "triggerer",
+    ]
+    harness.events.clear()
+    harness.runner.run_once(Update(replace(two, schedulers=3), two))
+    assert harness.outcomes() == [("available", None)]
+    assert harness.launcher.names()[5:] == ["scheduler-2"], "nothing else restarts"
+    harness.runner.run_once(Update(replace(two, schedulers=1), replace(two, schedulers=3)))
+    assert sorted(harness.launcher.stopped()) == ["scheduler-1", "scheduler-2"]
+    assert len(harness.launcher.names()) == 6
 
 
 def test_a_version_upgrade_migrates_then_restarts_everything(harness: Harness, tmp_path: Path) -> None:

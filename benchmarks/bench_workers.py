@@ -1,0 +1,214 @@
+"""Distributed mode (``OPENMWAA_EXECUTOR=celery``) against today's LocalExecutor environment.
+
+Runs real openmwaa servers (``python -m openmwaa up``) in temporary data directories, one after
+the other, and drives them with boto3. Each section measures one thing and adds rows to one
+table (ratios against a baseline measured in the same run); ``--only`` picks sections.
+
+- ``creation``: CreateEnvironment -> AVAILABLE, warm (the runtime is installed, and the
+  server's template database of it is built by a first environment, which is not timed), in
+  distributed mode against local mode (its warm path copies a template SQLite file).
+  Target: 20 s or less.
+- ``memory``: idle PSS of all of an environment's processes (web server, schedulers, DAG
+  processor, triggerer and, in distributed mode, its Celery workers) after ``--idle`` seconds,
+  against the local-mode environment; openmwaa's own PostgreSQL and Redis are counted
+  separately (they serve every environment of the server).
+
+Both modes create the same configuration: mw1.small, MWAA's defaults (2 schedulers, which run
+only in distributed mode; MinWorkers 1), one web server (``OPENMWAA_WEB_SERVERS_LIMIT=1``, so the
+comparison is about the executor).
+
+    .venv/bin/python benchmarks/bench_workers.py [--version 3.3.1] [--idle 30] [--only creation,memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import (  # noqa: E402
+    AIRFLOW3,
+    OpenMwaaServer,
+    processes_using,
+    request_environment,
+    start_server,
+    stop_server,
+    wait_for_status,
+)
+from tests.e2e.test_distributed import processes_in  # noqa: E402
+
+from openmwaa.supervisor.memory import process_pss, process_tree_pss  # noqa: E402
+
+MB = 1024 * 1024
+STATUS_POLL = 0.2
+#: A row: what, openmwaa's figure, the baseline's, the unit, the target.
+Row = tuple[str, float, float | None, str, str]
+
+
+@dataclass
+class Run:
+    """What the sections share: the options, and one server per mode, started on first use."""
+
+    version: str
+    idle: float
+    tmp: Path
+    servers: dict[str, OpenMwaaServer] = field(default_factory=dict)
+    data_dirs: dict[str, Path] = field(default_factory=dict)
+    #: Per mode: the environment each section may reuse (created warm by ``creation``).
+    warm_env: dict[str, str] = field(default_factory=dict)
+
+    def server(self, mode: str) -> OpenMwaaServer:
+        """The server of ``mode``, the only one running (they would share the CPUs); a server
+        started again resumes the environments it had."""
+        if mode not in self.servers:
+            for other in list(self.servers):
+                stop_server(self.servers.pop(other))
+            if mode not in self.data_dirs:
+                self.data_dirs[mode] = Path(tempfile.mkdtemp(prefix=f"bench-workers-{mode}-", dir=self.tmp))
+                os.chmod(self.data_dirs[mode], 0o711)  # noqa: S103 (environments' users pass through)
+            extra = {
+                "OPENMWAA_EXECUTOR": "celery" if mode == "distributed" else "local",
+                "OPENMWAA_WEB_SERVERS_LIMIT": "1",
+            }
+            self.servers[mode] = start_server(self.data_dirs[mode], extra_env=extra)
+            for name in [n for m, n in self.warm_env.items() if m == mode]:
+                wait_for_status(self.servers[mode].client(), name, {"AVAILABLE"})
+        return self.servers[mode]
+
+    def environment(self, mode: str) -> str:
+        """An AVAILABLE environment in ``mode`` (the one ``creation`` timed, if it ran)."""
+        server = self.server(mode)
+        if mode not in self.warm_env:
+            create(server, f"{mode}-first", self.version)
+            self.warm_env[mode] = f"{mode}-first"
+        return self.warm_env[mode]
+
+
+def create(server: OpenMwaaServer, name: str, version: str) -> float:
+    """CreateEnvironment (mw1.small, MWAA's defaults), then poll until AVAILABLE; the seconds it took."""
+    bucket = f"bucket-{name.lower()}"
+    server.make_bucket(bucket)
+    mwaa = server.client()
+    started = time.monotonic()
+    request_environment(server, name, version, bucket, EnvironmentClass="mw1.small")
+    while time.monotonic() - started < 900:
+        env = mwaa.get_environment(Name=name)["Environment"]
+        if env["Status"] == "AVAILABLE":
+            return time.monotonic() - started
+        if env["Status"] == "CREATE_FAILED":
+            raise AssertionError(f"{name} failed: {env.get('LastUpdate')}\n{server.log_tail()}")
+        time.sleep(STATUS_POLL)
+    raise AssertionError(f"{name} did not become AVAILABLE within 900 s")
+
+
+def home(server: OpenMwaaServer, name: str) -> Path:
+    return server.data_dir / "environments" / "123456789012" / "us-east-1" / name
+
+
+# Sections -------------------------------------------------------------------------------------
+
+
+def creation(run: Run) -> list[Row]:
+    times = {}
+    for mode in ("local", "distributed"):
+        server = run.server(mode)
+        create(server, f"{mode}-first", run.version)  # builds the template database: not timed
+        times[mode] = create(server, f"{mode}-warm", run.version)
+        run.warm_env[mode] = f"{mode}-warm"
+    return [
+        (
+            f"Airflow {run.version} create -> AVAILABLE, warm",
+            times["distributed"],
+            times["local"],
+            "s",
+            "<= 20 s",
+        )
+    ]
+
+
+def memory(run: Run) -> list[Row]:
+    pss = {}
+    services = 0
+    for mode in ("local", "distributed"):
+        name = run.environment(mode)
+        server = run.server(mode)
+        time.sleep(run.idle)
+        pss[mode] = process_tree_pss(processes_using(home(server, name)))
+        if mode == "distributed":
+            services = sum(process_pss(pid) for pid in processes_in(server.data_dir / "services"))
+    return [
+        (
+            f"Airflow {run.version} idle memory (PSS), environment",
+            pss["distributed"] / MB,
+            pss["local"] / MB,
+            "MB",
+            "-",
+        ),
+        (
+            "openmwaa's PostgreSQL + Redis, idle (PSS, shared by all environments)",
+            services / MB,
+            None,
+            "MB",
+            "-",
+        ),
+    ]
+
+
+#: Section name -> what it measures; sections run in this order.
+SECTIONS: dict[str, Callable[[Run], list[Row]]] = {"creation": creation, "memory": memory}
+
+
+# Running ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def running(run: Run) -> Iterator[Run]:
+    try:
+        yield run
+    finally:
+        for server in run.servers.values():
+            stop_server(server)
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(f"{'measure':<72} {'distributed':>12} {'baseline':>12} {'ratio':>7}  target")
+    for what, value, baseline, unit, target in rows:
+        base = f"{baseline:.1f} {unit}" if baseline is not None else "-"
+        ratio = f"{value / baseline:.2f}" if baseline else "-"
+        print(f"{what:<72} {f'{value:.1f} {unit}':>12} {base:>12} {ratio:>7}  {target}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", default=AIRFLOW3)
+    parser.add_argument("--idle", type=float, default=30.0, help="seconds idle before memory is measured")
+    parser.add_argument("--only", help=f"comma-separated sections ({', '.join(SECTIONS)})")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(unknown)}")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+        os.chmod(tmp, 0o711)  # noqa: S103
+        with running(Run(args.version, args.idle, Path(tmp))) as run:
+            for section in (s for s in SECTIONS if s in chosen):
+                print(f"== {section}", file=sys.stderr, flush=True)
+                rows += SECTIONS[section](run)
+    print_rows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""Distributed mode (``OPENMWAA_EXECUTOR=celery``): CeleryExecutor, Celery workers, several
+schedulers, PostgreSQL and Redis that openmwaa starts itself.
+
+One server and two environments (Airflow 3 and Airflow 2, created at once) serve every test
+here: other tests of distributed mode belong in this module and use the ``distributed``
+fixture (read-mostly: an update or a scale test leaves the environment AVAILABLE again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openmwaa.supervisor.pidfiles import read_pidfiles
+from tests.e2e.conftest import (
+    AIRFLOW2,
+    AIRFLOW3,
+    OpenMwaaServer,
+    invoke,
+    new_data_dir,
+    request_environment,
+    start_server,
+    stop_server,
+    trigger_and_wait,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.e2e
+
+PROBE_DAG = "dprobe"
+#: Writes where its task ran into the environment's home (the task's HOME), one file per run.
+PROBE_DAG_SOURCE = """
+import json, os
+from datetime import datetime
+from airflow import DAG
+try:
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.python import PythonOperator
+
+
+def where(**context):
+    chain, pid = [], os.getpid()
+    while pid > 1 and len(chain) < 12:
+        try:
+            chain.append(open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()[:300])
+            pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+    found = {"component": os.environ.get("MWAA_AIRFLOW_COMPONENT"), "processes": chain}
+    path = os.path.join(os.environ["HOME"], "probe-" + context["run_id"] + ".json")
+    with open(path, "w") as handle:
+        json.dump(found, handle)
+
+
+with DAG("dprobe", start_date=datetime(2024, 1, 1), schedule=None, catchup=False) as dag:
+    PythonOperator(task_id="w", python_callable=where)
+"""
+
+
+@dataclass(frozen=True)
+class DistributedEnv:
+    name: str
+    version: str
+    home: Path
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """A distributed-mode server and its two AVAILABLE environments (mw1.small, Schedulers 2,
+    MinWorkers 1, MaxWorkers 2), each with the example DAGs and ``dprobe``."""
+
+    server: OpenMwaaServer
+    af3: DistributedEnv
+    af2: DistributedEnv
+
+    def env(self, major: int) -> DistributedEnv:
+        return self.af3 if major == 3 else self.af2
+
+
+@pytest.fixture(scope="module")
+def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distributed]:
+    data = new_data_dir(tmp_path_factory, "distributed")
+    server = start_server(data, extra_env={"OPENMWAA_EXECUTOR": "celery"})
+    try:
+        envs = []
+        for name, version in (("dist-af3", AIRFLOW3), ("dist-af2", AIRFLOW2)):
+            bucket = server.make_bucket(f"bucket-{name}")
+            (bucket / "dags" / f"{PROBE_DAG}.py").write_text(PROBE_DAG_SOURCE)
+            request_environment(
+                server,
+                name,
+                version,
+                bucket.name,
+                EnvironmentClass="mw1.small",
+                Schedulers=2,
+                MinWorkers=1,
+                MaxWorkers=2,
+            )
+            home = data / "environments" / "123456789012" / "us-east-1" / name
+            envs.append(DistributedEnv(name, version, home))
+        for env in envs:  # both were created at once; now wait for both
+            got = wait_for_status(server.client(), env.name, {"AVAILABLE", "CREATE_FAILED"})
+            assert got["Status"] == "AVAILABLE", f"{env.name}: {got.get('LastUpdate')}\n{server.log_tail()}"
+        yield Distributed(server, envs[0], envs[1])
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(params=[3, 2], ids=["airflow3", "airflow2"])
+def distributed_env(request: pytest.FixtureRequest, distributed: Distributed) -> DistributedEnv:
+    return distributed.env(int(request.param))
+
+
+def queue_of(distributed: Distributed, env: DistributedEnv) -> str:
+    arn = distributed.server.client().get_environment(Name=env.name)["Environment"]["CeleryExecutorQueue"]
+    return str(arn).rsplit(":", 1)[1]
+
+
+def test_get_environment_shows_the_celery_queue(distributed: Distributed) -> None:
+    mwaa = distributed.server.client()
+    arns = [
+        mwaa.get_environment(Name=e.name)["Environment"]["CeleryExecutorQueue"]
+        for e in (distributed.af3, distributed.af2)
+    ]
+    shape = re.compile(r"^arn:aws:sqs:us-east-1:123456789012:airflow-celery-[0-9a-f-]{36}$")
+    assert all(shape.match(arn) for arn in arns), arns
+    assert arns[0] != arns[1], "each environment has a queue of its own"
+    assert mwaa.get_environment(Name=distributed.af3.name)["Environment"]["CeleryExecutorQueue"] == arns[0]
+
+
+def test_tasks_run_on_celery_workers(distributed: Distributed, distributed_env: DistributedEnv) -> None:
+    server, env = distributed.server, distributed_env
+    run = trigger_and_wait(server, env.name, env.major, PROBE_DAG, timeout=300)
+    assert run["state"] == "success", run
+    found = json.loads((env.home / f"probe-{run['dag_run_id']}.json").read_text())
+    queue = queue_of(distributed, env)
+    # MWAA_AIRFLOW_COMPONENT as MWAA sets it on a worker, and the task's process descends from
+    # the environment's Celery worker (Celery titles its processes with the node name), not
+    # from a scheduler.
+    assert found["component"] == "worker", found
+    assert any(f"worker@{queue}" in p for p in found["processes"]), found
+    assert not any("airflow scheduler" in p for p in found["processes"]), found
+    # The task went through the environment's own Celery queue, the one GetEnvironment names.
+    path = f"/dags/{PROBE_DAG}/dagRuns/{run['dag_run_id']}/taskInstances/w"
+    instance = invoke(server, env.name, path)["RestApiResponse"]
+    assert instance["queue"] == queue, instance
+
+
+def scheduler_processes(home: Path) -> list[int]:
+    """Live scheduler processes of the environment in ``home``, from openmwaa's pid files (Airflow 2
+    retitles its scheduler, so command lines do not tell)."""
+    alive = []
+    for record in read_pidfiles(home / "run"):
+        if record.component.split("-")[0] == "scheduler" and Path(f"/proc/{record.pid}").exists():
+            alive.append(record.pid)
+    return alive
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Processes working in ``directory`` or below (Redis retitles itself: its command line does
+    not name its files)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = Path(os.readlink(entry / "cwd"))
+            except OSError:
+                continue
+            if cwd.is_relative_to(directory):
+                found.append(int(entry.name))
+    return found
+
+
+def test_schedulers_run_as_many_scheduler_processes(
+    distributed: Distributed, distributed_env: DistributedEnv
+) -> None:
+    env = distributed_env
+    assert len(scheduler_processes(env.home)) == 2
+    if env.major == 3:
+        # Both take part in scheduling (Airflow's HA on PostgreSQL): two live scheduler jobs.
+        deadline = time.monotonic() + 120
+        alive: Any = None
+        while time.monotonic() < deadline:
+            jobs = invoke(
+                distributed.server,
+                env.name,
+                "/jobs",
+                QueryParameters={"job_type": "SchedulerJob", "is_alive": True},
+            )["RestApiResponse"]
+            alive = {j["hostname"] + str(j["id"]) for j in jobs["jobs"]}
+            if jobs["total_entries"] >= 2:
+                break
+            time.sleep(2)
+        assert len(alive) >= 2, alive
+
+
+def test_backing_services_run_loopback_only_as_their_own_user(distributed: Distributed) -> None:
+    services = distributed.server.data_dir / "services"
+    server_pids = processes_in(services)
+    cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in server_pids]
+    assert any(b"postgres" in c for c in cmdlines), cmdlines
+    assert any(b"redis-server" in c for c in cmdlines), cmdlines
+    for pid, cmdline in zip(server_pids, cmdlines, strict=True):
+        # No password on any command line (Redis reads it from its 0600 configuration file).
+        for secret_file in ("postgresql.password", "redis.password"):
+            assert (services / secret_file).read_text().strip().encode() not in cmdline
+        if os.geteuid() == 0:
+            assert Path(f"/proc/{pid}").stat().st_uid != 0, "PostgreSQL and Redis do not run as root"
+    for secret_file in ("postgresql.password", "redis.password"):
+        assert (services / secret_file).stat().st_mode & 0o077 == 0
+    # Both listen on 127.0.0.1 only.
+    for port_file in ("postgresql.port", "redis.port"):
+        port = int((services / port_file).read_text())
+        assert listening_addresses(port) == {"127.0.0.1"}, port_file
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The IPv4 and IPv6 addresses a TCP socket listens on at ``port`` (from /proc/net)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.rsplit(":", 1)
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                found.add("127.0.0.1" if address == "0100007F" else address)
+    return found

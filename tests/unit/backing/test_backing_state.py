@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from openmwaa.backing.postgres_server import PostgresProgram
+from openmwaa.backing.redis_server import RedisProgram
+from openmwaa.backing.state import kept_port, read_or_create_secret
+
+
+def test_the_password_is_generated_once_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "services" / "redis.password"
+    first = read_or_create_secret(path)
+    assert len(first) == 48 and first == read_or_create_secret(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_port_is_kept_while_it_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "redis.port"
+    port = kept_port(path)
+    assert kept_port(path) == port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        other = kept_port(path)
+    assert other != port and int(path.read_text()) == other
+
+
+def test_passwords_stay_out_of_reprs_and_command_lines(tmp_path: Path) -> None:
+    postgres = PostgresProgram(tmp_path, port=5999, password="s3cret-pg", user=None)
+    redis = RedisProgram(tmp_path, port=6999, password="s3cret-redis", user=None)
+    assert "s3cret" not in repr(postgres) + repr(redis)
+    assert not any("s3cret" in arg for arg in [*postgres.argv(), *redis.argv()])
+    assert postgres.url == "postgresql://openmwaa:s3cret-pg@127.0.0.1:5999/postgres"
+    assert redis.url == "redis://:s3cret-redis@127.0.0.1:6999/0"
+    redis.prepare()
+    config = redis.config_path.read_text()
+    assert "requirepass s3cret-redis" in config and "bind 127.0.0.1" in config
+    assert redis.config_path.stat().st_mode & 0o777 == 0o600
