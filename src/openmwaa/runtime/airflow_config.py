@@ -117,6 +117,9 @@ WORKER_CONCURRENCY_OPTION: Final = "celery.worker_concurrency"
 #: Airflow's own default for the Redis visibility timeout (the Celery provider warns without one).
 _VISIBILITY_TIMEOUT_OPTION: Final = "celery_broker_transport_options.visibility_timeout"
 _EXECUTION_API_TIMEOUT_OPTION: Final = "workers.execution_api_timeout"
+_CELERY_CONFIG_OPTION: Final = "celery.celery_config_options"
+#: Airflow 2's Celery configuration with the fix the Celery provider needs (see the module).
+AIRFLOW2_CELERY_CONFIG: Final = "openmwaa_airflow.celery_config.CELERY_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ def default_options(
         TASK_CONCURRENCY_OPTION: str(concurrency * max(1, celery.max_workers)),
         _VISIBILITY_TIMEOUT_OPTION: "21600",
     }
+    if major == 2:
+        options[_CELERY_CONFIG_OPTION] = AIRFLOW2_CELERY_CONFIG
     if major >= 3:
         # A scheduler keeps the task instance's row locked until its loop commits (it writes the
         # Celery task id there), and the worker's first call to the execution API waits for that

@@ -371,3 +371,10 @@ def test_distributed_mode_needs_postgresql(tmp_path: Path) -> None:
 
 def test_the_broker_password_stays_out_of_reprs() -> None:
     assert "pw@" not in repr(CELERY)
+
+
+def test_airflow2_workers_get_celerys_configuration_with_the_task_name_fix(tmp_path: Path) -> None:
+    env = build(2, tmp_path, database_url=PG, celery=CELERY)
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "openmwaa_airflow.celery_config.CELERY_CONFIG"
+    assert (airflow_plugin_dir() / "openmwaa_airflow" / "celery_tasks.py").is_file()
+    assert "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS" not in build(3, tmp_path, database_url=PG, celery=CELERY)
