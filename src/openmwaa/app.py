@@ -176,6 +176,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     # Every environment in memory from the start: no read by name or ARN waits for the database.
     repository.load_all()
     events = EventBus()
+    backing = BackingServices.for_settings(settings)
     supervisor = Supervisor(
         runtimes=RuntimeManager(settings.runtime_dir),
         on_event=events.publish,
@@ -185,6 +186,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         scaling=ScalingRules(
             up_window=settings.web_scale_up_window, down_window=settings.web_scale_down_window
         ),
+        backends=backing.problems,
     )
     buckets = BucketStore(settings.buckets_dir)
     recorder = MetricRecorder(
@@ -204,7 +206,6 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
 
     statsd = StatsdReceiver(recorder, statsd_prefixes, port=settings.statsd_port, clock=clock)
     external = build_external_source(settings, repository)
-    backing = BackingServices.for_settings(settings)
     environments = EnvironmentService(
         settings=settings,
         repository=repository,

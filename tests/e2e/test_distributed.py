@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -237,3 +238,23 @@ def listening_addresses(port: int) -> set[str]:
             if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
                 found.add("127.0.0.1" if address == "0100007F" else address)
     return found
+
+
+def test_a_broker_that_stops_answering_makes_the_environments_unavailable_until_it_is_back(
+    distributed: Distributed,
+) -> None:
+    """Last in the module: the environments go UNAVAILABLE and come back AVAILABLE."""
+    mwaa = distributed.server.client()
+    services = distributed.server.data_dir / "services"
+    (redis,) = [pid for pid in processes_in(services / "redis")]
+    os.kill(redis, signal.SIGSTOP)  # up, but answering nothing
+    try:
+        for env in (distributed.af3, distributed.af2):
+            got = wait_for_status(mwaa, env.name, {"UNAVAILABLE"}, timeout=120)
+            error = got["LastUpdate"]["Error"]
+            assert error["ErrorCode"] == "DATABASE_OR_BROKER_UNAVAILABLE", error
+            assert "Celery broker is unavailable: redis does not answer" in error["ErrorMessage"], error
+    finally:
+        os.kill(redis, signal.SIGCONT)
+    for env in (distributed.af3, distributed.af2):
+        wait_for_status(mwaa, env.name, {"AVAILABLE"}, timeout=180)

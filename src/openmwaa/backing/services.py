@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from openmwaa.backing.managed import BackingServiceError, ManagedServer
 from openmwaa.backing.postgres_server import PostgresProgram
@@ -21,6 +25,9 @@ log = logging.getLogger(__name__)
 #: The system user openmwaa's own PostgreSQL and Redis run as when openmwaa runs as root
 #: (PostgreSQL refuses root; Redis need not have it).
 SERVICE_USER: Final = "omw-services"
+#: Seconds between two checks of the servers' health.
+CHECK_EVERY: Final = 2.0
+DEFAULT_PORTS: Final = {"database": 5432, "broker": 6379}
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,23 @@ class BackingUrls:
 
 
 class BackingServices:
-    def __init__(self, urls: BackingUrls, servers: Sequence[ManagedServer] = ()) -> None:
+    def __init__(
+        self,
+        urls: BackingUrls,
+        servers: Sequence[ManagedServer] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        connect: Callable[[str, int], bool] | None = None,
+    ) -> None:
+        """``servers``: openmwaa's own, by kind ("database", "broker" in that order of ``urls``);
+        ``connect``: whether a server given by URL accepts a TCP connection now."""
         self.urls = urls
         self.servers = list(servers)
+        self._clock = clock
+        self._connect = connect or _accepts_connections
+        self._lock = threading.Lock()
+        self._checked_at = -CHECK_EVERY
+        self._problems: dict[str, str] = {}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> BackingServices:
@@ -84,9 +105,43 @@ class BackingServices:
         for server in reversed(self.servers):
             server.stop()
 
-    def problems(self) -> list[str]:
-        """What is wrong with openmwaa's own servers right now (empty: nothing)."""
-        return [p for server in self.servers if (p := server.problem()) is not None]
+    def problems(self) -> dict[str, str]:
+        """What is wrong right now with the database and broker servers, by kind ("database",
+        "broker"); empty when both are well. Checked at most every CHECK_EVERY seconds: every
+        environment's supervisor asks on every turn of its loop."""
+        with self._lock:
+            now = self._clock()
+            if now - self._checked_at >= CHECK_EVERY:
+                self._checked_at = now
+                self._problems = self._check()
+            return dict(self._problems)
+
+    def _check(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        managed = {_kind(server): server for server in self.servers}
+        for kind, url in (("database", self.urls.database), ("broker", self.urls.broker)):
+            server = managed.get(kind)
+            if server is not None:
+                if (problem := server.problem()) is not None:
+                    found[kind] = problem
+            elif url:
+                parts = urlsplit(url)
+                host, port = parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORTS[kind]
+                if not self._connect(host, port):
+                    found[kind] = f"{host}:{port} does not accept connections"
+        return found
+
+
+def _kind(server: ManagedServer) -> str:
+    return "database" if isinstance(server.program, PostgresProgram) else "broker"
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
 
 
 def _service_user(root: Path) -> EnvironmentUser:

@@ -29,7 +29,7 @@ from openmwaa.supervisor.provision import LocalProvisioner, Provisioner
 from openmwaa.supervisor.reporter import Reporter
 from openmwaa.supervisor.spec import EnvironmentEvent
 from openmwaa.supervisor.timings import Timings
-from openmwaa.supervisor.watch import Probe, Watcher
+from openmwaa.supervisor.watch import BackendCheck, Probe, Watcher
 from openmwaa.supervisor.web_replicas import WebReplicas
 from openmwaa.supervisor.web_scaling import ScalingPolicy, ScalingRules
 from openmwaa.upstream.balancer import Lease
@@ -53,7 +53,9 @@ class EnvironmentRunner:
         isolate: bool = False,
         scaling: ScalingRules | None = None,
         replica_probe: Probe | None = None,
+        backends: BackendCheck | None = None,
     ) -> None:
+        """``backends``: what is wrong with the database and broker servers right now (watch.py)."""
         self.key = key
         self._timings = timings or Timings()
         self._own_probes: list[HealthProbe] = []
@@ -81,6 +83,7 @@ class EnvironmentRunner:
             clock=clock,
             timings=self._timings,
             hang_timeout=hang_timeout,
+            backends=backends,
         )
         self._replicas = WebReplicas(
             key,

@@ -21,6 +21,7 @@ from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.commands import Command, Create, Delete, Resume, Shutdown, Update
 from openmwaa.supervisor.environment import EnvironmentRunner
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec
+from openmwaa.supervisor.watch import BackendCheck
 from openmwaa.supervisor.web_scaling import ScalingRules
 from openmwaa.upstream.balancer import Lease
 
@@ -41,8 +42,12 @@ class Supervisor:
         hang_timeout: float = 0.0,
         isolate: bool = False,
         scaling: ScalingRules | None = None,
+        backends: BackendCheck | None = None,
     ) -> None:
-        """``isolate``: run each environment as a system user of its own (needs root; runtime/isolation)."""
+        """``isolate``: run each environment as a system user of its own (needs root; runtime/isolation).
+        ``backends``: what is wrong with the PostgreSQL and Redis servers right now (an
+        environment using one that is down is UNAVAILABLE until it is back)."""
+        self._backends = backends
         self._runtimes = runtimes
         self._isolate = isolate
         self._hang_timeout = hang_timeout
@@ -168,6 +173,7 @@ class Supervisor:
                     hang_timeout=self._hang_timeout,
                     isolate=self._isolate,
                     scaling=self._scaling,
+                    backends=self._backends,
                 )
                 self._runners[key] = runner
                 runner.start()

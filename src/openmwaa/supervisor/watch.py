@@ -10,7 +10,7 @@ break is stopped, and its exit is then handled as a crash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from openmwaa.supervisor.group import ComponentGroup, Crash
 from openmwaa.supervisor.health import WEB_COMPONENT, HealthReport
@@ -25,6 +25,11 @@ from openmwaa.supervisor.watchdog import HangWatch
 log = logging.getLogger(__name__)
 
 Probe = Callable[[str, int], HealthReport]
+#: What is wrong with the servers Airflow depends on right now, by kind ("database", "broker");
+#: empty when all is well (see ``openmwaa.backing``).
+BackendCheck = Callable[[], Mapping[str, str]]
+#: LastUpdate.Error's code while the environment's database or broker is down.
+BACKEND_UNAVAILABLE = "DATABASE_OR_BROKER_UNAVAILABLE"
 
 
 class Watcher:
@@ -38,8 +43,10 @@ class Watcher:
         clock: Callable[[], float],
         timings: Timings,
         hang_timeout: float,
+        backends: BackendCheck | None = None,
     ) -> None:
         self._reporter = reporter
+        self._backends = backends
         self._group = group
         self._launcher = launcher
         self._probe = probe
@@ -77,6 +84,12 @@ class Watcher:
         base_url = web_urls[0] if web_urls else prepared.base_url
         for crash in self._group.reconcile(now):
             self._on_crash(crash)
+        down = self._backends_down(prepared)
+        if down and not self._unavailable:
+            self.mark_unavailable(BACKEND_UNAVAILABLE, down)
+            return
+        if down:
+            return  # no recovery while they are down, whatever Airflow's health says
         if self._unavailable and now >= self._next_recovery_check and self._group.all_running():
             self._next_recovery_check = now + self._timings.recovery_check_interval
             if self._probe(base_url, prepared.runtime.major).healthy:
@@ -85,6 +98,20 @@ class Watcher:
         elif not self._unavailable and self._hangs.enabled and now >= self._next_liveness_check:
             self._next_liveness_check = now + self._timings.liveness_check_interval
             self._check_liveness(prepared, base_url, now)
+
+    def _backends_down(self, prepared: PreparedEnvironment) -> str:
+        """Why the metadata database or the broker this environment uses is down ("" if neither is)."""
+        if self._backends is None:
+            return ""
+        problems = self._backends()
+        used = []
+        if prepared.spec.database_url is not None:
+            used.append(("database", "The metadata database"))
+        if prepared.spec.celery is not None:
+            used.append(("broker", "The Celery broker"))
+        return " ".join(
+            f"{label} is unavailable: {problems[kind]}." for kind, label in used if kind in problems
+        )
 
     def _check_liveness(self, prepared: PreparedEnvironment, base_url: str, now: float) -> None:
         """Stop every replica of a kind Airflow has reported failing for the hang timeout.

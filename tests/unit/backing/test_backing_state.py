@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from openmwaa.backing import BackingServices, BackingUrls
 from openmwaa.backing.postgres_server import PostgresProgram
 from openmwaa.backing.redis_server import RedisProgram
 from openmwaa.backing.state import kept_port, read_or_create_secret
@@ -37,3 +38,26 @@ def test_passwords_stay_out_of_reprs_and_command_lines(tmp_path: Path) -> None:
     config = redis.config_path.read_text()
     assert "requirepass s3cret-redis" in config and "bind 127.0.0.1" in config
     assert redis.config_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_servers_given_by_url_are_checked_by_connecting_at_most_every_two_seconds() -> None:
+    now = [100.0]
+    answering = {"db": True, "redis": True}
+    asked: list[tuple[str, int]] = []
+
+    def connect(host: str, port: int) -> bool:
+        asked.append((host, port))
+        return answering[host]
+
+    backing = BackingServices(
+        BackingUrls(database="postgresql://u:p@db/postgres", broker="redis://:p@redis:6380/0"),
+        clock=lambda: now[0],
+        connect=connect,
+    )
+    assert backing.problems() == {}
+    assert asked == [("db", 5432), ("redis", 6380)]
+    answering["redis"] = False
+    now[0] += 1
+    assert backing.problems() == {} and len(asked) == 2  # cached
+    now[0] += 1
+    assert backing.problems() == {"broker": "redis:6380 does not accept connections"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from openmwaa.runtime.airflow_config import Ports
+from openmwaa.runtime.airflow_config import CeleryOptions, Ports
 from openmwaa.runtime.errors import DatabaseSetupError, RequirementsInstallError
 from openmwaa.runtime.installer import Runtime, RuntimeManager
 from openmwaa.supervisor import EnvironmentEvent, EnvironmentSecrets, EnvironmentSpec
@@ -206,7 +206,13 @@ def harness(tmp_path: Path) -> Harness:
     return make_harness(tmp_path)
 
 
-def make_harness(tmp_path: Path, *, hang_timeout: float = 0.0, start_timeout: float = 60) -> Harness:
+def make_harness(
+    tmp_path: Path,
+    *,
+    hang_timeout: float = 0.0,
+    start_timeout: float = 60,
+    backends: dict[str, str] | None = None,
+) -> Harness:
     clock = Clock()
     probe = Probe(clock)
     launcher, provisioner = FakeLauncher(), FakeProvisioner()
@@ -231,6 +237,7 @@ def make_harness(tmp_path: Path, *, hang_timeout: float = 0.0, start_timeout: fl
         timings=TIMINGS,
         launcher=launcher,
         provisioner=provisioner,
+        backends=None if backends is None else lambda: dict(backends),
     )
     return Harness(runner, clock, probe, launcher, provisioner, events, live_at_event)
 
@@ -459,6 +466,31 @@ def test_an_update_of_the_counts_starts_and_stops_only_those_replicas(
     harness.runner.run_once(Update(replace(two, schedulers=1), replace(two, schedulers=3)))
     assert sorted(harness.launcher.stopped()) == ["scheduler-1", "scheduler-2"]
     assert len(harness.launcher.names()) == 6
+
+
+def test_a_database_or_broker_down_is_unavailable_with_the_reason_until_it_is_back(tmp_path: Path) -> None:
+    down: dict[str, str] = {}
+    h = make_harness(tmp_path, backends=down)
+    pg = "postgresql+psycopg2://u:p@127.0.0.1:5432/db"
+    celery = CeleryOptions(broker_url="redis://:p@127.0.0.1:6379/0", queue="q")
+    h.runner.run_once(Create(replace(spec(tmp_path), database_url=pg, celery=celery)))
+    assert h.outcomes() == [("available", None)]
+    h.events.clear()
+    down["broker"] = "redis exited with code -9"
+    h.tick(1)
+    h.tick(10)  # it stays down: said once, and no recovery meanwhile
+    assert h.outcomes() == [("unavailable", "DATABASE_OR_BROKER_UNAVAILABLE")]
+    assert h.events[-1].message == "The Celery broker is unavailable: redis exited with code -9."
+    down.clear()
+    h.tick(10)
+    assert h.outcomes()[-1] == ("available", None)
+
+
+def test_a_server_the_environment_does_not_use_does_not_matter(tmp_path: Path) -> None:
+    h = make_harness(tmp_path, backends={"broker": "down", "database": "down"})
+    created(h, tmp_path)  # SQLite, LocalExecutor
+    h.tick(10)
+    assert h.outcomes() == []
 
 
 def test_a_version_upgrade_migrates_then_restarts_everything(harness: Harness, tmp_path: Path) -> None:
