@@ -246,7 +246,7 @@ def test_a_broker_that_stops_answering_makes_the_environments_unavailable_until_
     """Last in the module: the environments go UNAVAILABLE and come back AVAILABLE."""
     mwaa = distributed.server.client()
     services = distributed.server.data_dir / "services"
-    (redis,) = [pid for pid in processes_in(services / "redis")]
+    (redis,) = processes_in(services / "redis")
     os.kill(redis, signal.SIGSTOP)  # up, but answering nothing
     try:
         for env in (distributed.af3, distributed.af2):
