@@ -404,8 +404,9 @@ def test_session_credentials(store: IdentityStore) -> None:
 
     with pytest.raises(UnrecognizedClientError):  # token missing
         verify(botocore_signed("GET", url, key=key, secret=secret), store)
+    wrong = token[:-1] + ("B" if token.endswith("A") else "A")  # always a different last character
     with pytest.raises(UnrecognizedClientError):  # wrong token
-        verify(botocore_signed("GET", url, key=key, secret=secret, token=token[:-1] + "A"), store)
+        verify(botocore_signed("GET", url, key=key, secret=secret, token=wrong), store)
     old = store.sessions.issue(
         role_name="Deployer", session_name="ci", source_arn="x", duration=900, now=now - 901
     )
