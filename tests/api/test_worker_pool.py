@@ -27,15 +27,15 @@ from openmwaa.app import Services, build_services, create_app
 from openmwaa.auth.bootstrap import ensure_bootstrap_admin
 from openmwaa.pipeline.asgi import ApiApp
 from openmwaa.runtime.secrets import EnvironmentSecrets
+from openmwaa.services.celery_queue import queue_name
 from openmwaa.store.audit import AuditEntry
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord
 from openmwaa.webserver.tls import ensure_local_tls
 from openmwaa.wire.worker_pool import WorkerPoolGrant
 from openmwaa.worker.join import Endpoint, JoinRefusedError, join_pool
-from tests.api.conftest import ACCOUNT, ENV_ARN, REGION, api_settings, free_port
+from tests.api.conftest import ACCOUNT, ENV_ARN, REGION, ApiServer, api_settings, free_port
 
 POOL_ENV = "pool-env"
-PLAIN_ENV = "plain-env"
 
 
 def _allow(action: str, resource: str) -> dict[str, Any]:
@@ -51,11 +51,6 @@ USERS = {
     "mwaa-admin": _allow("airflow:*", "*"),
     "other-env-joiner": _allow("openmwaa:JoinWorkerPool", ENV_ARN + "some-other-env"),
 }
-
-
-class Pools:
-    def queue(self, record: EnvironmentRecord) -> str | None:
-        return f"openmwaa-{record.name}" if record.name == POOL_ENV else None
 
 
 @dataclass
@@ -99,9 +94,12 @@ def _serve(app: ApiApp, port: int, **ssl: Any) -> tuple[uvicorn.Server, threadin
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolServer]:
-    # A PostgreSQL server for the metadata databases (never contacted: no Airflow runs here).
+    # Distributed mode on servers of its own (never contacted: no Airflow runs here).
     settings = api_settings(
-        tmp_path_factory.mktemp("pool-data"), airflow_database_url="postgresql://airflow:pw@127.0.0.1:5432/"
+        tmp_path_factory.mktemp("pool-data"),
+        executor="celery",
+        airflow_database_url="postgresql://airflow:pw@127.0.0.1:5432/",
+        celery_broker_url="redis://:broker-pw@127.0.0.1:6379/0",
     )
     users = []
     keys: dict[str, tuple[str, str]] = {}
@@ -119,9 +117,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolServer]:
     keys["admin"] = ensure_bootstrap_admin(settings)
     (settings.buckets_dir / "src-bucket" / "dags").mkdir(parents=True)
     services = build_services(settings)
-    services.celery_pools = Pools()
     secrets = EnvironmentSecrets.generate()
-    for name in (POOL_ENV, PLAIN_ENV):
+    for name in (POOL_ENV,):
         services.repository.insert(
             EnvironmentRecord(
                 key=EnvironmentKey(ACCOUNT, REGION, name),
@@ -179,7 +176,8 @@ def _join(pool: PoolServer, user: str, environment: str = POOL_ENV) -> WorkerPoo
 
 def test_a_worker_joins_over_https(pool: PoolServer) -> None:
     grant = _join(pool, "joiner")
-    assert (grant.name, grant.queue, grant.airflow_version) == (POOL_ENV, "openmwaa-pool-env", "3.3.1")
+    record = pool.services.environments.get(POOL_ENV)
+    assert (grant.name, grant.queue, grant.airflow_version) == (POOL_ENV, queue_name(record), "3.3.1")
     assert grant.execution_api_path == "/_openmwaa/execution/pool-env/"
     assert (grant.sources.bucket, grant.sources.dags_prefix) == ("src-bucket", "dags/")
     assert grant.sources.requirements is not None and grant.sources.requirements.key == "requirements.txt"
@@ -188,6 +186,12 @@ def test_a_worker_joins_over_https(pool: PoolServer) -> None:
     assert variables["AIRFLOW__API_AUTH__JWT_SECRET"] == pool.secrets.jwt_secret
     assert variables["AIRFLOW__CORE__DEFAULT_TASK_RETRIES"] == "2"
     assert variables["AIRFLOW_ENV_NAME"] == POOL_ENV
+    # The Celery side, as the environment's own workers have it.
+    assert variables["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert variables["AIRFLOW__CELERY__BROKER_URL"] == "redis://:broker-pw@127.0.0.1:6379/0"
+    assert variables["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == grant.queue
+    assert variables["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "5"  # mw1.small
+    assert variables["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:pw@")
     # Nothing of openmwaa's machine: no path of its data directory, no openmwaa token secret.
     data_dir = str(pool.services.settings.data_dir.resolve())
     assert not [k for k, v in variables.items() if data_dir in v]
@@ -222,9 +226,12 @@ def test_a_user_without_the_action_is_denied(pool: PoolServer, user: str) -> Non
     assert (entry.action, entry.decision, entry.status) == ("openmwaa:JoinWorkerPool", "ImplicitDeny", 403)
 
 
-def test_an_environment_without_celery_has_no_pool(pool: PoolServer) -> None:
+def test_without_distributed_mode_there_is_no_pool(api: ApiServer) -> None:
+    """The shared in-process server runs the LocalExecutor."""
     with pytest.raises(JoinRefusedError) as refused:
-        _join(pool, "joiner", PLAIN_ENV)
+        join_pool(
+            Endpoint(api.endpoint_url), "avail", credentials=Credentials(*api.keys["admin"]), region=REGION
+        )
     assert refused.value.remote_code == "ValidationException"
     assert "CeleryExecutor" in refused.value.message
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,12 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from openmwaa.auth.credentials import SecretBox
+from openmwaa.auth.iam_admin import IdentitiesEditor
+from openmwaa.runtime import isolation
+from openmwaa.runtime.isolation import EnvironmentUser
+from openmwaa.settings import default_cache_dir
 from openmwaa.supervisor.pidfiles import read_pidfiles
 from tests.e2e.conftest import (
     AIRFLOW2,
     AIRFLOW3,
     OpenMwaaServer,
+    free_port,
     invoke,
     new_data_dir,
     request_environment,
@@ -86,6 +96,8 @@ class Distributed:
     server: OpenMwaaServer
     af3: DistributedEnv
     af2: DistributedEnv
+    #: The API's HTTPS listener (OPENMWAA_TLS_PORT): what workers on other machines join through.
+    tls_port: int
 
     def env(self, major: int) -> DistributedEnv:
         return self.af3 if major == 3 else self.af2
@@ -94,12 +106,14 @@ class Distributed:
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distributed]:
     data = new_data_dir(tmp_path_factory, "distributed")
-    server = start_server(data, extra_env={"OPENMWAA_EXECUTOR": "celery"})
+    tls_port = free_port()
+    server = start_server(data, extra_env={"OPENMWAA_EXECUTOR": "celery", "OPENMWAA_TLS_PORT": str(tls_port)})
     try:
         envs = []
         for name, version in (("dist-af3", AIRFLOW3), ("dist-af2", AIRFLOW2)):
             bucket = server.make_bucket(f"bucket-{name}")
             (bucket / "dags" / f"{PROBE_DAG}.py").write_text(PROBE_DAG_SOURCE)
+            (bucket / "dags" / f"{REMOTE_DAG}.py").write_text(REMOTE_DAG_SOURCE)
             request_environment(
                 server,
                 name,
@@ -115,7 +129,7 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribute
         for env in envs:  # both were created at once; now wait for both
             got = wait_for_status(server.client(), env.name, {"AVAILABLE", "CREATE_FAILED"})
             assert got["Status"] == "AVAILABLE", f"{env.name}: {got.get('LastUpdate')}\n{server.log_tail()}"
-        yield Distributed(server, envs[0], envs[1])
+        yield Distributed(server, envs[0], envs[1], tls_port)
     finally:
         stop_server(server)
 
@@ -258,3 +272,240 @@ def test_a_broker_that_stops_answering_makes_the_environments_unavailable_until_
         os.kill(redis, signal.SIGCONT)
     for env in (distributed.af3, distributed.af2):
         wait_for_status(mwaa, env.name, {"AVAILABLE"}, timeout=180)
+
+
+# Workers on other machines ----------------------------------------------------------------
+
+#: Only the remote worker consumes this queue (besides the environment's own), so a task sent to
+#: it can only run there.
+REMOTE_QUEUE = "remote-e2e"
+REMOTE_DAG = "remote_probe"
+REMOTE_DAG_SOURCE = f"""
+import json, os
+from datetime import datetime
+from airflow import DAG
+try:
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.python import PythonOperator
+
+
+def where(**context):
+    found = {{
+        "worker": os.environ.get("OPENMWAA_WORKER"),
+        "component": os.environ.get("MWAA_AIRFLOW_COMPONENT"),
+        "airflow_home": os.environ.get("AIRFLOW_HOME"),
+        "uid": os.getuid(),
+    }}
+    with open(os.path.join(os.environ["HOME"], "remote-" + context["run_id"] + ".json"), "w") as handle:
+        json.dump(found, handle)
+    return found
+
+
+with DAG("{REMOTE_DAG}", start_date=datetime(2024, 1, 1), schedule=None, catchup=False) as dag:
+    PythonOperator(task_id="where", python_callable=where, queue="{REMOTE_QUEUE}")
+"""
+REMOTE_WORKER_KEY = ("AKIAREMOTEWORKER0001", "remote-worker-secret-00000000000000000000")
+NO_JOIN_KEY = ("AKIAREMOTENOJOIN0001", "remote-nojoin-secret-00000000000000000000")
+
+
+@pytest.fixture(scope="module")
+def worker_identities(distributed: Distributed) -> None:
+    """A worker user allowed to join the Airflow 3 environment and read its bucket, and one
+    allowed everything but the join (``airflow:*``, ``s3:*``)."""
+    server, env = distributed.server, distributed.af3
+    arn = f"arn:aws:airflow:us-east-1:123456789012:environment/{env.name}"
+    bucket = f"arn:aws:s3:::bucket-{env.name}"
+    policies = {
+        "remote-worker": [
+            {"Effect": "Allow", "Action": "openmwaa:JoinWorkerPool", "Resource": arn},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": [bucket, bucket + "/*"],
+            },
+        ],
+        "no-join": [{"Effect": "Allow", "Action": ["airflow:*", "s3:*"], "Resource": "*"}],
+    }
+    keys = {"remote-worker": REMOTE_WORKER_KEY, "no-join": NO_JOIN_KEY}
+    editor = IdentitiesEditor(
+        server.data_dir / "iam.yaml", account_id="123456789012", box=SecretBox.open(server.data_dir)
+    )
+    for user, statements in policies.items():
+        editor.add_user(user)
+        editor.create_access_key(user, access_key_id=keys[user][0], secret=keys[user][1])
+        editor.put_user_policy(user, "worker", {"Version": "2012-10-17", "Statement": statements})
+    sts = server.client(
+        "sts", aws_access_key_id=REMOTE_WORKER_KEY[0], aws_secret_access_key=REMOTE_WORKER_KEY[1]
+    )
+    deadline = time.monotonic() + 30
+    while True:  # until the server has reloaded iam.yaml
+        try:
+            sts.get_caller_identity()
+            return
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@dataclass
+class RemoteWorker:
+    directory: Path
+    process: subprocess.Popen[bytes]
+    user: EnvironmentUser | None
+
+
+def _worker_user(directory: Path) -> EnvironmentUser | None:
+    """As root: a system user of its own, which cannot read openmwaa's data directory."""
+    if os.geteuid() != 0:
+        return None
+    user = isolation.ensure_user("e2e/remote-worker/test", directory)
+    os.chown(directory, user.uid, user.gid)
+    os.chmod(directory, 0o700)
+    return user
+
+
+def _worker_command(distributed: Distributed, directory: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "openmwaa",
+        "worker",
+        "--environment",
+        distributed.af3.name,
+        "--endpoint",
+        f"https://127.0.0.1:{distributed.tls_port}",
+        "--ca-bundle",
+        str(directory / "ca.pem"),
+        "--worker-dir",
+        str(directory / "worker"),
+        *extra,
+    ]
+
+
+def _worker_environ(directory: Path, key: tuple[str, str]) -> dict[str, str]:
+    """Nothing of the server's: its own HOME, no OPENMWAA_DATA_DIR, credentials in AWS_* variables.
+    The runtime cache is the machine's (shared: installing Airflow again would take minutes)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(directory),
+        "AWS_ACCESS_KEY_ID": key[0],
+        "AWS_SECRET_ACCESS_KEY": key[1],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(directory / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(directory / "no-aws-credentials"),
+        "OPENMWAA_RUNTIME_DIR": str(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir()),
+        # Where this test process found openmwaa, if not in its virtual environment.
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
+    }
+
+
+@pytest.fixture
+def remote_worker(
+    tmp_path_factory: pytest.TempPathFactory, distributed: Distributed, worker_identities: None
+) -> Iterator[RemoteWorker]:
+    """``openmwaa worker`` for the Airflow 3 environment, as a second process with a directory
+    (and, as root, a user) of its own; it is given the CA certificate, as a user would be. Only for
+    the test that asks for it: it consumes the environment's queue, which other tests expect
+    the environment's own workers to serve."""
+    server = distributed.server
+    directory = new_data_dir(tmp_path_factory, "remote-worker")
+    shutil.copy(server.data_dir / "tls" / "ca.pem", directory / "ca.pem")
+    user = _worker_user(directory)
+    if user is not None:
+        for path in directory.iterdir():
+            os.chown(path, user.uid, user.gid)
+    log = (directory / "worker-cli.log").open("wb")
+    process = subprocess.Popen(
+        _worker_command(distributed, directory, "--name", "remote-e2e", "--queue", REMOTE_QUEUE),
+        env=_worker_environ(directory, REMOTE_WORKER_KEY),
+        cwd=directory,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **isolation.popen_args(user),
+    )
+    try:
+        yield RemoteWorker(directory, process, user)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+def test_a_remote_worker_runs_a_task(distributed: Distributed, remote_worker: RemoteWorker) -> None:
+    server, env = distributed.server, distributed.af3
+    run = trigger_and_wait(server, env.name, env.major, REMOTE_DAG, timeout=300)
+    cli_log = (remote_worker.directory / "worker-cli.log").read_text(errors="replace")
+    assert run["state"] == "success", f"{run}\n{cli_log[-3000:]}"
+    home = remote_worker.directory / "worker" / env.name
+    found = json.loads((home / f"remote-{run['dag_run_id']}.json").read_text())
+    # The task ran in the remote worker's directory, as its user, with MWAA's worker marker.
+    assert found["worker"] == "remote-e2e" and found["component"] == "worker", found
+    assert found["airflow_home"] == str(home.resolve()), found
+    if remote_worker.user is not None:
+        assert found["uid"] == remote_worker.user.uid, found
+    path = f"/dags/{REMOTE_DAG}/dagRuns/{run['dag_run_id']}/taskInstances/where"
+    assert invoke(server, env.name, path)["RestApiResponse"]["queue"] == REMOTE_QUEUE
+    # The worker's user cannot read anything of openmwaa's: its master key, the environment's home.
+    if remote_worker.user is not None:
+        for private in (server.data_dir / "master.key", env.home / "airflow.cfg", env.home):
+            denied = subprocess.run(
+                ["ls" if private.is_dir() else "cat", str(private)],
+                capture_output=True,
+                check=False,
+                **isolation.popen_args(remote_worker.user),
+            )
+            assert denied.returncode != 0, private
+    # The join and the task's execution API calls are in the audit trail (written in batches).
+    deadline = time.monotonic() + 30
+    while True:
+        entries = audit_entries(server)
+        joined = any(
+            e["action"] == "openmwaa:JoinWorkerPool"
+            and e["decision"] == "Allow"
+            and (e["principal_arn"] or "").endswith("user/remote-worker")
+            for e in entries
+        )
+        executed = any(e["action"] == "openmwaa:ExecutionApi" and e["status"] == 200 for e in entries)
+        if (joined and executed) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert joined and executed, (joined, executed)
+
+
+def audit_entries(server: OpenMwaaServer) -> list[dict[str, Any]]:
+    """The server's audit trail, as ``openmwaa audit --json`` prints it."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "openmwaa", "audit", "--data-dir", str(server.data_dir), "--json"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [json.loads(line) for line in printed.splitlines() if line.strip()]
+
+
+def test_a_user_without_the_action_cannot_join(
+    tmp_path_factory: pytest.TempPathFactory, distributed: Distributed, worker_identities: None
+) -> None:
+    server = distributed.server
+    directory = new_data_dir(tmp_path_factory, "denied-worker")
+    shutil.copy(server.data_dir / "tls" / "ca.pem", directory / "ca.pem")
+    done = subprocess.run(
+        _worker_command(distributed, directory),
+        env=_worker_environ(directory, NO_JOIN_KEY),
+        cwd=directory,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 3, stderr
+    assert "AccessDeniedException" in stderr and "openmwaa:JoinWorkerPool" in stderr, stderr
+    assert not (directory / "worker").exists()  # nothing was installed or fetched
