@@ -7,8 +7,13 @@ Airflow metric becomes a CamelCase metric with dimensions taken from the parts o
 carries ``Environment``. Metrics not in the table are not published (MWAA publishes a fixed
 list too). Units follow the StatsD type: counters and gauges ``Count``, timers ``Milliseconds``.
 
-Which ``Function`` the task-outcome counters (``ti_failures``, ``ti_successes``) carry is our
-reading of that page: ``Executor``, beside the executor's slot gauges.
+Airflow 3 sends most metrics twice: under a modern name that names no DAG, task or pool (those
+go in tags), and under its Airflow 2 ("legacy") name, which does (``[metrics]
+export_legacy_names``, on by default). The legacy names are what is mapped here, for both
+majors; the modern ones find no rule, so nothing is counted twice.
+
+The task-outcome counters (``ti_failures``, ``ti_successes``) are environment-wide totals with
+``DAG=All`` and ``Task=All``, as dashboards and alarms written for MWAA query them.
 """
 
 from __future__ import annotations
@@ -36,12 +41,15 @@ _RULES: Final[tuple[tuple[str, str, tuple[str, ...], Mapping[str, str]], ...]] =
     ("scheduler\\.tasks\\.starving", "TasksStarving", (), {"Function": "Scheduler"}),
     ("scheduler\\.tasks\\.executable", "TasksExecutable", (), {"Function": "Scheduler"}),
     ("scheduler\\.tasks\\.running", "TasksRunning", (), {"Function": "Scheduler"}),
-    # Executor (Airflow 2.10+ and 3 also send a copy suffixed with the executor's class name)
-    ("executor\\.open_slots(?:\\.[^.]+)?", "OpenSlots", (), {"Function": "Executor"}),
-    ("executor\\.queued_tasks(?:\\.[^.]+)?", "QueuedTasks", (), {"Function": "Executor"}),
-    ("executor\\.running_tasks(?:\\.[^.]+)?", "RunningTasks", (), {"Function": "Executor"}),
-    ("ti_failures", "TaskInstanceFailures", (), {"Function": "Executor"}),
-    ("ti_successes", "TaskInstanceSuccesses", (), {"Function": "Executor"}),
+    ("scheduler\\.dagruns\\.running", "DagRunsRunning", (), {"Function": "Scheduler"}),
+    # Executor (newer Airflows also send a copy suffixed with the executor's class name: not
+    # counted, or every value would be counted twice)
+    ("executor\\.open_slots", "OpenSlots", (), {"Function": "Executor"}),
+    ("executor\\.queued_tasks", "QueuedTasks", (), {"Function": "Executor"}),
+    ("executor\\.running_tasks", "RunningTasks", (), {"Function": "Executor"}),
+    # Task outcomes are environment-wide totals, published with DAG and Task "All".
+    ("ti_failures", "TaskInstanceFailures", (), {"DAG": "All", "Task": "All"}),
+    ("ti_successes", "TaskInstanceSuccesses", (), {"DAG": "All", "Task": "All"}),
     # DAG processing
     ("dagbag_size", "DagBagSize", (), {"Function": "DAG Processing"}),
     ("dag_processing\\.processes", "Processes", (), {"Function": "DAG Processing"}),
@@ -54,7 +62,7 @@ _RULES: Final[tuple[tuple[str, str, tuple[str, ...], Mapping[str, str]], ...]] =
     (f"dag_processing\\.last_duration\\.{_NAME}", "LastDuration", ("DAG Filename",), {}),
     (f"dag_processing\\.last_run\\.seconds_ago\\.{_NAME}", "SecondsAgo", ("DAG Filename",), {}),
     # Triggerer
-    ("triggers\\.running(?:\\.[^.]+)?", "TriggersRunning", (), {"Function": "Triggerer"}),
+    ("triggers\\.running", "TriggersRunning", (), {"Function": "Triggerer"}),
     ("triggers\\.succeeded", "TriggersSucceeded", (), {"Function": "Triggerer"}),
     ("triggers\\.failed", "TriggersFailed", (), {"Function": "Triggerer"}),
     # Pools
@@ -70,7 +78,7 @@ _RULES: Final[tuple[tuple[str, str, tuple[str, ...], Mapping[str, str]], ...]] =
     (f"dagrun\\.schedule_delay\\.{_NAME}", "DAGScheduleDelay", ("DAG",), {}),
     (f"dagrun\\.dependency-check\\.{_NAME}", "DAGDependencyCheck", ("DAG",), {}),
     (f"dagrun\\.{_NAME}\\.first_task_scheduling_delay", "FirstTaskSchedulingDelay", ("DAG",), {}),
-    (f"dag\\.{_NAME}\\.{_NAME}\\.duration", "TaskDuration", ("DAG", "Task"), {}),
+    (f"dag\\.{_NAME}\\.{_NAME}\\.duration", "TaskInstanceDuration", ("DAG", "Task"), {}),
     (f"ti\\.start\\.{_NAME}\\.{_NAME}", "TaskInstanceStarted", ("DAG", "Task"), {}),
     (f"ti\\.finish\\.{_NAME}\\.{_NAME}\\.{_NAME}", "TaskInstanceFinished", ("DAG", "Task", "State"), {}),
     (f"task_removed_from_dag\\.{_NAME}", "TaskRemovedFromDAG", ("DAG",), {}),
@@ -94,7 +102,8 @@ class MwaaMetric:
 
 
 def mwaa_metric(airflow_name: str) -> MwaaMetric | None:
-    """MWAA's metric for an Airflow StatsD name (prefix removed), or None if MWAA has none."""
+    """MWAA's metric for an Airflow StatsD name (prefix removed, tags aside), or None if MWAA
+    has none."""
     for pattern, name, dims, fixed in _COMPILED:
         match = pattern.fullmatch(airflow_name)
         if match is None:

@@ -1,6 +1,7 @@
 """The StatsD receiver: one UDP socket on loopback for every environment's Airflow.
 
-Each environment's Airflow sends ``<prefix>.<metric>:<value>|<type>[|@rate]`` with a prefix of
+Each environment's Airflow sends ``<prefix>.<metric>:<value>|<type>[|@rate]`` (StatsD-InfluxDB
+tags after the name, ``,dag_id=x``, are accepted and set aside) with a prefix of
 its own (``[metrics] statsd_prefix``, set by openmwaa and reserved): an HMAC of the environment's
 secret, so the prefix says which environment a packet is from, and an environment's code, which
 never sees another environment's secrets, cannot write into another environment's metrics.
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 CONTAINER_NAMESPACE: Final = "AWS/MWAA"
 _PREFIX_LABEL: Final = b"openmwaa statsd prefix v1"
 _LINE: Final = re.compile(
-    r"([A-Za-z0-9_.\-]{1,512}):([+-]?[0-9.eE+-]{1,32})\|(c|g|ms|h|s)(?:\|@([0-9.]+))?(?:\|.*)?"
+    r"([A-Za-z0-9_.\-]{1,512})((?:,[A-Za-z0-9_.\-]{1,64}=[^,:|]{0,1024}){0,16})"
+    r":([+-]?[0-9.eE+-]{1,32})\|(c|g|ms|h|s)(?:\|@([0-9.]+))?(?:\|.*)?"
 )
 _UNITS: Final = {"c": "Count", "g": "Count", "ms": "Milliseconds", "h": "Milliseconds"}
 #: Executor gauges that MWAA also keeps in AWS/MWAA.
@@ -57,6 +59,8 @@ class StatsdSample:
     kind: str
     #: A gauge change ("+3|g") rather than a new value.
     delta: bool = False
+    #: StatsD-InfluxDB tags (``name,dag_id=x:1|c``), sent when ``statsd_influxdb_enabled`` is on.
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 def parse_line(line: str) -> StatsdSample | None:
@@ -64,7 +68,7 @@ def parse_line(line: str) -> StatsdSample | None:
     match = _LINE.fullmatch(line.strip())
     if match is None:
         return None
-    name, raw, kind, rate = match.groups()
+    name, tag_text, raw, kind, rate = match.groups()
     try:
         value = float(raw)
         sample_rate = float(rate) if rate else 1.0
@@ -74,7 +78,8 @@ def parse_line(line: str) -> StatsdSample | None:
         return None
     if kind == "c":
         value /= sample_rate
-    return StatsdSample(name, value, kind, delta=kind == "g" and raw[0] in "+-")
+    tags = tuple((key, text) for key, _, text in (pair.partition("=") for pair in tag_text.split(",")[1:]))
+    return StatsdSample(name, value, kind, delta=kind == "g" and raw[0] in "+-", tags=tags)
 
 
 class StatsdReceiver:

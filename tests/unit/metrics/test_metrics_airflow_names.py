@@ -8,10 +8,10 @@ from openmwaa.metrics.airflow_names import mwaa_metric
 
 CASES = [
     ("scheduler_heartbeat", "SchedulerHeartbeat", {"Function": "Scheduler"}),
-    ("ti_failures", "TaskInstanceFailures", {"Function": "Executor"}),
-    ("ti_successes", "TaskInstanceSuccesses", {"Function": "Executor"}),
+    ("ti_failures", "TaskInstanceFailures", {"DAG": "All", "Task": "All"}),
+    ("ti_successes", "TaskInstanceSuccesses", {"DAG": "All", "Task": "All"}),
     ("executor.open_slots", "OpenSlots", {"Function": "Executor"}),
-    ("executor.queued_tasks.LocalExecutor", "QueuedTasks", {"Function": "Executor"}),
+    ("executor.queued_tasks", "QueuedTasks", {"Function": "Executor"}),
     ("executor.running_tasks", "RunningTasks", {"Function": "Executor"}),
     ("dag_processing.total_parse_time", "TotalParseTime", {"Function": "DAG Processing"}),
     ("dagbag_size", "DagBagSize", {"Function": "DAG Processing"}),
@@ -23,7 +23,7 @@ CASES = [
     ("dagrun.duration.success.hello", "DAGDurationSuccess", {"DAG": "hello"}),
     ("dagrun.duration.failed.hello", "DAGDurationFailed", {"DAG": "hello"}),
     ("dagrun.hello.first_task_scheduling_delay", "FirstTaskSchedulingDelay", {"DAG": "hello"}),
-    ("dag.hello.report.duration", "TaskDuration", {"DAG": "hello", "Task": "report"}),
+    ("dag.hello.report.duration", "TaskInstanceDuration", {"DAG": "hello", "Task": "report"}),
     (
         "ti.finish.hello.report.success",
         "TaskInstanceFinished",
@@ -50,3 +50,12 @@ def test_airflow_names_map_to_mwaa_s(airflow: str, name: str, dimensions: dict[s
 )
 def test_names_mwaa_does_not_publish_are_none(airflow: str) -> None:
     assert mwaa_metric(airflow) is None
+
+
+@pytest.mark.parametrize(
+    "modern",
+    ["dagrun.duration.success", "task.duration", "ti.finish", "pool.open_slots", "operator_failures"],
+)
+def test_airflow_3_s_modern_names_are_not_counted_beside_their_legacy_names(modern: str) -> None:
+    """Airflow 3 sends both; the legacy one (with the DAG, task or pool in it) is the one counted."""
+    assert mwaa_metric(modern) is None

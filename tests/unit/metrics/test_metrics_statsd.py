@@ -23,6 +23,10 @@ ENV = EnvironmentRef("123456789012", "us-east-1", "prod")
         ("p.pool.open_slots.x:-2|g", StatsdSample("p.pool.open_slots.x", -2.0, "g", delta=True)),
         ("p.dag.a.b.duration:12.5|ms", StatsdSample("p.dag.a.b.duration", 12.5, "ms")),
         ("p.x:1|c|#tag:value", StatsdSample("p.x", 1.0, "c")),
+        (
+            "p.task.duration,dag_id=d,task_id=t:1500|ms",
+            StatsdSample("p.task.duration", 1500.0, "ms", tags=(("dag_id", "d"), ("task_id", "t"))),
+        ),
     ],
 )
 def test_parse_line(line: str, sample: StatsdSample) -> None:
@@ -65,7 +69,9 @@ def test_lines_become_mwaa_series_of_their_environment(recorder: MetricRecorder)
         b"ompre.scheduler_heartbeat:1|c\nompre.scheduler_heartbeat:1|c\n"
         b"ompre.executor.queued_tasks:3|g\nompre.pool.open_slots.default_pool:5|g\n"
         b"ompre.pool.open_slots.default_pool:-2|g\nother.scheduler_heartbeat:1|c\n"
-        b"ompre.not_an_mwaa_metric:1|c\nompre.dagbag_size:1|s\ngarbage"
+        b"ompre.not_an_mwaa_metric:1|c\nompre.dagbag_size:1|s\ngarbage\n"
+        b"ompre.dagrun.duration.success,dag_id=hello,run_type=manual:2500|ms\n"
+        b"ompre.dagrun.duration.success.hello:2500|ms"
     )
     data = stored(recorder)
     env = ("Environment", "prod")
@@ -74,7 +80,9 @@ def test_lines_become_mwaa_series_of_their_environment(recorder: MetricRecorder)
     assert data[("AWS/MWAA", "QueuedTasks", (env,))] == [(1, 3, 3, 3)]
     # A gauge change applies to the last value: 5, then 3.
     assert data[("AmazonMWAA", "OpenSlots", (env, ("Pool", "default_pool")))] == [(2, 8, 3, 5)]
-    assert len(data) == 4 and receiver.ignored == 4
+    # Airflow 3 sends the modern name (tags) and the legacy one: counted once.
+    assert data[("AmazonMWAA", "DAGDurationSuccess", (("DAG", "hello"), env))] == [(1, 2500, 2500, 2500)]
+    assert len(data) == 5 and receiver.ignored == 5
 
 
 def test_an_unknown_prefix_asks_again_at_most_every_few_seconds(recorder: MetricRecorder) -> None:
