@@ -1,6 +1,7 @@
-"""Metrics against real Airflow 3 and 2 on the shared environments: the AWS CLI, unchanged, reads
-the scheduler's heartbeat series from Airflow's StatsD; boto3 reads the container metrics;
-Prometheus' own text parser reads ``GET /metrics``."""
+"""Metrics against real Airflow on the shared environments: the AWS CLI, unchanged, reads the
+scheduler's heartbeat series from Airflow's StatsD (Airflow 2: Airflow 3 environments do not
+send StatsD by default, see services/environments.py); boto3 reads the container metrics of
+both; Prometheus' own text parser reads ``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import METRICS_TOKEN, OpenMwaaServer
+from tests.e2e.conftest import METRICS_TOKEN, OpenMwaaServer, trigger_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -62,9 +63,9 @@ def heartbeats(server: OpenMwaaServer, env_name: str) -> dict[str, Any]:
 
 
 def test_aws_cloudwatch_get_metric_statistics_returns_a_scheduler_heartbeat_series(
-    server: OpenMwaaServer, shared_env: tuple[str, int]
+    server: OpenMwaaServer, af2_env: str
 ) -> None:
-    env_name, _major = shared_env
+    env_name = af2_env
     deadline = time.monotonic() + 120
     out = heartbeats(server, env_name)
     while len(out["Datapoints"]) < 2 and time.monotonic() < deadline:  # a series: two minutes at least
@@ -82,6 +83,39 @@ def test_aws_cloudwatch_get_metric_statistics_returns_a_scheduler_heartbeat_seri
         for p in points
     ]
     assert len(set(stamps)) == len(stamps) and all(s.second == 0 for s in stamps)
+
+
+def test_a_dag_run_is_counted_with_its_dag_and_in_the_environment_s_task_totals(
+    server: OpenMwaaServer, af2_env: str
+) -> None:
+    env_name, major = af2_env, 2
+    started = time.time() - 60
+    run = trigger_and_wait(server, env_name, major, "hello_openmwaa")
+    if run["state"] != "success":  # the run's own task logs say why
+        lines = server.client("logs").filter_log_events(
+            logGroupName=f"airflow-{env_name}-Task",
+            logStreamNamePrefix=f"dag_id=hello_openmwaa/run_id={run['dag_run_id']}/",
+        )["events"]
+        raise AssertionError("\n".join(f"{e['logStreamName']}: {e['message']}" for e in lines[-40:]))
+    cloudwatch = server.client("cloudwatch")
+
+    def total(name: str, dimensions: dict[str, str]) -> float:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AmazonMWAA",
+            MetricName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in {**dimensions, "Environment": env_name}.items()],
+            StartTime=started,
+            EndTime=time.time() + 60,
+            Period=60,
+            Statistics=["SampleCount"],
+        )["Datapoints"]
+        return float(sum(p["SampleCount"] for p in points))
+
+    deadline = time.monotonic() + 60
+    while total("DAGDurationSuccess", {"DAG": "hello_openmwaa"}) < 1:
+        assert time.monotonic() < deadline, "no DAGDurationSuccess for hello_openmwaa in 60 s"
+        time.sleep(2)
+    assert total("TaskInstanceSuccesses", {"DAG": "All", "Task": "All"}) >= 1
 
 
 def test_container_metrics_are_in_aws_mwaa(server: OpenMwaaServer, shared_env: tuple[str, int]) -> None:

@@ -404,9 +404,13 @@ def test_every_environment_sends_statsd_to_the_receiver_under_its_own_prefix(
     service = EnvironmentService(
         settings=settings, repository=repo, supervisor=supervisor, statsd_port=lambda: 9125
     )
-    service.create(params("one"))
-    service.create(params("two", AirflowConfigurationOptions={"metrics.statsd_on": "False"}))
-    (_, one), (_, two) = supervisor.calls
+    service.create(params("one", AirflowVersion="2.11.2"))
+    service.create(
+        params("two", AirflowVersion="2.11.2", AirflowConfigurationOptions={"metrics.statsd_on": "False"})
+    )
+    service.create(params("three"))  # Airflow 3: off unless asked for
+    service.create(params("four", AirflowConfigurationOptions={"metrics.statsd_on": "True"}))
+    (_, one), (_, two), (_, three), (_, four) = supervisor.calls
     assert one.task_environ["AIRFLOW__METRICS__STATSD_ON"] == "True"
     assert one.task_environ["AIRFLOW__METRICS__STATSD_HOST"] == "127.0.0.1"
     assert one.task_environ["AIRFLOW__METRICS__STATSD_PORT"] == "9125"
@@ -417,8 +421,10 @@ def test_every_environment_sends_statsd_to_the_receiver_under_its_own_prefix(
     )
     # metrics.statsd_on stays the user's to turn off; where metrics go is not theirs to choose.
     assert "AIRFLOW__METRICS__STATSD_ON" not in two.task_environ
+    assert not any(k.startswith("AIRFLOW__METRICS__") for k in three.task_environ)
+    assert four.task_environ["AIRFLOW__METRICS__STATSD_PREFIX"] == statsd_prefix(four.secrets.token_secret)
     with pytest.raises(ValidationError, match="managed by openmwaa"):
-        service.create(params("three", AirflowConfigurationOptions={"metrics.statsd_host": "10.0.0.1"}))
+        service.create(params("five", AirflowConfigurationOptions={"metrics.statsd_host": "10.0.0.1"}))
 
 
 @pytest.mark.parametrize(
