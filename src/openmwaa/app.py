@@ -86,6 +86,7 @@ from openmwaa.store.metrics import MetricStore
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.supervisor.event_bus import EventBus
 from openmwaa.supervisor.web_scaling import ScalingRules
+from openmwaa.supervisor.worker_scaling import WorkerScalingRules
 from openmwaa.upstream.client import Http1Client
 from openmwaa.upstream.write_gate import WriteGates
 from openmwaa.webserver.app import WebDependencies
@@ -187,6 +188,10 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
             up_window=settings.web_scale_up_window, down_window=settings.web_scale_down_window
         ),
         backends=backing.problems,
+        worker_scaling=WorkerScalingRules(
+            up_window=settings.worker_scale_up_window, down_window=settings.worker_scale_down_window
+        ),
+        worker_graceful_timeout=settings.worker_graceful_timeout,
     )
     buckets = BucketStore(settings.buckets_dir)
     recorder = MetricRecorder(

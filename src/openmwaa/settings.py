@@ -64,6 +64,13 @@ class Settings:
     #: sustained low load before one is drained.
     web_scale_up_window: float = 5.0
     web_scale_down_window: float = 120.0
+    #: Celery worker autoscaling (distributed mode): seconds of queued and running tasks that
+    #: decide to add workers, and seconds without any before the extra workers go.
+    worker_scale_up_window: float = 10.0
+    worker_scale_down_window: float = 120.0
+    #: The longest a worker being replaced (WorkerReplacementStrategy GRACEFUL) or scaled in may
+    #: take to finish its running tasks before it is stopped anyway (MWAA: 12 hours).
+    worker_graceful_timeout: float = 43200.0
     #: Allowed clock skew for SigV4, seconds.
     clock_skew: float = 300.0
     #: InvokeRestApi: upstream timeout (s), throttle (requests/s per environment and account; 0 = off).
@@ -182,6 +189,12 @@ class Settings:
             )
         if not (self.web_scale_up_window > 0 and self.web_scale_down_window > 0):
             raise ValidationError("web_scale_up_window and web_scale_down_window must be positive seconds")
+        if not (self.worker_scale_up_window > 0 and self.worker_scale_down_window > 0):
+            raise ValidationError(
+                "worker_scale_up_window and worker_scale_down_window must be positive seconds"
+            )
+        if not self.worker_graceful_timeout >= 0:
+            raise ValidationError("worker_graceful_timeout must be 0 or more seconds")
 
     def _check_source_s3(self) -> None:
         url = self.source_s3_endpoint_url

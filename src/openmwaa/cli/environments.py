@@ -20,7 +20,7 @@ from typing import Any
 
 from openmwaa.errors import OpenMwaaError
 from openmwaa.settings import Settings
-from openmwaa.supervisor.pidfiles import running_web_servers
+from openmwaa.supervisor.pidfiles import running_web_servers, running_workers
 
 TERMINAL = {"AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
 
@@ -157,8 +157,9 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
 def _describe(settings: Settings, args: argparse.Namespace) -> int:
     env = client(settings, args).get_environment(Name=args.name)["Environment"]
     home = settings.environments_dir / settings.account_id / settings.region / args.name
-    if home.is_dir():  # served from this machine: how many web servers the autoscaler runs now
+    if home.is_dir():  # served from this machine: how many web servers and workers the autoscalers run now
         env["RunningWebservers"] = running_web_servers(home)
+        env["RunningWorkers"] = running_workers(home)
     _print(env)
     return 0
 

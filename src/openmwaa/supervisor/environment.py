@@ -28,10 +28,13 @@ from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.provision import LocalProvisioner, Provisioner
 from openmwaa.supervisor.reporter import Reporter
 from openmwaa.supervisor.spec import EnvironmentEvent
+from openmwaa.supervisor.task_counts import TaskCounter
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import BackendCheck, Probe, Watcher
 from openmwaa.supervisor.web_replicas import WebReplicas
 from openmwaa.supervisor.web_scaling import ScalingPolicy, ScalingRules
+from openmwaa.supervisor.worker_replicas import CountTasks, WorkerReplicas
+from openmwaa.supervisor.worker_scaling import WorkerScalingPolicy, WorkerScalingRules
 from openmwaa.upstream.balancer import Lease
 
 
@@ -54,6 +57,8 @@ class EnvironmentRunner:
         scaling: ScalingRules | None = None,
         replica_probe: Probe | None = None,
         backends: BackendCheck | None = None,
+        worker_scaling: WorkerScalingRules | None = None,
+        count_tasks: CountTasks | None = None,
     ) -> None:
         """``backends``: what is wrong with the database and broker servers right now (watch.py)."""
         self.key = key
@@ -96,6 +101,18 @@ class EnvironmentRunner:
             hung_stop_grace=self._timings.hung_stop_grace,
             policy=ScalingPolicy(scaling),
         )
+        self._task_counter: TaskCounter | None = None
+        if count_tasks is None:
+            self._task_counter = count_tasks = TaskCounter()
+        self._workers = WorkerReplicas(
+            key,
+            group=self._group,
+            clock=clock,
+            count_tasks=count_tasks,
+            probe_interval=self._timings.worker_probe_interval,
+            drain_timeout=self._timings.worker_drain_timeout,
+            policy=WorkerScalingPolicy(worker_scaling),
+        )
         self._lifecycle = Lifecycle(
             reporter,
             provisioner=provisioner or LocalProvisioner(runtimes, isolate=isolate),
@@ -108,6 +125,7 @@ class EnvironmentRunner:
             interrupt=self._interrupt,
             timings=self._timings,
             replicas=self._replicas,
+            workers=self._workers,
         )
         self._thread = threading.Thread(target=self._run, name=f"openmwaa-env:{key}", daemon=True)
         self.finished = threading.Event()
@@ -142,6 +160,10 @@ class EnvironmentRunner:
         """Web server replicas running now."""
         return self._replicas.count() if self._lifecycle.endpoint is not None else 0
 
+    def workers(self) -> int:
+        """Celery workers running now (distributed mode; draining ones included)."""
+        return self._workers.count() if self._lifecycle.endpoint is not None else 0
+
     def airflow_major(self) -> int | None:
         return self._lifecycle.major
 
@@ -166,6 +188,8 @@ class EnvironmentRunner:
         finally:
             for probe in self._own_probes:
                 probe.close()
+            if self._task_counter is not None:
+                self._task_counter.close()
             self.finished.set()
 
     def run_once(self, command: Command | None) -> bool:
@@ -185,6 +209,7 @@ class EnvironmentRunner:
         if prepared is not None and not self._interrupt.is_set():
             self._watcher.reconcile(prepared, self._replicas.pool.members())
             self._replicas.reconcile(prepared, available=not self._watcher.unavailable)
+            self._workers.reconcile(prepared, available=not self._watcher.unavailable)
         return True
 
     # The group's process plumbing ----------------------------------------------------------

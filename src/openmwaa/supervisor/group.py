@@ -46,6 +46,9 @@ class ComponentGroup:
         self._running: dict[str, ProcessHandle] = {}
         self._restart_at: dict[str, float] = {}
         self._trackers: dict[str, CrashTracker] = {}
+        #: Retired replicas still running (a worker finishing its tasks): never restarted,
+        #: reaped once they exit, stopped with everything else.
+        self._retiring: dict[str, ProcessHandle] = {}
 
     @property
     def policy(self) -> RestartPolicy:
@@ -55,8 +58,16 @@ class ComponentGroup:
     def running(self) -> dict[str, ProcessHandle]:
         return dict(self._running)
 
+    @property
+    def retiring(self) -> dict[str, ProcessHandle]:
+        return dict(self._retiring)
+
     def specs(self) -> list[ComponentSpec]:
         return list(self._specs.values())
+
+    def in_use(self, name: str) -> bool:
+        """A component of that name is defined, or a retired one still runs (its pid file and log)."""
+        return name in self._specs or name in self._retiring
 
     def start(self, specs: Sequence[ComponentSpec], now: float) -> None:
         """Start ``specs`` (replacing the definitions of those names); others keep running."""
@@ -75,6 +86,8 @@ class ComponentGroup:
                 self._specs.pop(name, None)
         if names is None:
             self._trackers.clear()
+            handles += self._retiring.values()
+            self._retiring.clear()
         self._stop(handles)
 
     def remove(self, names: Sequence[str]) -> None:
@@ -83,6 +96,24 @@ class ComponentGroup:
         for name in names:
             self._specs.pop(name, None)
             self._trackers.pop(name, None)
+
+    def retire(self, names: Sequence[str]) -> list[ProcessHandle]:
+        """Forget the named components but leave them running (the caller asks them to end):
+        they are never restarted, and are reaped when they exit. The handles that run."""
+        handles = []
+        for name in names:
+            self._specs.pop(name, None)
+            self._restart_at.pop(name, None)
+            self._trackers.pop(name, None)
+            handle = self._running.pop(name, None)
+            if handle is not None:
+                self._retiring[name] = handle
+                handles.append(handle)
+        return handles
+
+    def stop_retired(self, names: Sequence[str]) -> None:
+        """Stop retired components now (they took too long to end by themselves)."""
+        self._stop([self._retiring.pop(n) for n in names if n in self._retiring])
 
     def exited(self) -> list[tuple[str, int]]:
         """Components that have exited and not been handled yet (start-up checks use this)."""
@@ -93,6 +124,8 @@ class ComponentGroup:
 
     def reconcile(self, now: float) -> list[Crash]:
         """Notice crashes (scheduling restarts with backoff) and start what is due; the crashes seen."""
+        ended = [n for n, h in self._retiring.items() if h.poll() is not None]
+        self.stop_retired(ended)  # reap what they left behind
         crashes = []
         for name, code in self.exited():
             handle = self._running.pop(name)

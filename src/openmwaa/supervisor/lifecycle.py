@@ -28,6 +28,7 @@ from openmwaa.supervisor.spec import EnvironmentSpec, EventKind
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import Probe, Watcher
 from openmwaa.supervisor.web_replicas import WebReplicas
+from openmwaa.supervisor.worker_replicas import WorkerReplicas, warm_shutdown
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Lifecycle:
         interrupt: threading.Event,
         timings: Timings,
         replicas: WebReplicas,
+        workers: WorkerReplicas,
     ) -> None:
         self._reporter = reporter
         self._provisioner = provisioner
@@ -59,6 +61,7 @@ class Lifecycle:
         self._interrupt = interrupt
         self._timings = timings
         self._replicas = replicas
+        self._workers = workers
         #: Read from other threads: each is replaced whole, never changed in place.
         self.prepared: PreparedEnvironment | None = None
         self.endpoint: str | None = None
@@ -73,7 +76,7 @@ class Lifecycle:
             if isinstance(command, Create):
                 self._create(command.spec)
             elif isinstance(command, Update):
-                self._update(command.spec, command.previous)
+                self._update(command.spec, command.previous, command.worker_replacement)
             else:
                 self._resume(command.spec)
         except Interrupted:
@@ -127,7 +130,7 @@ class Lifecycle:
             self._provisioner.finish_upgrade(spec)
         self._became_available(prepared)
 
-    def _update(self, spec: EnvironmentSpec, previous: EnvironmentSpec) -> None:
+    def _update(self, spec: EnvironmentSpec, previous: EnvironmentSpec, worker_replacement: str) -> None:
         deadline = self._clock() + self._start_timeout
         old = self.prepared
         # Not "did the runtime change": after a restart nothing runs yet (old is None), and an
@@ -170,6 +173,14 @@ class Lifecycle:
         roll = not everything and any(c.serves_api and c.name in restart for c in specs)
         if roll:
             restart = [n for n in restart if not any(c.serves_api and c.name == n for c in specs)]
+        if everything or any(c.kind == WORKER_KIND and c.name in restart for c in specs):
+            # Every worker is replaced, the autoscaled ones too (the autoscaler starts them again).
+            workers = [c.name for c in self._group.specs() if c.kind == WORKER_KIND]
+            if worker_replacement == "GRACEFUL":
+                self._let_workers_finish(workers)
+                deadline = self._clock() + self._start_timeout  # the wait is not start-up time
+            if not everything:
+                self._group.remove([n for n in workers if n not in restart])
         try:
             self._group.stop(None if everything else restart)
             if upgrading:
@@ -222,6 +233,33 @@ class Lifecycle:
             )
             return
         self._became_available(prepared, failed_update=cause)
+
+    def _let_workers_finish(self, names: Sequence[str]) -> None:
+        """GRACEFUL: the workers stop taking tasks and finish the ones they run, within a bound.
+
+        Celery's warm shutdown (SIGTERM to each worker's main process); the scheduler runs on
+        meanwhile, and what it queues waits in the broker for the new workers.
+        """
+        running = self._group.running
+        handles = [running[n] for n in names if n in running]
+        if not handles:
+            return
+        bound = self._timings.graceful_worker_stop
+        self._reporter.progress(
+            f"Waiting for the running tasks of {', '.join(h.name for h in handles)} to finish "
+            f"(WorkerReplacementStrategy GRACEFUL, at most {bound:.0f} s)"
+        )
+        for handle in handles:
+            warm_shutdown(handle)
+        until = self._clock() + bound
+        while any(h.poll() is None for h in handles):
+            if self._clock() >= until:
+                log.warning(
+                    "environment %s: workers still ran tasks after %.0f s; stopping them", self.key, bound
+                )
+                return
+            if self._interrupt.wait(self._timings.health_interval):
+                raise Interrupted
 
     def delete(self, command: Delete) -> None:
         self.stop_everything()
@@ -360,6 +398,7 @@ class Lifecycle:
         self, prepared: PreparedEnvironment, failed_update: EnvironmentSetupError | StartFailure | None = None
     ) -> None:
         self._replicas.reset(self._clock())
+        self._workers.reset(self._clock())
         self.prepared = prepared
         self.major = prepared.runtime.major
         self.endpoint = prepared.base_url

@@ -90,13 +90,23 @@ def _read_record(folder: int, name: str) -> PidRecord | None:
 
 
 _WEB_SERVER = re.compile(r"(api-server|webserver)(-\d+)?")
+_WORKER = re.compile(r"worker(-\d+)?")
 
 
 def running_web_servers(home: Path) -> int:
     """How many web server replicas (api-server / webserver) of the environment in ``home`` run now."""
+    return _running(home, _WEB_SERVER)
+
+
+def running_workers(home: Path) -> int:
+    """How many Celery workers of the environment in ``home`` run now (draining ones included)."""
+    return _running(home, _WORKER)
+
+
+def _running(home: Path, component: re.Pattern[str]) -> int:
     count = 0
     for record in read_pidfiles(home / "run"):
-        if not _WEB_SERVER.fullmatch(record.component):
+        if not component.fullmatch(record.component):
             continue
         found = read_stat(record.pid)
         if found is not None and found.start_ticks == record.start_ticks:

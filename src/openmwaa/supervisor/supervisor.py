@@ -21,8 +21,10 @@ from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.commands import Command, Create, Delete, Resume, Shutdown, Update
 from openmwaa.supervisor.environment import EnvironmentRunner
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec
+from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import BackendCheck
 from openmwaa.supervisor.web_scaling import ScalingRules
+from openmwaa.supervisor.worker_scaling import WorkerScalingRules
 from openmwaa.upstream.balancer import Lease
 
 
@@ -43,11 +45,19 @@ class Supervisor:
         isolate: bool = False,
         scaling: ScalingRules | None = None,
         backends: BackendCheck | None = None,
+        worker_scaling: WorkerScalingRules | None = None,
+        worker_graceful_timeout: float = Timings.graceful_worker_stop,
     ) -> None:
         """``isolate``: run each environment as a system user of its own (needs root; runtime/isolation).
         ``backends``: what is wrong with the PostgreSQL and Redis servers right now (an
-        environment using one that is down is UNAVAILABLE until it is back)."""
+        environment using one that is down is UNAVAILABLE until it is back).
+        ``worker_graceful_timeout``: how long a worker replaced GRACEFULly, or scaled in, may
+        take to finish its running tasks."""
         self._backends = backends
+        self._timings = Timings(
+            graceful_worker_stop=worker_graceful_timeout, worker_drain_timeout=worker_graceful_timeout
+        )
+        self._worker_scaling = worker_scaling
         self._runtimes = runtimes
         self._isolate = isolate
         self._hang_timeout = hang_timeout
@@ -118,6 +128,11 @@ class Supervisor:
         runner = self._live_runner(key)
         return runner.web_servers() if runner else 0
 
+    def workers(self, key: str) -> int:
+        """How many Celery workers the environment runs now (distributed mode)."""
+        runner = self._live_runner(key)
+        return runner.workers() if runner else 0
+
     def airflow_major(self, key: str) -> int | None:
         runner = self._live_runner(key)
         return runner.airflow_major() if runner else None
@@ -174,6 +189,8 @@ class Supervisor:
                     isolate=self._isolate,
                     scaling=self._scaling,
                     backends=self._backends,
+                    worker_scaling=self._worker_scaling,
+                    timings=self._timings,
                 )
                 self._runners[key] = runner
                 runner.start()

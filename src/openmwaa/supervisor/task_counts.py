@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 from typing import IO, Any, Final
 
+from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.worker_scaling import TaskCounts
 
 _URL_VARIABLE: Final = "OPENMWAA_TASKS_DB_URL"
@@ -67,7 +68,7 @@ for _ in sys.stdin:
 
 
 class TaskCounter:
-    """``counter(python, database_url)``: the tasks queued and running now, or None if unknown.
+    """``counter(prepared)``: the environment's tasks queued and running now, or None if unknown.
 
     :attr:`error` says why the last count failed (None after a success).
     """
@@ -78,7 +79,14 @@ class TaskCounter:
         self._target: tuple[str, str] | None = None
         self.error: str | None = None
 
-    def __call__(self, python: Path, database_url: str) -> TaskCounts | None:
+    def __call__(self, prepared: PreparedEnvironment) -> TaskCounts | None:
+        url = prepared.env.get(DATABASE_VARIABLE)
+        if not url:
+            return self._failed("the environment has no metadata database URL")
+        return self.count(prepared.runtime.python, url)
+
+    def count(self, python: Path, database_url: str) -> TaskCounts | None:
+        """Ask the helper on ``python`` (started if need be) about the database at ``database_url``."""
         target = (str(python), database_url)
         if self._proc is None or self._proc.poll() is not None or target != self._target:
             self.close()

@@ -21,5 +21,12 @@ class Timings:
     hung_stop_grace: float = 5.0
     #: Every other stopped component gets this long.
     stop_grace: float = 20.0
+    #: UpdateEnvironment with WorkerReplacementStrategy GRACEFUL: the longest the workers' running
+    #: tasks may take to finish before the workers are stopped anyway (MWAA: 12 hours).
+    graceful_worker_stop: float = 43200.0
+    #: A worker scaled in gets this long to finish its tasks before it is stopped anyway.
+    worker_drain_timeout: float = 43200.0
+    #: How often the tasks queued and running are counted for the worker autoscaler.
+    worker_probe_interval: float = 2.0
     #: The longest the runner waits for a command before it reconciles again.
     tick: float = 1.0

@@ -112,3 +112,32 @@ def test_exited_reports_start_up_failures_without_handling_them() -> None:
     launcher.latest("api-server").code = 2
     assert g.exited() == [("api-server", 2)]
     assert "api-server" in g.running  # still there for the caller to read its log
+
+
+def test_a_retired_component_runs_on_unrestarted_and_is_reaped_when_it_exits() -> None:
+    launcher = FakeLauncher()
+    g = group(launcher, base_delay=1, max_delay=60, window=120, max_restarts=5)
+    worker = ComponentSpec("worker", ("w",), index=1)
+    g.start([*SPECS, worker], now=0)
+    (handle,) = g.retire(["worker-1"])
+    assert handle.name == "worker-1" and launcher.stopped == [], "retired, not stopped: it ends by itself"
+    assert "worker-1" not in g.running and [s.name for s in g.specs()] == ["api-server", "scheduler"]
+    assert g.in_use("worker-1") and g.all_running()
+    assert g.reconcile(now=5) == [] and launcher.stopped == []
+    launcher.latest("worker-1").code = 0
+    assert g.reconcile(now=6) == [], "its exit is no crash"
+    assert launcher.stopped == ["worker-1"] and not g.in_use("worker-1")
+    g.reconcile(now=100)
+    assert [p.name for p in launcher.started].count("worker-1") == 1, "never restarted"
+
+
+def test_stopping_everything_stops_retired_components_too() -> None:
+    launcher = FakeLauncher()
+    g = group(launcher)
+    g.start([*SPECS, ComponentSpec("worker", ("w",), index=1)], now=0)
+    g.retire(["worker-1"])
+    g.stop_retired(["no-such"])
+    assert launcher.stopped == []
+    g.stop(None)
+    assert sorted(launcher.stopped) == ["api-server", "scheduler", "worker-1"]
+    assert g.retiring == {}

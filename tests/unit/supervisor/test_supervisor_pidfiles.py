@@ -11,6 +11,7 @@ from openmwaa.supervisor.pidfiles import (
     leftover_processes,
     read_pidfiles,
     running_web_servers,
+    running_workers,
     write_pidfile,
 )
 from openmwaa.supervisor.proc import ProcStat, read_stat
@@ -78,3 +79,14 @@ def test_running_web_servers_counts_live_replicas_of_the_web_server_only(tmp_pat
     write_pidfile(run, PidRecord("scheduler", me.pid, me.start_ticks))
     assert running_web_servers(tmp_path) == 2
     assert running_web_servers(tmp_path / "nothing") == 0
+
+
+def test_running_workers_counts_live_celery_workers_only(tmp_path: Path) -> None:
+    me = read_stat(os.getpid())
+    assert me is not None
+    run = tmp_path / "run"
+    for name in ("worker", "worker-3", "api-server", "scheduler", "triggerer"):
+        write_pidfile(run, PidRecord(name, me.pid, me.start_ticks))
+    write_pidfile(run, PidRecord("worker-1", me.pid, me.start_ticks + 1))  # pid reused since
+    assert running_workers(tmp_path) == 2
+    assert running_workers(tmp_path / "nothing") == 0

@@ -36,33 +36,33 @@ def counter() -> Iterator[TaskCounter]:
 
 def test_counts_queued_and_running_only(tmp_path: Path, counter: TaskCounter) -> None:
     url = database(tmp_path / "airflow.db", ["queued", "running", "running", "success", "scheduled", None])
-    assert counter(PYTHON, url) == TaskCounts(queued=1, running=2)
+    assert counter.count(PYTHON, url) == TaskCounts(queued=1, running=2)
     database(tmp_path / "airflow.db", ["up_for_retry", "deferred", "failed"])
-    assert counter(PYTHON, url) == TaskCounts(queued=0, running=0)
+    assert counter.count(PYTHON, url) == TaskCounts(queued=0, running=0)
     assert counter.error is None
 
 
 def test_an_unreadable_database_is_unknown_with_the_reason(tmp_path: Path, counter: TaskCounter) -> None:
     url = f"sqlite:///{tmp_path / 'missing.db'}"
-    assert counter(PYTHON, url) is None
+    assert counter.count(PYTHON, url) is None
     assert counter.error is not None and "OperationalError" in counter.error
     url = database(tmp_path / "airflow.db", ["running"])
-    assert counter(PYTHON, url) == TaskCounts(queued=0, running=1)
+    assert counter.count(PYTHON, url) == TaskCounts(queued=0, running=1)
     assert counter.error is None
 
 
 def test_a_helper_that_died_is_started_again(tmp_path: Path, counter: TaskCounter) -> None:
     url = database(tmp_path / "airflow.db", ["queued"])
-    assert counter(PYTHON, url) == TaskCounts(1, 0)
+    assert counter.count(PYTHON, url) == TaskCounts(1, 0)
     assert counter._proc is not None
     os.kill(counter._proc.pid, signal.SIGKILL)
     counter._proc.wait()
-    assert counter(PYTHON, url) == TaskCounts(1, 0)
+    assert counter.count(PYTHON, url) == TaskCounts(1, 0)
 
 
 def test_the_url_is_not_on_the_command_line(tmp_path: Path, counter: TaskCounter) -> None:
     url = database(tmp_path / "airflow.db", [])
-    counter(PYTHON, url)
+    counter.count(PYTHON, url)
     assert counter._proc is not None
     cmdline = Path(f"/proc/{counter._proc.pid}/cmdline").read_bytes()
     assert str(tmp_path).encode() not in cmdline
