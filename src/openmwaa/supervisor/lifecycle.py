@@ -28,7 +28,7 @@ from openmwaa.supervisor.spec import EnvironmentSpec, EventKind
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import Probe, Watcher
 from openmwaa.supervisor.web_replicas import WebReplicas
-from openmwaa.supervisor.worker_replicas import WorkerReplicas, warm_shutdown
+from openmwaa.supervisor.worker_replicas import WorkerReplicas
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +249,8 @@ class Lifecycle:
             f"Waiting for the running tasks of {', '.join(h.name for h in handles)} to finish "
             f"(WorkerReplacementStrategy GRACEFUL, at most {bound:.0f} s)"
         )
-        for handle in handles:
-            warm_shutdown(handle)
         until = self._clock() + bound
+        self._workers.let_finish(handles)
         while any(h.poll() is None for h in handles):
             if self._clock() >= until:
                 log.warning(

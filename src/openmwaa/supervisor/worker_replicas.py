@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from openmwaa.runtime.airflow_config import CLASS_TASK_CONCURRENCY, WORKER_CONCURRENCY_OPTION, env_name
@@ -97,6 +97,11 @@ class WorkerReplicas:
         return sum(1 for s in self._worker_specs() if s.name in running) + len(self._deadlines)
 
     # For the runner thread -------------------------------------------------------------------
+
+    def let_finish(self, handles: Sequence[ProcessHandle]) -> None:
+        """Ask workers to stop taking tasks and to end once the ones they run are done."""
+        for handle in handles:
+            self._drain(handle)
 
     def reset(self, now: float) -> None:
         """The environment (re)started: MinWorkers run, the policy starts afresh."""
