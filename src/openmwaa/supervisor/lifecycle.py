@@ -159,7 +159,9 @@ class Lifecycle:
         wanted = {c.name for c in specs}
         current = [s for s in self._group.specs() if not s.serves_api]
         added = [c.name for c in specs if not c.serves_api and c.name not in {s.name for s in current}]
-        surplus = [s.name for s in current if s.name not in wanted]
+        # Workers beyond MinWorkers are the autoscaler's: it drains them when they are idle or
+        # beyond MaxWorkers, and an update replaces them all (see _replace_workers).
+        surplus = [s.name for s in current if s.name not in wanted and s.kind != WORKER_KIND]
         if old is not None:
             self._group.remove(surplus)
             restart += [name for name in added if name not in restart]
@@ -173,14 +175,8 @@ class Lifecycle:
         roll = not everything and any(c.serves_api and c.name in restart for c in specs)
         if roll:
             restart = [n for n in restart if not any(c.serves_api and c.name == n for c in specs)]
-        if everything or any(c.kind == WORKER_KIND and c.name in restart for c in specs):
-            # Every worker is replaced, the autoscaled ones too (the autoscaler starts them again).
-            workers = [c.name for c in self._group.specs() if c.kind == WORKER_KIND]
-            if worker_replacement == "GRACEFUL":
-                self._let_workers_finish(workers)
-                deadline = self._clock() + self._start_timeout  # the wait is not start-up time
-            if not everything:
-                self._group.remove([n for n in workers if n not in restart])
+        if self._replace_workers(specs, restart, worker_replacement, everything=everything):
+            deadline = self._clock() + self._start_timeout  # the wait was not start-up time
         try:
             self._group.stop(None if everything else restart)
             if upgrading:
@@ -234,7 +230,20 @@ class Lifecycle:
             return
         self._became_available(prepared, failed_update=cause)
 
-    def _let_workers_finish(self, names: Sequence[str]) -> None:
+    def _replace_workers(
+        self, specs: Sequence[ComponentSpec], restart: Sequence[str], strategy: str, *, everything: bool
+    ) -> bool:
+        """Before the restart: every worker goes, the autoscaled ones too (the autoscaler starts
+        them again); GRACEFUL lets them finish their tasks first. True if that was waited for."""
+        if not (everything or any(c.kind == WORKER_KIND and c.name in restart for c in specs)):
+            return False
+        workers = [c.name for c in self._group.specs() if c.kind == WORKER_KIND]
+        waited = strategy == "GRACEFUL" and self._let_workers_finish(workers)
+        if not everything:
+            self._group.remove([n for n in workers if n not in restart])
+        return waited
+
+    def _let_workers_finish(self, names: Sequence[str]) -> bool:
         """GRACEFUL: the workers stop taking tasks and finish the ones they run, within a bound.
 
         Celery's warm shutdown (SIGTERM to each worker's main process); the scheduler runs on
@@ -243,7 +252,7 @@ class Lifecycle:
         running = self._group.running
         handles = [running[n] for n in names if n in running]
         if not handles:
-            return
+            return False
         bound = self._timings.graceful_worker_stop
         self._reporter.progress(
             f"Waiting for the running tasks of {', '.join(h.name for h in handles)} to finish "
@@ -256,9 +265,10 @@ class Lifecycle:
                 log.warning(
                     "environment %s: workers still ran tasks after %.0f s; stopping them", self.key, bound
                 )
-                return
+                return True
             if self._interrupt.wait(self._timings.health_interval):
                 raise Interrupted
+        return True
 
     def delete(self, command: Delete) -> None:
         self.stop_everything()

@@ -233,3 +233,14 @@ def test_forced_replacement_stops_the_workers_at_once(tmp_path: Path) -> None:
     assert w.drained == []
     assert all(p.code == -15 for p in old)
     assert w.live() == ["worker"]
+
+
+def test_a_lower_max_workers_drains_the_extra_workers_instead_of_killing_them(tmp_path: Path) -> None:
+    w = make(tmp_path)
+    w.counts.tasks = TaskCounts(queued=30, running=5)
+    w.run(7)
+    assert len(w.live()) == 4
+    w.runner.run_once(Update(replace(w.spec, workers=(1, 2)), w.spec))
+    w.tick()
+    assert sorted(w.drained) == ["worker-2", "worker-3"]
+    assert w.launcher.stopped() == []
