@@ -99,6 +99,9 @@ def web_replica(runtime: Runtime, index: int, port: int) -> ComponentSpec:
     return ComponentSpec(kind, tuple(runtime.airflow_command(*args)), serves_api=True, index=index, port=port)
 
 
+#: Variables only Celery workers read ([celery] worker_concurrency, worker_autoscale, ...): their
+#: change replaces the workers (as WorkerReplacementStrategy says) and nothing else.
+_WORKER_ONLY_PREFIXES = ("AIRFLOW__CELERY__WORKER_",)
 #: Variables whose change only the HTTP-serving component reads.
 _API_ONLY_PREFIXES = ("AIRFLOW__API__", "AIRFLOW__WEBSERVER__", "AIRFLOW__FAB__")
 
@@ -119,4 +122,6 @@ def components_to_restart(
         return []
     if all(k.startswith(_API_ONLY_PREFIXES) for k in changed):
         return [c.name for c in components if c.serves_api]
+    if all(k.startswith(_WORKER_ONLY_PREFIXES) for k in changed):
+        return [c.name for c in components if c.kind == WORKER_KIND]
     return names

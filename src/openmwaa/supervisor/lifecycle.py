@@ -155,6 +155,8 @@ class Lifecycle:
             restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
             if old.web_env != new.web_env:  # only what serves the API reads it
                 restart += [c.name for c in specs if c.serves_api and c.name not in restart]
+            if old.worker_env != new.worker_env:  # only the workers read it
+                restart += [c.name for c in specs if c.kind == WORKER_KIND and c.name not in restart]
         # Schedulers and workers the new counts add or drop (web servers follow web_replicas).
         wanted = {c.name for c in specs}
         current = [s for s in self._group.specs() if not s.serves_api]

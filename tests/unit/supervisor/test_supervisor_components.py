@@ -111,3 +111,12 @@ def test_distributed_mode_adds_schedulers_and_celery_workers() -> None:
 
 def test_no_workers_outside_distributed_mode() -> None:
     assert all(s.kind != "worker" for s in components_for(runtime(2), [1], {"worker": 3}))
+
+
+def test_a_worker_only_option_replaces_the_workers_only() -> None:
+    specs = components_for(runtime(3), [1], {"worker": 2}, worker_group="q")
+    old = {"AIRFLOW__CORE__PARALLELISM": "10"}
+    new = {**old, "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1"}
+    assert components_to_restart(old, new, specs, same_runtime=True) == ["worker", "worker-1"]
+    new["AIRFLOW__CELERY__BROKER_URL"] = "redis://elsewhere"  # the scheduler sends tasks there too
+    assert len(components_to_restart(old, new, specs, same_runtime=True)) == len(specs)
