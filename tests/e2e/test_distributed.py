@@ -15,7 +15,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,33 @@ with DAG("dprobe", start_date=datetime(2024, 1, 1), schedule=None, catchup=False
 """
 
 
+#: The worker tests' DAGs: ``dfan`` queues more tasks than one worker runs at once (12 tasks at 5
+#: a worker), ``dlong`` runs one long task; a task whose worker dies is retried once.
+WORKER_DAGS = {
+    dag_id: f"""
+import time
+from datetime import datetime, timedelta
+from airflow import DAG
+try:
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.python import PythonOperator
+
+with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catchup=False,
+         default_args={{"retries": 1, "retry_delay": timedelta(seconds=1)}}) as dag:
+    for i in range({tasks}):
+        PythonOperator(task_id=f"t{{i}}", python_callable=time.sleep, op_args=[{seconds}])
+"""
+    for dag_id, tasks, seconds in (("dfan", 12, 8), ("dlong", 1, 25))
+}
+#: A task whose worker was killed is failed (and retried) this long after its last heartbeat
+#: (Airflow's default is 300 s).
+HEARTBEAT_TIMEOUT = {
+    "3": {"scheduler.task_instance_heartbeat_timeout": "30"},
+    "2": {"scheduler.scheduler_zombie_task_threshold": "30"},
+}
+
+
 @dataclass(frozen=True)
 class DistributedEnv:
     name: str
@@ -107,13 +136,25 @@ class Distributed:
 def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distributed]:
     data = new_data_dir(tmp_path_factory, "distributed")
     tls_port = free_port()
-    server = start_server(data, extra_env={"OPENMWAA_EXECUTOR": "celery", "OPENMWAA_TLS_PORT": str(tls_port)})
+    server = start_server(
+        data,
+        extra_env={
+            "OPENMWAA_EXECUTOR": "celery",
+            "OPENMWAA_TLS_PORT": str(tls_port),
+            # Short autoscaling windows, so the worker tests see both directions in seconds.
+            "OPENMWAA_WORKER_SCALE_UP_WINDOW": "3",
+            "OPENMWAA_WORKER_SCALE_DOWN_WINDOW": "10",
+            "OPENMWAA_WORKER_GRACEFUL_TIMEOUT": "180",
+        },
+    )
     try:
         envs = []
         for name, version in (("dist-af3", AIRFLOW3), ("dist-af2", AIRFLOW2)):
             bucket = server.make_bucket(f"bucket-{name}")
             (bucket / "dags" / f"{PROBE_DAG}.py").write_text(PROBE_DAG_SOURCE)
             (bucket / "dags" / f"{REMOTE_DAG}.py").write_text(REMOTE_DAG_SOURCE)
+            for dag_id, source in WORKER_DAGS.items():
+                (bucket / "dags" / f"{dag_id}.py").write_text(source)
             request_environment(
                 server,
                 name,
@@ -123,6 +164,7 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribute
                 Schedulers=2,
                 MinWorkers=1,
                 MaxWorkers=2,
+                AirflowConfigurationOptions=HEARTBEAT_TIMEOUT[version.split(".")[0]],
             )
             home = data / "environments" / "123456789012" / "us-east-1" / name
             envs.append(DistributedEnv(name, version, home))
@@ -252,6 +294,170 @@ def listening_addresses(port: int) -> set[str]:
             if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
                 found.add("127.0.0.1" if address == "0100007F" else address)
     return found
+
+
+# Workers: autoscaling, kill -9, WorkerReplacementStrategy ----------------------------------------
+
+
+def trigger(server: OpenMwaaServer, env: DistributedEnv, dag_id: str) -> str:
+    """Unpause and trigger ``dag_id``; the run id."""
+    mwaa = server.client()
+    body: dict[str, Any] = {"dag_run_id": f"e2e-{uuid.uuid4().hex[:12]}"}
+    if env.major == 3:
+        body["logical_date"] = None
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            invoke(server, env.name, f"/dags/{dag_id}", "PATCH", Body={"is_paused": False})
+            invoke(server, env.name, f"/dags/{dag_id}/dagRuns", "POST", Body=body)
+            return str(body["dag_run_id"])
+        except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException) as exc:
+            if exc.response.get("RestApiStatusCode") == 409:
+                return str(body["dag_run_id"])
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def task_instances(server: OpenMwaaServer, env: DistributedEnv, dag_id: str, run_id: str) -> list[Any]:
+    try:
+        found = invoke(server, env.name, f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+    except server.client().exceptions.RestApiServerException:
+        return []  # Airflow busy for a moment
+    return list(found["RestApiResponse"]["task_instances"])
+
+
+def wait_for(what: str, check: Any, timeout: float, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout:.0f}s: {what}")
+
+
+def worker_pids(env: DistributedEnv) -> dict[str, int]:
+    """Live Celery workers of the environment, from openmwaa's pid files: name -> pid."""
+    return {
+        r.component: r.pid
+        for r in read_pidfiles(env.home / "run")
+        if re.fullmatch(r"worker(-\d+)?", r.component) and Path(f"/proc/{r.pid}").exists()
+    }
+
+
+def run_state(server: OpenMwaaServer, env: DistributedEnv, dag_id: str, run_id: str) -> str | None:
+    try:
+        run = invoke(server, env.name, f"/dags/{dag_id}/dagRuns/{run_id}")["RestApiResponse"]
+    except server.client().exceptions.RestApiServerException:
+        return None
+    state = run["state"]
+    return str(state) if state in ("success", "failed") else None
+
+
+def autoscale_and_kill(server: OpenMwaaServer, env: DistributedEnv, timings: dict[str, float]) -> None:
+    """12 tasks at 5 a worker: the one worker is killed mid-task (its tasks are retried, a new one
+    starts, the environment stays AVAILABLE) and a second worker starts; idle again: back to one."""
+    mwaa = server.client()
+    assert len(worker_pids(env)) == 1
+    started = time.monotonic()
+    run_id = trigger(server, env, "dfan")
+    wait_for(
+        f"{env.name}: tasks running",
+        lambda: any(t["state"] == "running" for t in task_instances(server, env, "dfan", run_id)),
+        120,
+        0.5,
+    )
+    killed = worker_pids(env)["worker"]  # the only worker so far: it runs those tasks
+    os.kill(killed, signal.SIGKILL)  # an out-of-memory kill, say: no warm shutdown, no clean-up
+    wait_for(
+        f"{env.name}: a new worker in place of the killed one",
+        lambda: worker_pids(env).get("worker") not in (None, killed),
+        60,
+        0.5,
+    )
+    wait_for(f"{env.name}: a second worker", lambda: len(worker_pids(env)) == 2, 90)
+    timings["scale up"] = time.monotonic() - started
+    state = None
+    deadline = time.monotonic() + 300
+    while state is None:
+        assert time.monotonic() < deadline, f"{env.name}: dfan did not finish"
+        status = mwaa.get_environment(Name=env.name)["Environment"]["Status"]
+        assert status == "AVAILABLE", f"{env.name} is {status} after a worker was killed"
+        state = run_state(server, env, "dfan", run_id)
+        time.sleep(2)
+    instances = task_instances(server, env, "dfan", run_id)
+    assert state == "success", instances
+    assert all(t["state"] == "success" for t in instances), instances
+    assert any(t["try_number"] == 2 for t in instances), "the killed worker's tasks were retried"
+    idle = time.monotonic()
+    wait_for(f"{env.name}: back to MinWorkers", lambda: len(worker_pids(env)) == 1, 120)
+    timings["scale down"] = time.monotonic() - idle
+    log = server.log_path.read_text(errors="replace")
+    assert f"environment {env.name}: workers 1 -> 2" in log
+    assert f"environment {env.name}: workers 2 -> 1" in log
+
+
+def replace_workers(server: OpenMwaaServer, env: DistributedEnv, strategy: str) -> None:
+    """An update that replaces the workers while a 25 s task runs: GRACEFUL lets it finish (one
+    try), FORCED stops it (it fails and is retried)."""
+    mwaa = server.client()
+    before = worker_pids(env)
+    run_id = trigger(server, env, "dlong")
+    wait_for(
+        f"{env.name}: dlong running",
+        lambda: any(t["state"] == "running" for t in task_instances(server, env, "dlong", run_id)),
+        120,
+    )
+    config = mwaa.get_environment(Name=env.name)["Environment"]["AirflowConfigurationOptions"]
+    mwaa.update_environment(
+        Name=env.name,
+        AirflowConfigurationOptions={**config, "celery.worker_prefetch_multiplier": "1"},
+        WorkerReplacementStrategy=strategy,
+    )
+    got = wait_for_status(mwaa, env.name, {"AVAILABLE", "UPDATE_FAILED"}, timeout=300)
+    assert got["Status"] == "AVAILABLE", got.get("LastUpdate")
+    assert got["LastUpdate"]["WorkerReplacementStrategy"] == strategy
+    assert got["LastUpdate"]["Status"] == "SUCCESS"
+    assert set(worker_pids(env).values()).isdisjoint(before.values()), "the workers were replaced"
+    state = wait_for(f"{env.name}: dlong done", lambda: run_state(server, env, "dlong", run_id), 240, 2)
+    (instance,) = task_instances(server, env, "dlong", run_id)
+    assert state == "success", instance
+    if strategy == "GRACEFUL":
+        assert instance["try_number"] == 1, "the running task finished before its worker went"
+    else:
+        assert instance["try_number"] == 2, "the running task was stopped, then retried"
+
+
+def test_workers_autoscale_survive_a_kill_and_are_replaced_as_the_update_says(
+    distributed: Distributed,
+) -> None:
+    """Both versions at once (one thread each): autoscaling up and down with a worker killed
+    mid-task, then an update that replaces the workers, GRACEFUL on Airflow 3, FORCED on Airflow 2
+    (both strategies run through the same supervisor code whatever the version)."""
+    server = distributed.server
+    failures: dict[str, BaseException] = {}
+    timings: dict[str, dict[str, float]] = {}
+
+    def scenario(env: DistributedEnv, strategy: str) -> None:
+        try:
+            timings[env.name] = {}
+            autoscale_and_kill(server, env, timings[env.name])
+            replace_workers(server, env, strategy)
+        except BaseException as exc:
+            failures[env.name] = exc
+
+    threads = [
+        threading.Thread(target=scenario, args=(distributed.af3, "GRACEFUL")),
+        threading.Thread(target=scenario, args=(distributed.af2, "FORCED")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"\nworker scaling (s): {timings}")
+    for name, exc in failures.items():
+        raise AssertionError(f"{name}: {exc}\n{server.log_tail()}") from exc
 
 
 def test_a_broker_that_stops_answering_makes_the_environments_unavailable_until_it_is_back(
