@@ -13,11 +13,19 @@ table (ratios against a baseline measured in the same run); ``--only`` picks sec
   against the local-mode environment; openmwaa's own PostgreSQL and Redis are counted
   separately (they serve every environment of the server).
 
+- ``speedup``: a DAG of 40 tasks that each sleep 3 s, its makespan (trigger -> run done) on an
+  environment with MaxWorkers 4 against one with MaxWorkers 1, both mw1.small (5 tasks a worker)
+  and MinWorkers 1, in distributed mode with openmwaa's default autoscaling windows. Target: at
+  least 2.5x faster.
+- ``scaling``: on the MaxWorkers 4 run, seconds from the trigger until a second worker runs
+  (target: within 60 s), and from the run's end until the count is back at MinWorkers (target:
+  within 3 minutes).
+
 Both modes create the same configuration: mw1.small, MWAA's defaults (2 schedulers, which run
 only in distributed mode; MinWorkers 1), one web server (``OPENMWAA_WEB_SERVERS_LIMIT=1``, so the
 comparison is about the executor).
 
-    .venv/bin/python benchmarks/bench_workers.py [--version 3.3.1] [--idle 30] [--only creation,memory]
+    .venv/bin/python benchmarks/bench_workers.py [--version 3.3.1] [--idle 30] [--only speedup,scaling]
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.conftest import (  # noqa: E402
     AIRFLOW3,
     OpenMwaaServer,
+    invoke,
     processes_using,
     request_environment,
     start_server,
@@ -47,6 +56,7 @@ from tests.e2e.conftest import (  # noqa: E402
 from tests.e2e.test_distributed import processes_in  # noqa: E402
 
 from openmwaa.supervisor.memory import process_pss, process_tree_pss  # noqa: E402
+from openmwaa.supervisor.pidfiles import running_workers  # noqa: E402
 
 MB = 1024 * 1024
 STATUS_POLL = 0.2
@@ -65,6 +75,9 @@ class Run:
     data_dirs: dict[str, Path] = field(default_factory=dict)
     #: Per mode: the environment each section may reuse (created warm by ``creation``).
     warm_env: dict[str, str] = field(default_factory=dict)
+    #: The sections chosen, and the MaxWorkers 4 fan-out run (``speedup`` and ``scaling`` share it).
+    sections: tuple[str, ...] = ()
+    fan: FanRun | None = None
 
     def server(self, mode: str) -> OpenMwaaServer:
         """The server of ``mode``, the only one running (they would share the CPUs); a server
@@ -163,8 +176,121 @@ def memory(run: Run) -> list[Row]:
     ]
 
 
+FAN_DAG = "bench_fan"
+FAN_DAG_SOURCE = """
+import time
+from datetime import datetime
+from airflow import DAG
+try:
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.python import PythonOperator
+
+with DAG("bench_fan", start_date=datetime(2024, 1, 1), schedule=None, catchup=False) as dag:
+    for i in range(40):
+        PythonOperator(task_id=f"sleep{i}", python_callable=time.sleep, op_args=[3])
+"""
+
+
+@dataclass
+class FanRun:
+    makespan: float
+    #: Seconds from the trigger until a second worker ran (None: it never did).
+    scaled_up: float | None = None
+    #: Seconds from the run's end until only MinWorkers ran again (None: not measured).
+    scaled_down: float | None = None
+
+
+def fan_out(run: Run, max_workers: int, *, watch_down: bool) -> FanRun:
+    """Create an environment with ``max_workers`` (MinWorkers 1) and time one run of the fan DAG."""
+    server = run.server("distributed")
+    name = f"fan-max{max_workers}"
+    bucket = server.make_bucket(f"bucket-{name}")
+    (bucket / "dags" / f"{FAN_DAG}.py").write_text(FAN_DAG_SOURCE)
+    mwaa = server.client()
+    counts = {"MinWorkers": 1, "MaxWorkers": max_workers}
+    request_environment(server, name, run.version, bucket.name, EnvironmentClass="mw1.small", **counts)
+    got = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
+    assert got["Status"] == "AVAILABLE", got.get("LastUpdate")
+    major = int(run.version.split(".")[0])
+    body: dict[str, object] = {"dag_run_id": f"bench-{max_workers}"}
+    if major == 3:
+        body["logical_date"] = None
+    deadline = time.monotonic() + 180
+    while True:  # until the DAG is parsed
+        try:
+            invoke(server, name, f"/dags/{FAN_DAG}", "PATCH", Body={"is_paused": False})
+            break
+        except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException):
+            assert time.monotonic() < deadline, f"{FAN_DAG} was not parsed"
+            time.sleep(1)
+    started = time.monotonic()
+    invoke(server, name, f"/dags/{FAN_DAG}/dagRuns", "POST", Body=body)
+    result = FanRun(makespan=0.0)
+    while True:
+        if result.scaled_up is None and running_workers(home(server, name)) > 1:
+            result.scaled_up = time.monotonic() - started
+        try:
+            state = invoke(server, name, f"/dags/{FAN_DAG}/dagRuns/{body['dag_run_id']}")["RestApiResponse"]
+        except mwaa.exceptions.RestApiServerException:
+            state = {"state": "running"}
+        if state["state"] in ("success", "failed"):
+            assert state["state"] == "success", state
+            break
+        assert time.monotonic() - started < 900, f"{FAN_DAG} did not finish"
+        time.sleep(0.5)
+    result.makespan = time.monotonic() - started
+    if watch_down:
+        ended = time.monotonic()
+        while running_workers(home(server, name)) > 1 and time.monotonic() - ended < 600:
+            time.sleep(1)
+        result.scaled_down = time.monotonic() - ended
+    mwaa.delete_environment(Name=name)
+    return result
+
+
+def speedup(run: Run) -> list[Row]:
+    one = fan_out(run, 1, watch_down=False)
+    four = fan_out(run, 4, watch_down="scaling" in run.sections)
+    run.fan = four
+    return [
+        (
+            f"Airflow {run.version} 40 tasks x 3 s makespan, MaxWorkers 4 (vs 1)",
+            four.makespan,
+            one.makespan,
+            "s",
+            "ratio <= 0.40 (2.5x faster)",
+        )
+    ]
+
+
+def scaling(run: Run) -> list[Row]:
+    four = run.fan if run.fan is not None else fan_out(run, 4, watch_down=True)
+    return [
+        (
+            "tasks queued -> a second worker runs",
+            four.scaled_up if four.scaled_up is not None else float("nan"),
+            None,
+            "s",
+            "<= 60 s",
+        ),
+        (
+            "run done -> back to MinWorkers (idle)",
+            four.scaled_down if four.scaled_down is not None else float("nan"),
+            None,
+            "s",
+            "<= 180 s",
+        ),
+    ]
+
+
 #: Section name -> what it measures; sections run in this order.
-SECTIONS: dict[str, Callable[[Run], list[Row]]] = {"creation": creation, "memory": memory}
+SECTIONS: dict[str, Callable[[Run], list[Row]]] = {
+    "creation": creation,
+    "memory": memory,
+    "speedup": speedup,
+    "scaling": scaling,
+}
 
 
 # Running ---------------------------------------------------------------------------------------
@@ -202,7 +328,7 @@ def main() -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         os.chmod(tmp, 0o711)  # noqa: S103
-        with running(Run(args.version, args.idle, Path(tmp))) as run:
+        with running(Run(args.version, args.idle, Path(tmp), sections=tuple(chosen))) as run:
             for section in (s for s in SECTIONS if s in chosen):
                 print(f"== {section}", file=sys.stderr, flush=True)
                 rows += SECTIONS[section](run)
