@@ -186,9 +186,15 @@ try:
 except ImportError:  # Airflow 2
     from airflow.operators.python import PythonOperator
 
+
+
+def nap():
+    time.sleep(3)
+
+
 with DAG("bench_fan", start_date=datetime(2024, 1, 1), schedule=None, catchup=False) as dag:
     for i in range(40):
-        PythonOperator(task_id=f"sleep{i}", python_callable=time.sleep, op_args=[3])
+        PythonOperator(task_id=f"sleep{i}", python_callable=nap)
 """
 
 

@@ -91,10 +91,16 @@ try:
 except ImportError:  # Airflow 2
     from airflow.operators.python import PythonOperator
 
+
+
+def nap():
+    time.sleep({seconds})
+
+
 with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catchup=False,
          default_args={{"retries": 1, "retry_delay": timedelta(seconds=1)}}) as dag:
     for i in range({tasks}):
-        PythonOperator(task_id=f"t{{i}}", python_callable=time.sleep, op_args=[{seconds}])
+        PythonOperator(task_id=f"t{{i}}", python_callable=nap)
 """
     for dag_id, tasks, seconds in (("dfan", 12, 8), ("dlong", 1, 25))
 }
@@ -387,7 +393,7 @@ def autoscale_and_kill(server: OpenMwaaServer, env: DistributedEnv, timings: dic
         state = run_state(server, env, "dfan", run_id)
         time.sleep(2)
     instances = task_instances(server, env, "dfan", run_id)
-    assert state == "success", instances
+    assert state == "success", [(t["task_id"], t["state"], t["try_number"]) for t in instances]
     assert all(t["state"] == "success" for t in instances), instances
     assert any(t["try_number"] == 2 for t in instances), "the killed worker's tasks were retried"
     idle = time.monotonic()
