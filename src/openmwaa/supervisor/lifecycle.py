@@ -148,15 +148,7 @@ class Lifecycle:
                 self._restore(previous, exc)
             return
         specs = self._components(new)
-        if old is None:
-            restart = [c.name for c in specs]
-        else:
-            same = old.runtime.root == new.runtime.root
-            restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
-            if old.web_env != new.web_env:  # only what serves the API reads it
-                restart += [c.name for c in specs if c.serves_api and c.name not in restart]
-            if old.worker_env != new.worker_env:  # only the workers read it
-                restart += [c.name for c in specs if c.kind == WORKER_KIND and c.name not in restart]
+        restart = [c.name for c in specs] if old is None else self._changed(old, new, specs)
         # Schedulers and workers the new counts add or drop (web servers follow web_replicas).
         wanted = {c.name for c in specs}
         current = [s for s in self._group.specs() if not s.serves_api]
@@ -231,6 +223,19 @@ class Lifecycle:
             )
             return
         self._became_available(prepared, failed_update=cause)
+
+    @staticmethod
+    def _changed(
+        old: PreparedEnvironment, new: PreparedEnvironment, specs: Sequence[ComponentSpec]
+    ) -> list[str]:
+        """The components whose configuration the update changes."""
+        same = old.runtime.root == new.runtime.root
+        restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
+        if old.web_env != new.web_env:  # only what serves the API reads it
+            restart += [c.name for c in specs if c.serves_api and c.name not in restart]
+        if old.worker_env != new.worker_env:  # only the workers read it
+            restart += [c.name for c in specs if c.kind == WORKER_KIND and c.name not in restart]
+        return restart
 
     def _replace_workers(
         self, specs: Sequence[ComponentSpec], restart: Sequence[str], strategy: str, *, everything: bool
