@@ -400,8 +400,8 @@ def autoscale_and_kill(server: OpenMwaaServer, env: DistributedEnv, timings: dic
     wait_for(f"{env.name}: back to MinWorkers", lambda: len(worker_pids(env)) == 1, 120)
     timings["scale down"] = time.monotonic() - idle
     log = server.log_path.read_text(errors="replace")
-    assert f"environment {env.name}: workers 1 -> 2" in log
-    assert f"environment {env.name}: workers 2 -> 1" in log
+    assert f"/{env.name}: workers 1 -> 2 (" in log
+    assert f"/{env.name}: workers 2 -> 1 (" in log
 
 
 def replace_workers(server: OpenMwaaServer, env: DistributedEnv, strategy: str) -> None:
@@ -462,8 +462,9 @@ def test_workers_autoscale_survive_a_kill_and_are_replaced_as_the_update_says(
     for thread in threads:
         thread.join()
     print(f"\nworker scaling (s): {timings}")
-    for name, exc in failures.items():
-        raise AssertionError(f"{name}: {exc}\n{server.log_tail()}") from exc
+    if failures:
+        told = "\n\n".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failures.items())
+        raise AssertionError(f"{told}\n{server.log_tail()}")
 
 
 def test_a_broker_that_stops_answering_makes_the_environments_unavailable_until_it_is_back(
