@@ -1,7 +1,6 @@
-"""Metrics against real Airflow on the shared environments: the AWS CLI, unchanged, reads the
-scheduler's heartbeat series from Airflow's StatsD (Airflow 2: Airflow 3 environments do not
-send StatsD by default, see services/environments.py); boto3 reads the container metrics of
-both; Prometheus' own text parser reads ``GET /metrics``."""
+"""Metrics against real Airflow 3 and 2 on the shared environments: the AWS CLI, unchanged, reads
+the scheduler's heartbeat series from Airflow's StatsD; a DAG run is counted with its DAG; boto3
+reads the container metrics; Prometheus' own text parser reads ``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -63,9 +62,9 @@ def heartbeats(server: OpenMwaaServer, env_name: str) -> dict[str, Any]:
 
 
 def test_aws_cloudwatch_get_metric_statistics_returns_a_scheduler_heartbeat_series(
-    server: OpenMwaaServer, af2_env: str
+    server: OpenMwaaServer, shared_env: tuple[str, int]
 ) -> None:
-    env_name = af2_env
+    env_name, _major = shared_env
     deadline = time.monotonic() + 120
     out = heartbeats(server, env_name)
     while len(out["Datapoints"]) < 2 and time.monotonic() < deadline:  # a series: two minutes at least
@@ -86,9 +85,9 @@ def test_aws_cloudwatch_get_metric_statistics_returns_a_scheduler_heartbeat_seri
 
 
 def test_a_dag_run_is_counted_with_its_dag_and_in_the_environment_s_task_totals(
-    server: OpenMwaaServer, af2_env: str
+    server: OpenMwaaServer, shared_env: tuple[str, int]
 ) -> None:
-    env_name, major = af2_env, 2
+    env_name, major = shared_env
     started = time.time() - 60
     run = trigger_and_wait(server, env_name, major, "hello_openmwaa")
     if run["state"] != "success":  # the run's own task logs say why

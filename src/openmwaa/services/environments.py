@@ -321,11 +321,7 @@ class EnvironmentService:
             secrets, name=record.name, api_url=self._settings.loopback_api_url, region=record.key.region
         )
         port = self._statsd_port() if self._statsd_port else None
-        # Airflow 3 only by choice (metrics.statsd_on=True): with StatsD on, Airflow 3.3's task
-        # processes died right after "Pre Execute" here (every run of hello_openmwaa failed in the
-        # e2e tests; with it off they pass), so its environments do not get it by default.
-        statsd_by_default = major(str(config["AirflowVersion"])) < 3
-        if port and (statsd_by_default or _option(options, "metrics.statsd_on").lower() == "true"):
+        if port:
             environ.update(statsd_variables(port, statsd_prefix(secrets.token_secret), options))
         distributed = self._settings.distributed
         return EnvironmentSpec(
@@ -484,8 +480,3 @@ def _decode_token(token: str) -> str:
     if not isinstance(after, str):
         raise ValidationError("NextToken is not a token this service issued.")
     return after
-
-
-def _option(options: Mapping[str, str], name: str) -> str:
-    """An AirflowConfigurationOptions value by its case-insensitive name ("" when not set)."""
-    return next((str(v) for k, v in options.items() if k.lower() == name), "")

@@ -408,8 +408,8 @@ def test_every_environment_sends_statsd_to_the_receiver_under_its_own_prefix(
     service.create(
         params("two", AirflowVersion="2.11.2", AirflowConfigurationOptions={"metrics.statsd_on": "False"})
     )
-    service.create(params("three"))  # Airflow 3: off unless asked for
-    service.create(params("four", AirflowConfigurationOptions={"metrics.statsd_on": "True"}))
+    service.create(params("three"))  # Airflow 3 as well
+    service.create(params("four", AirflowConfigurationOptions={"metrics.statsd_on": "False"}))
     (_, one), (_, two), (_, three), (_, four) = supervisor.calls
     assert one.task_environ["AIRFLOW__METRICS__STATSD_ON"] == "True"
     assert one.task_environ["AIRFLOW__METRICS__STATSD_HOST"] == "127.0.0.1"
@@ -421,8 +421,9 @@ def test_every_environment_sends_statsd_to_the_receiver_under_its_own_prefix(
     )
     # metrics.statsd_on stays the user's to turn off; where metrics go is not theirs to choose.
     assert "AIRFLOW__METRICS__STATSD_ON" not in two.task_environ
-    assert not any(k.startswith("AIRFLOW__METRICS__") for k in three.task_environ)
-    assert four.task_environ["AIRFLOW__METRICS__STATSD_PREFIX"] == statsd_prefix(four.secrets.token_secret)
+    assert three.task_environ["AIRFLOW__METRICS__STATSD_ON"] == "True"
+    assert three.task_environ["AIRFLOW__METRICS__STATSD_PREFIX"] == statsd_prefix(three.secrets.token_secret)
+    assert "AIRFLOW__METRICS__STATSD_ON" not in four.task_environ
     with pytest.raises(ValidationError, match="managed by openmwaa"):
         service.create(params("five", AirflowConfigurationOptions={"metrics.statsd_host": "10.0.0.1"}))
 
