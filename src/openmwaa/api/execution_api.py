@@ -33,7 +33,7 @@ from openmwaa.store.environments import EnvironmentRecord
 from openmwaa.upstream.balancer import Lease
 from openmwaa.upstream.client import Http1Client
 from openmwaa.upstream.errors import UpstreamError
-from openmwaa.upstream.request import UpstreamRequest
+from openmwaa.upstream.request import HOP_BY_HOP, UpstreamRequest
 from openmwaa.wire.worker_pool import ENVIRONMENT_NAME
 
 SERVICE: Final = "execution-api"
@@ -43,22 +43,8 @@ REFUSED: Final = "The request does not carry a valid task token of this environm
 MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
 TIMEOUT_SECONDS: Final = 60.0
 _REST: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{1,2000}")
-#: Connection-level headers: each hop sets its own.
-_HOP_BY_HOP: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
+#: Connection-level headers, and the framing the upstream client sets itself.
+_HOP_BY_HOP: Final = HOP_BY_HOP | {"host", "content-length"}
 
 FindRecord = Callable[[str], EnvironmentRecord | None]
 

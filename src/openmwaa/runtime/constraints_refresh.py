@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import json
 import re
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Sequence
@@ -44,7 +43,14 @@ from typing import Final
 from openmwaa.runtime.constraints import CONSTRAINTS_DIR, parse_pins
 from openmwaa.runtime.installer import find_uv
 from openmwaa.runtime.mwaa_image import MWAA_IMAGES_FILE, MwaaImage, mwaa_images
-from openmwaa.runtime.mwaa_refresh import Resolution, as_of, image_from_source, resolve_against, write_images
+from openmwaa.runtime.mwaa_refresh import (
+    Resolution,
+    as_of,
+    compile_requirements,
+    image_from_source,
+    resolve_against,
+    write_images,
+)
 from openmwaa.runtime.mwaa_repository import MwaaSource, image_versions, read_source
 from openmwaa.runtime.packages import required_packages
 from openmwaa.runtime.versions import SUPPORTED_VERSIONS, version_tuple
@@ -122,24 +128,7 @@ def resolve_from_pypi(uv: str, version: str, python: str, released: dt.datetime)
     """The pinned resolution, with a header saying how it was made; None if it cannot resolve."""
     cutoff = (released + RELEASE_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
     inputs = compile_inputs(version)
-    argv = [
-        uv,
-        "pip",
-        "compile",
-        "-",
-        "--python-version",
-        python,
-        "--python-platform",
-        "linux",
-        "--exclude-newer",
-        cutoff,
-        "--no-header",
-        "--no-annotate",
-        "--quiet",
-    ]
-    done = subprocess.run(
-        argv, input="\n".join(inputs).encode(), capture_output=True, check=False, timeout=600
-    )
+    done = compile_requirements(uv, inputs, python, cutoff)
     if done.returncode != 0:
         return None
     header = (

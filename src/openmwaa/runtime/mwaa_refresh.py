@@ -44,7 +44,7 @@ def as_of(source: MwaaSource) -> str:
     return (source.changed + BUILD_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _compile(
+def compile_requirements(
     uv: str,
     inputs: Iterable[str],
     python: str,
@@ -53,6 +53,7 @@ def _compile(
     *,
     platform: str = "linux",
 ) -> subprocess.CompletedProcess[bytes]:
+    """``uv pip compile`` of ``inputs`` for ``python`` on ``platform``, as PyPI stood at ``cutoff``."""
     argv = [
         uv,
         "pip",
@@ -84,7 +85,7 @@ def resolve_against(
         for _ in range(MAX_RELAXATIONS):
             kept = {name: version for name, version in pins.items() if name not in unmet}
             constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(kept.items())))
-            done = _compile(uv, requested, python, cutoff, ["-c", str(constraints)])
+            done = compile_requirements(uv, requested, python, cutoff, ["-c", str(constraints)])
             if done.returncode == 0:
                 break
             stderr = done.stderr.decode("utf-8", errors="replace")
@@ -110,7 +111,9 @@ def find_no_wheel(uv: str, pins: Mapping[str, str], python: str, cutoff: str) ->
     lines = [f"{name}=={version}" for name, version in sorted(pins.items())]
     for _ in range(len(lines)):
         binary = [arg for name in pins if name not in missing for arg in ("--only-binary", name)]
-        done = _compile(uv, lines, python, cutoff, ["--no-deps", *binary], platform=WHEEL_PLATFORM)
+        done = compile_requirements(
+            uv, lines, python, cutoff, ["--no-deps", *binary], platform=WHEEL_PLATFORM
+        )
         if done.returncode == 0:
             break
         found = {

@@ -23,6 +23,21 @@ _HOST: Final = re.compile(r"[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE: Final = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR, LF, NUL or other control character
 _LENGTH: Final = re.compile(r"[0-9]{1,19}")
+#: Connection-level headers (RFC 9110 7.6.1 and the usual proxy ones): each hop sets its own, so
+#: a proxy passes none of them on.
+HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 #: Framing is openmwaa's business: these never come from the caller's headers.
 _FRAMING: Final = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 

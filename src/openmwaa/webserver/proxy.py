@@ -19,23 +19,10 @@ from typing import Final
 from openmwaa.request_body import read_body, stream_body, wait_for_disconnect
 from openmwaa.upstream.client import Http1Client, UpstreamStream
 from openmwaa.upstream.errors import RequestAbandoned, UpstreamError
-from openmwaa.upstream.request import UpstreamRequest
+from openmwaa.upstream.request import HOP_BY_HOP, UpstreamRequest
 from openmwaa.upstream.write_gate import SAFE_METHODS
 from openmwaa.webserver.asgi import Receive, Scope, Send, respond_json
 
-HOP_BY_HOP: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 #: Request headers openmwaa sets itself (or that describe the client side of the connection).
 _REPLACED_REQUEST: Final = frozenset(
     {
