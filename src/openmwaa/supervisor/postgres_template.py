@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 from openmwaa.runtime.installer import Runtime
@@ -31,9 +32,13 @@ log = logging.getLogger(__name__)
 BuildFn = Callable[[Path, str, float], None]
 
 
+#: Every template database's name starts with this.
+TEMPLATE_PREFIX: Final = "openmwaa_template_"
+
+
 def template_name(runtime: Runtime) -> str:
     digest = hashlib.sha256(f"{runtime.root.name}|{metadata_template.TEMPLATE_FORMAT}".encode()).hexdigest()
-    return f"openmwaa_template_{digest[:16]}"
+    return f"{TEMPLATE_PREFIX}{digest[:16]}"
 
 
 def copy_template(
