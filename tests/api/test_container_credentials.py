@@ -97,7 +97,7 @@ def test_only_the_environments_own_token_is_accepted(
     name, secrets = role_env
     other = add_environment(api, f"other-{abs(hash(case)) % 10**6}", "MwaaExecution")
     token: dict[str, Any] = {
-        "wrong token": credentials_token(secrets)[:-1] + "0",
+        "wrong token": _changed_last(credentials_token(secrets)),
         "no token": None,
         "another environment's token": credentials_token(other),
         "unknown environment": credentials_token(secrets),
@@ -145,3 +145,8 @@ def test_task_environment_points_boto3_at_openmwaa() -> None:
     assert env["AIRFLOW_ENV_NAME"] == "e"
     assert env["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"  # MWAA's api./env. host prefixes
     assert credentials_token(secrets) != credentials_token(EnvironmentSecrets.generate())
+
+
+def _changed_last(token: str) -> str:
+    """``token`` with a different last character (always: ``[:-1] + "0"`` was the same 1 in 16)."""
+    return token[:-1] + ("1" if token.endswith("0") else "0")
