@@ -104,10 +104,16 @@ with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catchup=Fal
     for dag_id, tasks, seconds in (("dfan", 12, 8), ("dlong", 1, 25))
 }
 #: A task whose worker was killed is failed (and retried) this long after its last heartbeat
-#: (Airflow's default is 300 s).
+#: (Airflow's default is 300 s). Tasks the killed worker had only reserved stay "queued" (their
+#: Redis message is redelivered only after the visibility timeout, 6 h): Airflow requeues them
+#: after task_queued_timeout (default 600 s, checked every 120 s), shortened here.
+_QUEUED_TIMEOUT = {
+    "scheduler.task_queued_timeout": "60",
+    "scheduler.task_queued_timeout_check_interval": "15",
+}
 HEARTBEAT_TIMEOUT = {
-    "3": {"scheduler.task_instance_heartbeat_timeout": "30"},
-    "2": {"scheduler.scheduler_zombie_task_threshold": "30"},
+    "3": {"scheduler.task_instance_heartbeat_timeout": "30", **_QUEUED_TIMEOUT},
+    "2": {"scheduler.scheduler_zombie_task_threshold": "30", **_QUEUED_TIMEOUT},
 }
 
 
