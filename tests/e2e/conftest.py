@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -341,6 +342,20 @@ def shared_env(request: pytest.FixtureRequest) -> tuple[str, int]:
     """(environment name, Airflow major) for each shared environment in turn."""
     fixture = "af3_env" if request.param == AIRFLOW3 else "af2_env"
     return request.getfixturevalue(fixture), int(request.param.split(".")[0])
+
+
+def aws_cli_json(server: OpenMwaaServer, *args: str, timeout: float = 120) -> dict[str, Any]:
+    """The AWS CLI, unchanged, with only the endpoint variables a user exports; its JSON output."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "aws"), *args, "--output", "json"],
+        env=server.client_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
 
 
 def wait_until_known(

@@ -4,16 +4,12 @@ the same FilterLogEvents, see the loop below, but the v2 CLI is not installable 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import OpenMwaaServer, trigger_and_wait
+from tests.e2e.conftest import OpenMwaaServer, aws_cli_json, trigger_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -70,25 +66,15 @@ def test_a_task_s_lines_are_found_under_mwaa_s_stream_name(
     assert any("hello, openmwaa" in e["message"] for e in events)
 
     # The AWS CLI, unchanged, with only the endpoint variables a user exports.
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "aws"),
-            "logs",
-            "filter-log-events",
-            "--log-group-name",
-            group,
-            "--log-stream-names",
-            stream,
-            "--filter-pattern",
-            "openmwaa",
-            "--output",
-            "json",
-        ],
-        env=server.client_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    out = aws_cli_json(
+        server,
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-names",
+        stream,
+        "--filter-pattern",
+        "openmwaa",
     )
-    assert done.returncode == 0, done.stderr
-    assert any("hello, openmwaa" in e["message"] for e in json.loads(done.stdout)["events"])
+    assert any("hello, openmwaa" in e["message"] for e in out["events"])

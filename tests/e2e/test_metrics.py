@@ -4,19 +4,15 @@ reads the container metrics; Prometheus' own text parser reads ``GET /metrics``.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import METRICS_TOKEN, OpenMwaaServer, trigger_and_wait
+from tests.e2e.conftest import METRICS_TOKEN, OpenMwaaServer, aws_cli_json, trigger_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -27,38 +23,28 @@ def iso(seconds: float) -> str:
 
 def heartbeats(server: OpenMwaaServer, env_name: str) -> dict[str, Any]:
     now = time.time()
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "aws"),
-            "cloudwatch",
-            "get-metric-statistics",
-            "--namespace",
-            "AmazonMWAA",
-            "--metric-name",
-            "SchedulerHeartbeat",
-            "--dimensions",
-            "Name=Function,Value=Scheduler",
-            f"Name=Environment,Value={env_name}",
-            "--start-time",
-            iso(now - 1800),
-            "--end-time",
-            iso(now + 60),
-            "--period",
-            "60",
-            "--statistics",
-            "Sum",
-            "SampleCount",
-            "--output",
-            "json",
-        ],
-        env=server.client_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    out = aws_cli_json(
+        server,
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AmazonMWAA",
+        "--metric-name",
+        "SchedulerHeartbeat",
+        "--dimensions",
+        "Name=Function,Value=Scheduler",
+        f"Name=Environment,Value={env_name}",
+        "--start-time",
+        iso(now - 1800),
+        "--end-time",
+        iso(now + 60),
+        "--period",
+        "60",
+        "--statistics",
+        "Sum",
+        "SampleCount",
     )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    return out
 
 
 def test_aws_cloudwatch_get_metric_statistics_returns_a_scheduler_heartbeat_series(
