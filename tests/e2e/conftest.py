@@ -215,6 +215,20 @@ def processes_using(path: Path) -> list[int]:
     return found
 
 
+def describe_processes(pids: list[int]) -> str:
+    """One line per PID: its parent, state and command line (for a failure message)."""
+    lines = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        lines.append(f"  pid {pid} ppid {fields[1]} state {fields[0]}: {cmdline[:300]}")
+    return "\n".join(lines)
+
+
 def airflow_base_url(home: Path) -> str | None:
     """``http://127.0.0.1:<port>`` of the Airflow API or web server running for the environment in
     ``home``, read from its processes' environment (None while none runs)."""

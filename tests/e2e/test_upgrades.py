@@ -25,6 +25,7 @@ from openmwaa.runtime.errors import DatabaseSetupError
 from openmwaa.supervisor import postgres
 from tests.e2e.conftest import (
     OpenMwaaServer,
+    describe_processes,
     invoke,
     new_data_dir,
     processes_using,
@@ -65,7 +66,11 @@ class Site:
         self.server.process.kill()
         self.server.process.wait()
         for name in self.names.values():
-            wait_for(lambda n=name: processes_using(self.home(n)) == [], 60, f"{name}'s processes to end")
+            home = self.home(name)
+            try:
+                wait_for(lambda h=home: processes_using(h) == [], 60, f"{name}'s processes to end")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}:\n{describe_processes(processes_using(home))}") from None
         restarted = start_server(self.server.data_dir, port=self.server.port, extra_env=self.extra_env)
         self.server.process = restarted.process
 
