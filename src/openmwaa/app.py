@@ -85,6 +85,7 @@ from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord, Envir
 from openmwaa.store.metrics import MetricStore
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
 from openmwaa.supervisor.event_bus import EventBus
+from openmwaa.supervisor.reaper import Reaper
 from openmwaa.supervisor.web_scaling import ScalingRules
 from openmwaa.supervisor.worker_scaling import WorkerScalingRules
 from openmwaa.upstream.client import Http1Client
@@ -136,10 +137,13 @@ class Services:
     containers: ContainerSampler
     #: Distributed mode's PostgreSQL and Redis (the ones openmwaa runs itself, if any).
     backing: BackingServices
+    #: Ends the environments' processes if this process dies without stopping them.
+    reaper: Reaper
     #: External-S3 mode: keeps the environments' DAG folders in step with the external S3.
     dag_sync: DagSync | None = None
 
     def start(self) -> None:
+        self.reaper.start()  # before any environment's process starts
         self.backing.start()
         self.audit.start()
         self.metrics.start()
@@ -157,6 +161,7 @@ class Services:
             self.dag_sync.stop()
         self.webservers.shutdown()
         self.supervisor.shutdown()
+        self.reaper.close()
         self.backing.stop()
         self.audit.stop()
         self.statsd.stop()
@@ -178,6 +183,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
     repository.load_all()
     events = EventBus()
     backing = BackingServices.for_settings(settings)
+    reaper = Reaper()
     supervisor = Supervisor(
         runtimes=RuntimeManager(settings.runtime_dir),
         on_event=events.publish,
@@ -192,6 +198,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
             up_window=settings.worker_scale_up_window, down_window=settings.worker_scale_down_window
         ),
         worker_graceful_timeout=settings.worker_graceful_timeout,
+        reaper=reaper,
     )
     buckets = BucketStore(settings.buckets_dir)
     recorder = MetricRecorder(
@@ -325,6 +332,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         containers=containers,
         dag_sync=external.dag_sync if external else None,
         backing=backing,
+        reaper=reaper,
     )
 
 

@@ -17,6 +17,7 @@ from openmwaa.supervisor.components import ComponentSpec
 from openmwaa.supervisor.group import ProcessHandle
 from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.process import ChildProcess, spawn, stop_all
+from openmwaa.supervisor.reaper import Reaper
 from openmwaa.supervisor.startup_priority import BACKGROUND_NICE, set_autogroup_nice
 
 
@@ -43,10 +44,12 @@ def component_env(component: ComponentSpec, env: Mapping[str, str]) -> Mapping[s
 
 
 class LocalLauncher:
-    """Child processes of this openmwaa, each recorded in a pid file under ``<home>/run``."""
+    """Child processes of this openmwaa, each recorded in a pid file under ``<home>/run`` and,
+    given a ``reaper``, with the reaper (which ends them if openmwaa dies without doing so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reaper: Reaper | None = None) -> None:
         self._run_dirs: dict[int, Path] = {}
+        self._reaper = reaper
 
     def spawn(self, component: ComponentSpec, prepared: PreparedEnvironment, now: float) -> ProcessHandle:
         home = prepared.spec.home
@@ -63,6 +66,8 @@ class LocalLauncher:
         run_dir = home / "run"
         pidfiles.write_pidfile(run_dir, pidfiles.PidRecord(component.name, child.pid, child.start_ticks))
         self._run_dirs[child.pid] = run_dir
+        if self._reaper is not None:
+            self._reaper.watch(child)
         return child
 
     def stop(self, handles: Sequence[ProcessHandle], grace: float) -> None:
@@ -72,6 +77,8 @@ class LocalLauncher:
             run_dir = self._run_dirs.pop(child.pid, None)
             if run_dir is not None:
                 pidfiles.remove_pidfile(run_dir, child.name)
+            if self._reaper is not None:
+                self._reaper.forget(child)
 
     def end_leftovers(self, home: Path) -> None:
         pidfiles.kill_orphans(home / "run")

@@ -20,6 +20,8 @@ from openmwaa.runtime.isolation import popen_args
 from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.commands import Command, Create, Delete, Resume, Shutdown, Update
 from openmwaa.supervisor.environment import EnvironmentRunner
+from openmwaa.supervisor.launcher import LocalLauncher
+from openmwaa.supervisor.reaper import Reaper
 from openmwaa.supervisor.spec import EnvironmentEvent, EnvironmentSpec
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import BackendCheck
@@ -47,12 +49,14 @@ class Supervisor:
         backends: BackendCheck | None = None,
         worker_scaling: WorkerScalingRules | None = None,
         worker_graceful_timeout: float = Timings.graceful_worker_stop,
+        reaper: Reaper | None = None,
     ) -> None:
         """``isolate``: run each environment as a system user of its own (needs root; runtime/isolation).
         ``backends``: what is wrong with the PostgreSQL and Redis servers right now (an
         environment using one that is down is UNAVAILABLE until it is back).
         ``worker_graceful_timeout``: how long a worker replaced GRACEFULly, or scaled in, may
-        take to finish its running tasks."""
+        take to finish its running tasks.
+        ``reaper``: told of every component session, ends them if openmwaa dies (supervisor.reaper)."""
         self._backends = backends
         self._timings = Timings(
             graceful_worker_stop=worker_graceful_timeout, worker_drain_timeout=worker_graceful_timeout
@@ -66,6 +70,7 @@ class Supervisor:
         self._start_timeout = start_timeout
         self._clock = clock
         self._policy = policy
+        self._reaper = reaper
         self._runners: dict[str, EnvironmentRunner] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -191,6 +196,7 @@ class Supervisor:
                     backends=self._backends,
                     worker_scaling=self._worker_scaling,
                     timings=self._timings,
+                    launcher=LocalLauncher(self._reaper),
                 )
                 self._runners[key] = runner
                 runner.start()
