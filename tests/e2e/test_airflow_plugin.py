@@ -4,7 +4,7 @@ Each runtime is a virtualenv with plain ``apache-airflow`` installed, named by a
 variable (``OPENMWAA_TEST_AIRFLOW3`` / ``OPENMWAA_TEST_AIRFLOW2``) or else installed by openmwaa's own
 runtime manager into its cache. The test migrates a fresh SQLite
 database in a temporary AIRFLOW_HOME and starts only the API server (Airflow 3 ``api-server``,
-Airflow 2 ``webserver``) on loopback with the plugin on PYTHONPATH.
+Airflow 2 ``webserver``) on loopback with the plugin on PYTHONPATH; both runtimes at the same time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,23 +82,32 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> str | None:
+    """None once ``url`` answers 200, else why not (the server exited, or the time ran out)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"Airflow exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            return f"Airflow exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
         try:
             if httpx.get(url, timeout=2).status_code == 200:
-                return
+                return None
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    pytest.fail(f"Airflow not healthy after {START_TIMEOUT:.0f}s:\n{log.read_text()[-4000:]}")
+    return f"Airflow not healthy after {START_TIMEOUT:.0f}s:\n{log.read_text()[-4000:]}"
 
 
-@pytest.fixture(scope="module", params=[3, 2], ids=["airflow3", "airflow2"])
-def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    major: int = request.param
+@dataclass
+class Started:
+    """One runtime's API server process, or why it did not start."""
+
+    runtime: Runtime | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    failure: str | None = None
+
+
+def _start(major: int, home: Path) -> Started:
+    """Migrate a fresh database in ``home`` and start the runtime's API server until it is healthy."""
     env_var = f"OPENMWAA_TEST_AIRFLOW{major}"
     venv = os.environ.get(env_var)
     if not venv:
@@ -107,9 +117,8 @@ def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         venv = str(RuntimeManager(cache).ensure(version, progress=lambda _message: None).root)
     airflow = Path(venv) / "bin" / "airflow"
     if not airflow.exists():
-        pytest.fail(f"{env_var}={venv} has no bin/airflow")
+        return Started(failure=f"{env_var}={venv} has no bin/airflow")
 
-    home = tmp_path_factory.mktemp(f"airflow{major}")
     (home / "dags").mkdir()
     port = _free_port()
     jwt_secret, token_secret = secrets.token_urlsafe(64), secrets.token_urlsafe(64)
@@ -147,18 +156,46 @@ def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         [str(airflow), "db", "migrate"], env=env, cwd=home, capture_output=True, timeout=600, check=False
     )
     if migrate.returncode != 0:
-        pytest.fail(f"airflow db migrate failed:\n{migrate.stderr.decode()[-4000:]}")
+        return Started(failure=f"airflow db migrate failed:\n{migrate.stderr.decode()[-4000:]}")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             serve, env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+    started = Started(proc=proc)
+    started.failure = _wait_healthy(proc, health, log)
+    if started.failure is None:
+        started.runtime = Runtime(major, f"http://127.0.0.1:{port}", jwt_secret, token_secret)
+    return started
+
+
+@pytest.fixture(scope="module")
+def runtimes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Started]]:
+    """Both runtimes' API servers, started at the same time (each mostly waits on its own imports)."""
+    homes = {major: tmp_path_factory.mktemp(f"airflow{major}") for major in (3, 2)}
+    with ThreadPoolExecutor(len(homes)) as pool:
+        futures = {major: pool.submit(_start, major, home) for major, home in homes.items()}
+    started = {}
+    for major, future in futures.items():
+        try:
+            started[major] = future.result()
+        except Exception as exc:  # e.g. the runtime could not be installed: its tests fail, say why
+            started[major] = Started(failure=repr(exc))
     try:
-        _wait_healthy(proc, health, log)
-        yield Runtime(major, f"http://127.0.0.1:{port}", jwt_secret, token_secret)
+        yield started
     finally:
-        _stop(proc)
-    if major == 3:
-        assert not (home / "simple_auth_manager_passwords.json.generated").exists()
+        with ThreadPoolExecutor(len(started)) as pool:
+            stopping = [pool.submit(_stop, one.proc) for one in started.values() if one.proc is not None]
+        for stopped in stopping:
+            stopped.result()
+    assert not (homes[3] / "simple_auth_manager_passwords.json.generated").exists()
+
+
+@pytest.fixture(scope="module", params=[3, 2], ids=["airflow3", "airflow2"])
+def runtime(request: pytest.FixtureRequest, runtimes: dict[int, Started]) -> Runtime:
+    started = runtimes[request.param]
+    if started.runtime is None:
+        pytest.fail(started.failure or "not started")
+    return started.runtime
 
 
 def _forged(rt: Runtime, role: str = "Admin") -> str:
