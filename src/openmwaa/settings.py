@@ -63,7 +63,7 @@ class Settings:
     #: Web server autoscaling: seconds of load that decide to add replicas, and seconds of
     #: sustained low load before one is drained.
     web_scale_up_window: float = 5.0
-    web_scale_down_window: float = 120.0
+    web_scale_down_window: float = 90.0
     #: Celery worker autoscaling (distributed mode): seconds of queued and running tasks that
     #: decide to add workers, and seconds without any before the extra workers go.
     worker_scale_up_window: float = 10.0

@@ -4,9 +4,11 @@ The signal is the mean number of requests in flight over a window (Little's law:
 times latency), measured exactly from :meth:`ReplicaSet.busy_seconds`. One Airflow web server
 serves one request at a time at full speed on this machine's cores (its ``/dags`` is CPU-bound),
 so a mean of one or more per replica means requests queue: scale up, quickly (``up_window``).
-Scale down only when the load would fit in one replica fewer at half that mean, without a break
-for ``down_window`` since the last change: the gap between the two thresholds and the long
-window are the hysteresis that keeps the count from flapping.
+Scale down only when the load of the last ``down_window`` (with no change in it) would fit in
+fewer replicas at half that mean, and then straight to as many as it needs (at least the
+minimum): back to MinWebservers within one window of the load stopping, whatever the count.
+The gap between the two thresholds and the long window are the hysteresis that keeps the count
+from flapping.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from dataclasses import dataclass
 class ScalingRules:
     #: Seconds of load averaged to decide to add replicas (and the least time between two changes).
     up_window: float = 5.0
-    #: Seconds of sustained low load before one replica is drained.
-    down_window: float = 120.0
+    #: Seconds of sustained low load before replicas are drained.
+    down_window: float = 90.0
     #: Mean requests in flight per replica at or above which replicas are added.
     up_threshold: float = 1.0
-    #: Mean requests in flight per remaining replica at or below which one replica goes.
+    #: Mean requests in flight per remaining replica at or below which replicas go.
     down_threshold: float = 0.5
 
 
@@ -88,9 +90,9 @@ class ScalingPolicy:
         busy_up = up_mean is not None and up_mean >= rules.up_threshold * wanted
         if busy_up and up_mean is not None and since_change >= rules.up_window and wanted < high:
             wanted = min(high, max(wanted + 1, math.ceil(up_mean / rules.up_threshold)))
-        quiet = down_mean is not None and down_mean <= rules.down_threshold * (wanted - 1)
-        if quiet and wanted == current and since_change >= rules.down_window and wanted > low:
-            wanted -= 1
+        if down_mean is not None and wanted == current and since_change >= rules.down_window:
+            # The fewest replicas that carry the window's load at down_threshold each.
+            wanted = min(wanted, max(low, math.ceil(down_mean / rules.down_threshold)))
         if wanted != current:
             self._last_change = now
         return wanted

@@ -51,7 +51,7 @@ def test_never_beyond_max() -> None:
     assert current == 3
 
 
-def test_scales_down_one_at_a_time_after_sustained_low_load_only() -> None:
+def test_scales_down_after_sustained_low_load_only_straight_to_what_the_load_needs() -> None:
     policy = ScalingPolicy(RULES)
     policy.reset(0)
     current, now, busy, _ = run(policy, load=5, seconds=20, start=0, busy=0, current=2)
@@ -59,9 +59,19 @@ def test_scales_down_one_at_a_time_after_sustained_low_load_only() -> None:
     current, now, busy, counts = run(policy, load=0, seconds=110, start=now, busy=busy, current=current)
     assert current == 5  # not yet: the load fell less than the down window ago
     current, now, busy, counts = run(policy, load=0, seconds=30, start=now, busy=busy, current=current)
-    assert current == 4
+    assert current == 2 and not {3, 4} & set(counts)  # to Min in one step, one window after the load
     current, now, busy, counts = run(policy, load=0, seconds=600, start=now, busy=busy, current=current)
-    assert current == 2 and counts.count(3) >= 119  # one step per down window, down to Min
+    assert set(counts) == {2}
+
+
+def test_a_light_load_keeps_the_replicas_it_needs() -> None:
+    """1.2 in flight needs 3 replicas at 0.5 each: from 5 it goes to 3, not to Min."""
+    policy = ScalingPolicy(RULES)
+    policy.reset(0)
+    current, now, busy, _ = run(policy, load=5, seconds=20, start=0, busy=0, current=2)
+    assert current == 5
+    current, now, busy, counts = run(policy, load=1.2, seconds=300, start=now, busy=busy, current=current)
+    assert current == 3 and set(counts) == {5, 3}
 
 
 def test_moderate_load_neither_scales_up_nor_down() -> None:
