@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,20 +102,33 @@ with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catchup=Fal
     for i in range({tasks}):
         PythonOperator(task_id=f"t{{i}}", python_callable=nap)
 """
-    for dag_id, tasks, seconds in (("dfan", 12, 8), ("dlong", 1, 25))
+    for dag_id, tasks, seconds in (("dfan", 12, 8), ("dlong", 1, 15))
 }
 #: A task whose worker was killed is failed (and retried) this long after its last heartbeat
-#: (Airflow's default is 300 s). Tasks the killed worker had only reserved stay "queued" (their
-#: Redis message is redelivered only after the visibility timeout, 6 h): Airflow requeues them
-#: after task_queued_timeout (default 600 s, checked every 120 s), shortened here.
+#: (Airflow's default is 300 s), looked for every 5 s (default 10 s). Tasks the killed worker had
+#: only reserved stay "queued" (their Redis message is redelivered only after the visibility
+#: timeout, 6 h): Airflow requeues them after task_queued_timeout (default 600 s, checked every
+#: 120 s), shortened here. (The kill test kills the worker when it runs as many tasks as it
+#: takes, so usually it has reserved none; this is the fallback should one have been fetched.)
 _QUEUED_TIMEOUT = {
     "scheduler.task_queued_timeout": "60",
     "scheduler.task_queued_timeout_check_interval": "15",
 }
 HEARTBEAT_TIMEOUT = {
-    "3": {"scheduler.task_instance_heartbeat_timeout": "30", **_QUEUED_TIMEOUT},
-    "2": {"scheduler.scheduler_zombie_task_threshold": "30", **_QUEUED_TIMEOUT},
+    "3": {
+        "scheduler.task_instance_heartbeat_timeout": "30",
+        "scheduler.task_instance_heartbeat_timeout_detection_interval": "5",
+        **_QUEUED_TIMEOUT,
+    },
+    "2": {
+        "scheduler.scheduler_zombie_task_threshold": "30",
+        "scheduler.zombie_detection_interval": "5",
+        **_QUEUED_TIMEOUT,
+    },
 }
+#: Tasks one mw1.small worker runs at once (Celery's concurrency for the class); with Airflow's
+#: worker_prefetch_multiplier 1 and late acks, a worker running this many holds no other task.
+WORKER_SLOTS = 5
 
 
 @dataclass(frozen=True)
@@ -373,9 +387,14 @@ def autoscale_and_kill(server: OpenMwaaServer, env: DistributedEnv, timings: dic
     assert len(worker_pids(env)) == 1
     started = time.monotonic()
     run_id = trigger(server, env, "dfan")
+    # Killed once it runs as many tasks as it takes: then it holds no task it has not started,
+    # which Airflow would only requeue after task_queued_timeout; the ones it runs are failed
+    # after the heartbeat timeout and retried.
     wait_for(
-        f"{env.name}: tasks running",
-        lambda: any(t["state"] == "running" for t in task_instances(server, env, "dfan", run_id)),
+        f"{env.name}: the worker running {WORKER_SLOTS} tasks",
+        lambda: (
+            sum(t["state"] == "running" for t in task_instances(server, env, "dfan", run_id)) >= WORKER_SLOTS
+        ),
         120,
         0.5,
     )
@@ -410,8 +429,8 @@ def autoscale_and_kill(server: OpenMwaaServer, env: DistributedEnv, timings: dic
 
 
 def replace_workers(server: OpenMwaaServer, env: DistributedEnv, strategy: str) -> None:
-    """An update that replaces the workers while a 25 s task runs: GRACEFUL lets it finish (one
-    try), FORCED stops it (it fails and is retried)."""
+    """An update that replaces the workers while a 15 s task runs: GRACEFUL lets it finish (one
+    try, ended after the update was asked for), FORCED stops it (it fails and is retried)."""
     mwaa = server.client()
     before = worker_pids(env)
     run_id = trigger(server, env, "dlong")
@@ -436,6 +455,9 @@ def replace_workers(server: OpenMwaaServer, env: DistributedEnv, strategy: str) 
     assert state == "success", instance
     if strategy == "GRACEFUL":
         assert instance["try_number"] == 1, "the running task finished before its worker went"
+        # ... and it did run into the update (it was not done before the replacement began).
+        ended = datetime.fromisoformat(str(instance["end_date"]).replace("Z", "+00:00"))
+        assert ended > got["LastUpdate"]["CreatedAt"], (instance, got["LastUpdate"])
     else:
         assert instance["try_number"] == 2, "the running task was stopped, then retried"
 
