@@ -387,17 +387,18 @@ def autoscale_and_kill(server: OpenMwaaServer, env: DistributedEnv, timings: dic
     assert len(worker_pids(env)) == 1
     started = time.monotonic()
     run_id = trigger(server, env, "dfan")
-    # Killed once it runs as many tasks as it takes: then it holds no task it has not started,
-    # which Airflow would only requeue after task_queued_timeout; the ones it runs are failed
-    # after the heartbeat timeout and retried.
-    wait_for(
-        f"{env.name}: the worker running {WORKER_SLOTS} tasks",
-        lambda: (
-            sum(t["state"] == "running" for t in task_instances(server, env, "dfan", run_id)) >= WORKER_SLOTS
-        ),
-        120,
-        0.5,
-    )
+
+    def running() -> int:
+        return sum(t["state"] == "running" for t in task_instances(server, env, "dfan", run_id))
+
+    wait_for(f"{env.name}: tasks running", running, 120, 0.5)
+    # Killed once it runs as many tasks as it takes (or 10 s on, whatever it runs then): then it
+    # holds no task it has not started, which Airflow would only requeue after
+    # task_queued_timeout; the ones it runs are failed after the heartbeat timeout and retried.
+    deadline = time.monotonic() + 10
+    while (count := running()) < WORKER_SLOTS and time.monotonic() < deadline:
+        time.sleep(0.5)
+    timings["running at the kill"] = count
     killed = worker_pids(env)["worker"]  # the only worker so far: it runs those tasks
     os.kill(killed, signal.SIGKILL)  # an out-of-memory kill, say: no warm shutdown, no clean-up
     wait_for(
