@@ -78,6 +78,30 @@ USERS = {
 
 # The fake upstream ----------------------------------------------------------------------------
 
+#: Answers served byte for byte under /raw/<name>: Airflow's own spacing, escapes and number
+#: forms; a large /dags-like document; and JSON that only looks like it.
+RAW_ANSWERS = {
+    "styled": b' {"z": "caf\\u00e9 \xe2\x98\x95", "a" : [1.0, 1E2, -0, 18446744073709551615],\n "n": null}\n',
+    "dags": json.dumps(
+        {
+            "dags": [
+                {
+                    "dag_id": f"dag_{i:05d}",
+                    "is_paused": i % 2 == 0,
+                    "tags": [{"name": "ünï ☕"}],
+                    "owners": [],
+                }
+                for i in range(30_000)
+            ],
+            "total_entries": 30_000,
+        },
+        ensure_ascii=False,
+    ).encode(),
+    "trailing": b'{"a": 1} {"b": 2}',
+    "bad-utf8": b'{"a": "\xff"}',
+    "bom": b'\xef\xbb\xbf{"a": 1}',
+}
+
 
 @dataclasses.dataclass
 class Seen:
@@ -159,6 +183,8 @@ class FakeAirflow:
             return as_json(200, {"slept": self.slow_seconds})
         if segments[0] == "big":
             return 200, "text/plain", b"x" * int(segments[1])
+        if segments[0] == "raw":  # a document exactly as Airflow might write it
+            return 200, "application/json", RAW_ANSWERS[segments[1]]
         if segments[0] == "text":
             return 200, "text/plain; charset=utf-8", b"plain text, not JSON"
         if segments[0] == "nan":  # Python's json writes this; it is not JSON
@@ -435,6 +461,39 @@ def test_json_answers_come_back_unchanged(proxy: Proxy) -> None:
         "small": -(2**63),
         "ratio": 0.1,
     }
+
+
+def _invoke_raw(client: Any, path: str) -> tuple[bytes, Any]:
+    """The wire body of InvokeRestApi's answer, and what boto3 made of it."""
+    bodies: list[bytes] = []
+    client.meta.events.register(
+        "after-call.mwaa.InvokeRestApi", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    out = invoke(client, "af3", path)
+    return bodies[0], out
+
+
+@pytest.mark.parametrize("name", ["styled", "dags"])
+def test_json_answers_are_spliced_in_byte_for_byte(proxy: Proxy, name: str) -> None:
+    """Validated, then passed on as Airflow wrote it (not decoded and encoded again)."""
+    wire, out = _invoke_raw(proxy.client(), f"/raw/{name}")
+    assert wire == b'{"RestApiStatusCode":200,"RestApiResponse":' + RAW_ANSWERS[name] + b"}"
+    assert out["RestApiStatusCode"] == 200
+    assert out["RestApiResponse"] == json.loads(RAW_ANSWERS[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("trailing", '{"a": 1} {"b": 2}'),
+        ("bad-utf8", '{"a": "\ufffd"}'),
+        ("bom", '\ufeff{"a": 1}'),
+    ],
+)
+def test_answers_that_are_not_one_json_document_come_back_as_text(proxy: Proxy, name: str, text: str) -> None:
+    wire, out = _invoke_raw(proxy.client(), f"/raw/{name}")
+    assert json.loads(wire) == {"RestApiStatusCode": 200, "RestApiResponse": text}
+    assert out["RestApiResponse"] == text
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from openmwaa.services.environments import SERVING_STATUSES, STARTING_STATUSES
 from openmwaa.services.status_watch import StatusWatch
 from openmwaa.services.throttle import RateLimiter
 from openmwaa.store.environments import EnvironmentRecord
+from openmwaa.strict_json import json_fragment
 from openmwaa.upstream.balancer import Lease, retry_elsewhere
 from openmwaa.upstream.client import Http1Client, UpstreamResponse
 from openmwaa.upstream.errors import ResponseTooLarge, UpstreamError, UpstreamTimeout
@@ -160,7 +161,7 @@ class RestApiInvoker:
         lease = self.admit(record, principal)
         body = params.get("Body")
         content = None if body is None else json.dumps(body).encode()
-        return await self._call(
+        response = await self._call(
             record,
             lease,
             username=airflow_username(principal.identity),
@@ -170,6 +171,7 @@ class RestApiInvoker:
             content=content,
             deadline=deadline,
         )
+        return _answer(response, embed=True)
 
     async def read(
         self, record: EnvironmentRecord, path: str, query: Mapping[str, Any], *, username: str, role: str
@@ -184,7 +186,7 @@ class RestApiInvoker:
             raise ValidationError(f"Environment {record.name} is {record.status}.")
         deadline = time.monotonic() + self._timeout
         lease = self._lease(record)
-        answer = await self._call(
+        response = await self._call(
             record,
             lease,
             username=username,
@@ -194,7 +196,7 @@ class RestApiInvoker:
             content=None,
             deadline=deadline,
         )
-        return answer["RestApiResponse"]
+        return _answer(response, embed=False)["RestApiResponse"]
 
     async def _call(
         self,
@@ -207,7 +209,7 @@ class RestApiInvoker:
         target: tuple[str, str],
         content: bytes | None,
         deadline: float,
-    ) -> dict[str, Any]:
+    ) -> UpstreamResponse:
         """Send one call to the leased replica as ``username``/``role`` (another replica if it is gone)."""
         airflow_major = major(str(record.config["AirflowVersion"]))
         try:
@@ -255,7 +257,7 @@ class RestApiInvoker:
                 lease.release()
                 raise
             lease.release()
-            return self._answer(response)
+            return response
 
     def _serves(self, record: EnvironmentRecord) -> bool:
         """AVAILABLE (or UPDATE_FAILED, the previous configuration running), or UPDATING while a web
@@ -306,16 +308,6 @@ class RestApiInvoker:
             raise _Unreachable(error, exc) from exc
         return response
 
-    @staticmethod
-    def _answer(response: UpstreamResponse) -> dict[str, Any]:
-        status = response.status
-        payload = _decode(response.body)
-        if status < 400:
-            return {"RestApiStatusCode": status, "RestApiResponse": payload}
-        if status < 500:
-            raise RestApiClientError(f"Airflow answered {status}.", status, payload)
-        raise RestApiServerError(f"Airflow answered {status}.", status, payload)
-
 
 class _Unreachable(Exception):
     """The replica could not be reached: the error to give the caller unless another replica can."""
@@ -324,6 +316,24 @@ class _Unreachable(Exception):
         super().__init__(str(error))
         self.error = error
         self.cause = cause
+
+
+def _answer(response: UpstreamResponse, *, embed: bool) -> dict[str, Any]:
+    """InvokeRestApi's output for Airflow's answer; RestApiError for an error status.
+
+    ``embed``: a successful answer that is a valid JSON object or array goes into the output as
+    its own bytes (validated, never decoded): the output is written straight to the wire. The
+    dashboard reads the document itself, so it gets it decoded.
+    """
+    status = response.status
+    if status < 400:
+        fragment = json_fragment(response.body) if embed else None
+        payload = fragment if fragment is not None else _decode(response.body)
+        return {"RestApiStatusCode": status, "RestApiResponse": payload}
+    payload = _decode(response.body)
+    if status < 500:
+        raise RestApiClientError(f"Airflow answered {status}.", status, payload)
+    raise RestApiServerError(f"Airflow answered {status}.", status, payload)
 
 
 def _decode(body: bytes) -> Any:

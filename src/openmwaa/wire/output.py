@@ -68,7 +68,10 @@ def serialize_structure(shape: Shape | None, result: Mapping[str, Any]) -> bytes
 
     orjson would write a NaN or an infinity as null where json refuses it; none reaches here:
     the handlers' numbers are counts and timestamps, and every document was parsed by a parser
-    that refuses them (strict_json for requests, orjson for Airflow's answers).
+    that refuses them (strict_json for requests, orjson for Airflow's answers). A document may
+    also be an ``orjson.Fragment`` that ``strict_json.json_fragment`` validated: its bytes are
+    written as they are (InvokeRestApi's answers; the json fallback never meets one, since the
+    other members of that output are small integers).
     """
     body = to_wire(shape, result) if shape is not None else {}
     try:

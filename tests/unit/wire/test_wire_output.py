@@ -7,6 +7,7 @@ from typing import Any
 import botocore.parsers
 import pytest
 
+from openmwaa.strict_json import json_fragment
 from openmwaa.wire.model import MwaaWire
 
 CREATED = datetime(2024, 5, 1, 12, 30, 15, 500000, tzinfo=timezone(timedelta(hours=2)))
@@ -82,3 +83,14 @@ def test_what_orjson_cannot_write_is_written_by_json(wire: MwaaWire, service_mod
     body = wire.serialize_output("InvokeRestApi", {"RestApiStatusCode": 200, "RestApiResponse": document})
     assert json.loads(body) == {"RestApiStatusCode": 200, "RestApiResponse": document}
     assert _botocore_parse(service_model, "InvokeRestApi", body)["RestApiResponse"] == document
+
+
+def test_a_validated_fragment_is_spliced_in_unchanged(wire: MwaaWire, service_model: Any) -> None:
+    """Airflow's bytes as they came (spacing, escapes, number forms): botocore reads the same document."""
+    document = b' {"z": "caf\\u00e9 \xe2\x98\x95", "a" : [1.0, 1E2, -0, 18446744073709551615], "n": null}\n'
+    fragment = json_fragment(document)
+    assert fragment is not None
+    body = wire.serialize_output("InvokeRestApi", {"RestApiStatusCode": 200, "RestApiResponse": fragment})
+    assert body == b'{"RestApiStatusCode":200,"RestApiResponse":' + document + b"}"
+    parsed = _botocore_parse(service_model, "InvokeRestApi", body)
+    assert parsed == {"RestApiStatusCode": 200, "RestApiResponse": json.loads(document)}
