@@ -106,6 +106,22 @@ _WORKER_ONLY_PREFIXES = ("AIRFLOW__CELERY__WORKER_",)
 _API_ONLY_PREFIXES = ("AIRFLOW__API__", "AIRFLOW__WEBSERVER__", "AIRFLOW__FAB__")
 
 
+def web_env_changed(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    """Whether the web servers' own environment changed in what they read (an option only the
+    Celery workers read, which is in it too, does not count)."""
+    return any(not k.startswith(_WORKER_ONLY_PREFIXES) for k in _changed_keys(old, new))
+
+
+def worker_env_changed(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    """Whether the workers' own environment changed in what they read (an option only the web
+    servers read, which is in it too, does not count)."""
+    return any(not k.startswith(_API_ONLY_PREFIXES) for k in _changed_keys(old, new))
+
+
+def _changed_keys(old: Mapping[str, str], new: Mapping[str, str]) -> set[str]:
+    return {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+
+
 def components_to_restart(
     old_env: Mapping[str, str],
     new_env: Mapping[str, str],
@@ -117,7 +133,7 @@ def components_to_restart(
     names = [c.name for c in components]
     if not same_runtime:
         return names
-    changed = {k for k in old_env.keys() | new_env.keys() if old_env.get(k) != new_env.get(k)}
+    changed = _changed_keys(old_env, new_env)
     if not changed:
         return []
     if all(k.startswith(_API_ONLY_PREFIXES) for k in changed):

@@ -16,7 +16,14 @@ from collections.abc import Callable, Sequence
 from openmwaa.runtime.airflow_config import Ports
 from openmwaa.runtime.errors import EnvironmentSetupError
 from openmwaa.supervisor.commands import Create, Delete, Interrupted, Resume, StartFailure, Update
-from openmwaa.supervisor.components import WORKER_KIND, ComponentSpec, components_for, components_to_restart
+from openmwaa.supervisor.components import (
+    WORKER_KIND,
+    ComponentSpec,
+    components_for,
+    components_to_restart,
+    web_env_changed,
+    worker_env_changed,
+)
 from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
 from openmwaa.supervisor.launcher import ProcessLauncher
 from openmwaa.supervisor.loopback_ports import allocate_ports, release_ports
@@ -231,9 +238,9 @@ class Lifecycle:
         """The components whose configuration the update changes."""
         same = old.runtime.root == new.runtime.root
         restart = components_to_restart(old.env, new.env, specs, same_runtime=same)
-        if old.web_env != new.web_env:  # only what serves the API reads it
+        if web_env_changed(old.web_env, new.web_env):  # only what serves the API reads it
             restart += [c.name for c in specs if c.serves_api and c.name not in restart]
-        if old.worker_env != new.worker_env:  # only the workers read it
+        if worker_env_changed(old.worker_env, new.worker_env):  # only the workers read it
             restart += [c.name for c in specs if c.kind == WORKER_KIND and c.name not in restart]
         return restart
 

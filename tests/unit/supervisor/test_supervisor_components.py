@@ -3,7 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from openmwaa.runtime.installer import Runtime
-from openmwaa.supervisor.components import components_for, components_to_restart
+from openmwaa.supervisor.components import (
+    components_for,
+    components_to_restart,
+    web_env_changed,
+    worker_env_changed,
+)
 
 
 def runtime(major: int) -> Runtime:
@@ -120,3 +125,16 @@ def test_a_worker_only_option_replaces_the_workers_only() -> None:
     assert components_to_restart(old, new, specs, same_runtime=True) == ["worker", "worker-1"]
     new["AIRFLOW__CELERY__BROKER_URL"] = "redis://elsewhere"  # the scheduler sends tasks there too
     assert len(components_to_restart(old, new, specs, same_runtime=True)) == len(specs)
+
+
+def test_the_web_servers_and_workers_own_environments_ignore_the_others_options() -> None:
+    """Each kind's environment holds every option: a worker-only one changes the web servers'
+    too, yet they need no restart for it (and the other way round)."""
+    base = {"AIRFLOW__CORE__PARALLELISM": "10", "AIRFLOW__API__WORKERS": "1"}
+    worker_only = {**base, "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1"}
+    api_only = {**base, "AIRFLOW__API__WORKERS": "2"}
+    both = {**base, "AIRFLOW__CORE__PARALLELISM": "20"}
+    assert not web_env_changed(base, worker_only) and worker_env_changed(base, worker_only)
+    assert web_env_changed(base, api_only) and not worker_env_changed(base, api_only)
+    assert web_env_changed(base, both) and worker_env_changed(base, both)
+    assert not web_env_changed(base, dict(base)) and not worker_env_changed(base, dict(base))
