@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -340,15 +341,28 @@ ALL_LOGS = {
 
 
 @pytest.fixture(scope="session")
-def af3_env(server: OpenMwaaServer) -> str:
-    """An AVAILABLE Airflow 3 environment shared by the e2e tests (read-mostly: don't delete it)."""
-    return create_environment(server, "shared-af3", AIRFLOW3, LoggingConfiguration=ALL_LOGS)
+def shared_envs(server: OpenMwaaServer) -> dict[str, str]:
+    """Airflow version -> the AVAILABLE environment of that version shared by the e2e tests; both
+    are created at the same time, when the first test needs either."""
+    names = {AIRFLOW3: "shared-af3", AIRFLOW2: "shared-af2"}
+    with ThreadPoolExecutor(len(names)) as pool:
+        futures = {
+            version: pool.submit(create_environment, server, name, version, LoggingConfiguration=ALL_LOGS)
+            for version, name in names.items()
+        }
+        return {version: future.result() for version, future in futures.items()}
 
 
 @pytest.fixture(scope="session")
-def af2_env(server: OpenMwaaServer) -> str:
+def af3_env(shared_envs: dict[str, str]) -> str:
+    """An AVAILABLE Airflow 3 environment shared by the e2e tests (read-mostly: don't delete it)."""
+    return shared_envs[AIRFLOW3]
+
+
+@pytest.fixture(scope="session")
+def af2_env(shared_envs: dict[str, str]) -> str:
     """An AVAILABLE Airflow 2 environment shared by the e2e tests (read-mostly: don't delete it)."""
-    return create_environment(server, "shared-af2", AIRFLOW2, LoggingConfiguration=ALL_LOGS)
+    return shared_envs[AIRFLOW2]
 
 
 @pytest.fixture(params=[AIRFLOW3, AIRFLOW2], ids=["airflow3", "airflow2"])
