@@ -27,6 +27,8 @@ Then, on the second environment:
 Stops by itself (about ten minutes, mostly Airflow starting and parsing the DAGs).
 
     .venv/bin/python benchmarks/bench_webserver_scaling.py [--connections 6] [--seconds 20] [--rounds 2]
+    .venv/bin/python benchmarks/bench_webserver_scaling.py --only scale-up  # the mw1.small environment
+                                                                          # and the scale-up alone
 """
 
 from __future__ import annotations
@@ -326,12 +328,36 @@ def rolling_restart(server: OpenMwaaServer, session: WebSession) -> tuple[float,
     return took, light.done, len(light.failures)
 
 
+def only_scale_up(connections: int) -> int:
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
+        Path(tmp).chmod(0o711)
+        print("2 web servers: an mw1.small environment at its minimum...", flush=True)
+        two = environment(Path(tmp) / "two", EnvironmentClass="mw1.small", MinWebservers=2, MaxWebservers=2)
+        try:
+            load_start = os.getloadavg()
+            up = scale_up(two, connections)
+        finally:
+            stop_server(two)
+    load_after = os.getloadavg()
+    print(f"\nscale-up 2 -> 3 under load: {up:.1f} s to the third web server in rotation (target <= 30 s)")
+    print(
+        f"load average (1, 5, 15 min): before {', '.join(f'{x:.1f}' for x in load_before)}; "
+        f"at the load's start {', '.join(f'{x:.1f}' for x in load_start)}; "
+        f"after {', '.join(f'{x:.1f}' for x in load_after)}"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", choices=["scale-up"], help="run only this part (on its own environment)")
     args = parser.parse_args()
+    if args.only == "scale-up":
+        return only_scale_up(args.connections)
     load_before = os.getloadavg()
     results: dict[str, dict[str, Row]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:

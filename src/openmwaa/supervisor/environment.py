@@ -186,6 +186,7 @@ class EnvironmentRunner:
                 if not self.run_once(command):
                     return
         finally:
+            self._replicas.restore_priority()
             for probe in self._own_probes:
                 probe.close()
             if self._task_counter is not None:
@@ -197,6 +198,8 @@ class EnvironmentRunner:
 
         The runner's thread calls it; tests call it directly, with fakes and a fake clock.
         """
+        if command is not None:
+            self._replicas.restore_priority()  # a step starts or stops processes its own way
         if isinstance(command, Shutdown):
             self._lifecycle.stop_everything()
             return False

@@ -13,6 +13,8 @@ Run from the environment's runner thread on every turn of its loop (:meth:`WebRe
   requests it holds have finished.
 - An update that changes what the web servers run restarts them one at a time
   (:meth:`WebReplicas.restart_one_at_a_time`), never with fewer in rotation than before.
+- While a replica starts (scaled up, replacing a crashed one, a rolling restart's), the
+  environment's other processes run in the background (see replica_priority).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
 from openmwaa.supervisor.launcher import ProcessLauncher
 from openmwaa.supervisor.loopback_ports import allocate_ports, release_ports
 from openmwaa.supervisor.prepare import PreparedEnvironment
+from openmwaa.supervisor.replica_priority import ReplicaPriority
 from openmwaa.supervisor.watch import Probe
 from openmwaa.supervisor.watchdog import HangWatch
 from openmwaa.supervisor.web_scaling import ScalingPolicy
@@ -83,6 +86,7 @@ class WebReplicas:
         #: Replica name -> pid of the process that has answered its health endpoint.
         self._answered: dict[str, int] = {}
         self._draining: set[str] = set()
+        self._priority = ReplicaPriority(launcher, clock)
         self.wanted = 1
 
     # For other threads -----------------------------------------------------------------------
@@ -117,6 +121,11 @@ class WebReplicas:
         self._hangs.reset()
         self._policy.reset(now)
 
+    def restore_priority(self) -> None:
+        """Set back every process lowered for a starting replica (a lifecycle step, shutdown or
+        error comes; the next :meth:`reconcile` lowers them again if a replica still starts)."""
+        self._priority.restore()
+
     def release(self) -> None:
         release_ports(list(self._ports.values()))
         self._ports.clear()
@@ -126,10 +135,24 @@ class WebReplicas:
         specs = self._web_specs()
         if not specs:
             self.pool.clear()
+            self._priority.restore()
             return
         self._check_rotation(prepared, specs, now)
         if available:
             self._scale(prepared, now)
+        self._priority.update(self._group.running, self._starting())
+
+    def _starting(self) -> list[str]:
+        """Replicas that run and have not answered since they started (draining ones aside)."""
+        running = self._group.running
+        return [
+            s.name
+            for s in self._web_specs()
+            if (handle := running.get(s.name)) is not None
+            and handle.poll() is None
+            and s.name not in self._draining
+            and self._answered.get(s.name) != handle.pid
+        ]
 
     # Rotation --------------------------------------------------------------------------------
 
@@ -242,7 +265,11 @@ class WebReplicas:
     def _await_answer(self, prepared: PreparedEnvironment, spec: ComponentSpec, wait: Waiter) -> None:
         url = replica_url(spec)
         kind = web_kind(prepared.runtime.major)
-        wait(lambda: kind not in self._probe(url, prepared.runtime.major).failing, starting=[spec.name])
+        self._priority.update(self._group.running, [spec.name])
+        try:
+            wait(lambda: kind not in self._probe(url, prepared.runtime.major).failing, starting=[spec.name])
+        finally:
+            self._priority.restore()
         self._answered[spec.name] = self._group.running[spec.name].pid
         self._next_probe[spec.name] = self._clock() + self._probe_interval
         self.pool.add(url)
