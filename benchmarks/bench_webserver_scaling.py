@@ -274,8 +274,26 @@ def memory(server: OpenMwaaServer, settle: float = 20.0) -> tuple[float, list[fl
     return total, sorted(web)
 
 
-def scale_up(server: OpenMwaaServer, connections: int) -> float:
-    """MaxWebservers=3, then load: seconds from the load starting to a third web server in rotation."""
+def session_cpu(leader: int) -> tuple[float, float]:
+    """(CPU seconds of a process session so far, seconds since its leader started): how much of
+    the machine a starting web server got."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu, started = 0, 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[3]) == leader:  # its session: utime, stime, cutime, cstime
+                cpu += sum(int(x) for x in fields[11:15])
+            if stat.parent.name == str(leader):
+                started = int(fields[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return cpu / ticks, uptime - started / ticks
+
+
+def scale_up(server: OpenMwaaServer, connections: int) -> tuple[float, float, float]:
+    """MaxWebservers=3, then load: (seconds from the load starting to a third web server in
+    rotation; that web server's CPU seconds and seconds alive when it joined)."""
     mwaa = server.client()
     mwaa.update_environment(Name=ENV, MaxWebservers=3)
     wait_for_status(mwaa, ENV, {"AVAILABLE"})
@@ -283,6 +301,7 @@ def scale_up(server: OpenMwaaServer, connections: int) -> float:
     url, headers = signed_headers(server)
     began = time.monotonic()
     stop_at: list[float] = []
+    new_cpu: list[tuple[float, float]] = []
 
     async def load() -> None:
         task = asyncio.ensure_future(
@@ -291,12 +310,14 @@ def scale_up(server: OpenMwaaServer, connections: int) -> float:
         while rotation_joins(server) <= joined and time.monotonic() - began < 150:
             await asyncio.sleep(0.2)
         stop_at.append(time.monotonic() - began)
+        new = live_pids(server, "api-server-2.pid").get("api-server-2")
+        new_cpu.append(session_cpu(new) if new is not None else (float("nan"), float("nan")))
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     asyncio.run(load())
-    return stop_at[0]
+    return stop_at[0], *new_cpu[0]
 
 
 def scale_in(server: OpenMwaaServer, session: WebSession) -> tuple[float, int, int]:
@@ -336,11 +357,15 @@ def only_scale_up(connections: int) -> int:
         two = environment(Path(tmp) / "two", EnvironmentClass="mw1.small", MinWebservers=2, MaxWebservers=2)
         try:
             load_start = os.getloadavg()
-            up = scale_up(two, connections)
+            up, cpu, alive = scale_up(two, connections)
         finally:
             stop_server(two)
     load_after = os.getloadavg()
     print(f"\nscale-up 2 -> 3 under load: {up:.1f} s to the third web server in rotation (target <= 30 s)")
+    print(
+        f"the third web server had {cpu:.1f} s of CPU in its first {alive:.1f} s "
+        f"({cpu / alive:.0%} of a core)"
+    )
     print(
         f"load average (1, 5, 15 min): before {', '.join(f'{x:.1f}' for x in load_before)}; "
         f"at the load's start {', '.join(f'{x:.1f}' for x in load_start)}; "
@@ -381,7 +406,7 @@ def main() -> int:
             session = web_session(two)
             results["2 web servers"] = lean_rows(two, session, args.connections, args.seconds, args.rounds)
             print("scaling and a rolling restart...", flush=True)
-            up = scale_up(two, args.connections)
+            up, _, _ = scale_up(two, args.connections)
             down, down_calls, down_failed = scale_in(two, session)
             rolled, rolled_calls, rolled_failed = rolling_restart(two, session)
         finally:
