@@ -10,6 +10,11 @@ at nice 10; they get their share back the moment it answers (it joins the rotati
 or has been starting for ``limit`` seconds (a replica that never answers must not keep the
 others in the background for good).
 
+A crashed replica's replacement only puts the components that serve no requests (scheduler,
+DAG processor, ...) in the background: the replicas in rotation carry the whole load without it,
+and slowing them would raise the requests in flight, which the autoscaler would take for more
+load (a third web server while the second is only restarting).
+
 :func:`background_wanted` decides (pure); :class:`ReplicaPriority` applies that through the
 launcher and remembers what it lowered, so each process is set back exactly once, also when a
 lifecycle step or a shutdown comes in between (:meth:`ReplicaPriority.restore`).
@@ -27,19 +32,23 @@ PRIORITY_LIMIT = 120.0
 
 
 def background_wanted(
-    running: Collection[str], starting: Mapping[str, float], now: float, limit: float = PRIORITY_LIMIT
+    running: Collection[str],
+    starting: Mapping[str, float],
+    now: float,
+    limit: float = PRIORITY_LIMIT,
+    spared: Collection[str] = (),
 ) -> set[str]:
     """The running processes to put in the background now.
 
     ``starting``: the web server replicas that run and have not answered since they started,
     with when each was first seen so. While one of them has been starting for less than
     ``limit`` seconds, everything else that runs goes in the background (starting replicas
-    past the limit too); otherwise nothing does.
+    past the limit too), but for the ``spared`` ones; otherwise nothing does.
     """
     fresh = {name for name, since in starting.items() if now - since < limit}
     if not fresh:
         return set()
-    return {name for name in running if name not in fresh}
+    return {name for name in running if name not in fresh and name not in spared}
 
 
 class ReplicaPriority:
@@ -54,13 +63,16 @@ class ReplicaPriority:
         #: Name -> the process this lowered (a restarted component is a new process).
         self._lowered: dict[str, ProcessHandle] = {}
 
-    def update(self, running: Mapping[str, ProcessHandle], starting: Collection[str]) -> None:
-        """Lower or set back the processes in ``running``, given the replicas ``starting`` now."""
+    def update(
+        self, running: Mapping[str, ProcessHandle], starting: Collection[str], spared: Collection[str] = ()
+    ) -> None:
+        """Lower or set back the processes in ``running``, given the replicas ``starting`` now
+        (never the ``spared`` ones)."""
         now = self._clock()
         keys = {(name, running[name].pid) for name in starting if name in running}
         self._since = {key: self._since.get(key, now) for key in keys}
         wanted = background_wanted(
-            running, {name: since for (name, _), since in self._since.items()}, now, self._limit
+            running, {name: since for (name, _), since in self._since.items()}, now, self._limit, spared
         )
         for name, handle in list(self._lowered.items()):
             if name not in wanted or running.get(name) is not handle:

@@ -14,7 +14,8 @@ Run from the environment's runner thread on every turn of its loop (:meth:`WebRe
 - An update that changes what the web servers run restarts them one at a time
   (:meth:`WebReplicas.restart_one_at_a_time`), never with fewer in rotation than before.
 - While a replica starts (scaled up, replacing a crashed one, a rolling restart's), the
-  environment's other processes run in the background (see replica_priority).
+  environment's other processes run in the background (see replica_priority); the replicas in
+  rotation only while one the scaling added starts.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class WebReplicas:
         self._answered: dict[str, int] = {}
         self._draining: set[str] = set()
         self._priority = ReplicaPriority(launcher, clock)
+        #: Replicas the scaling started that have not answered yet (not replacements of crashed ones).
+        self._added: set[str] = set()
         self.wanted = 1
 
     # For other threads -----------------------------------------------------------------------
@@ -140,7 +143,10 @@ class WebReplicas:
         self._check_rotation(prepared, specs, now)
         if available:
             self._scale(prepared, now)
-        self._priority.update(self._group.running, self._starting())
+        starting = self._starting()
+        self._added &= set(starting)
+        serving = [] if self._added else [s.name for s in specs]
+        self._priority.update(self._group.running, starting, spared=serving)
 
     def _starting(self) -> list[str]:
         """Replicas that run and have not answered since they started (draining ones aside)."""
@@ -212,7 +218,7 @@ class WebReplicas:
         for index in range(1, self.wanted):
             spec = known.get(index)
             if spec is None:
-                self._start_replica(prepared, index, now)
+                self._added.add(self._start_replica(prepared, index, now).name)
             else:
                 self._draining.discard(spec.name)
         for index, spec in known.items():

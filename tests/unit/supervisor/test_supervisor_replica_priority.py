@@ -43,6 +43,11 @@ def test_everything_else_waits_while_a_replica_starts(
     assert background_wanted(running, starting, now) == expected
 
 
+def test_the_spared_ones_are_never_in_the_background() -> None:
+    running = ["web", "web-1", "scheduler"]
+    assert background_wanted(running, {"web-1": 0.0}, 1.0, spared=["web", "web-1"]) == {"scheduler"}
+
+
 def test_each_process_is_lowered_once_and_set_back_once_a_restarted_one_is_a_new_process() -> None:
     clock, launcher = Clock(), FakeLauncher()
     priority = ReplicaPriority(launcher, clock)
@@ -121,7 +126,7 @@ def test_a_scaled_up_replica_starts_with_everything_else_in_the_background(tmp_p
     assert all(lease is not None for lease in held)
 
 
-def test_a_crashed_replicas_replacement_gets_priority_and_one_failing_to_start_gives_it_back(
+def test_a_crashed_replicas_replacement_gets_priority_over_all_but_the_serving_replicas(
     tmp_path: Path,
 ) -> None:
     r, nice = harness(tmp_path, low=2, high=2)
@@ -132,8 +137,8 @@ def test_a_crashed_replicas_replacement_gets_priority_and_one_failing_to_start_g
     r.launcher.live("api-server-1").code = -9
     r.tick(0.01)
     assert nice.lowered() == []  # nothing starts during the backoff
-    r.tick(2)  # restarted
-    assert nice.lowered() == OTHERS
+    r.tick(2)  # restarted: the replica in rotation carries the load meanwhile, at full speed
+    assert nice.lowered() == ["dag-processor", "scheduler", "triggerer"]
     r.launcher.live("api-server-1").code = 1  # it fails to start
     r.tick(0.01)
     assert nice.lowered() == []
