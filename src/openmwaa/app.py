@@ -84,6 +84,7 @@ from openmwaa.store.db import open_engine
 from openmwaa.store.environments import EnvironmentKey, EnvironmentRecord, EnvironmentRepository
 from openmwaa.store.metrics import MetricStore
 from openmwaa.supervisor import EnvironmentEvent, Supervisor
+from openmwaa.supervisor.backoff import RestartPolicy
 from openmwaa.supervisor.event_bus import EventBus
 from openmwaa.supervisor.reaper import Reaper
 from openmwaa.supervisor.web_scaling import ScalingRules
@@ -189,6 +190,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.time
         on_event=events.publish,
         start_timeout=settings.environment_start_timeout,
         hang_timeout=settings.hung_component_timeout,
+        policy=RestartPolicy(base_delay=settings.restart_base_delay),
         isolate=settings.isolates_environments,
         scaling=ScalingRules(
             up_window=settings.web_scale_up_window, down_window=settings.web_scale_down_window

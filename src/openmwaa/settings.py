@@ -57,6 +57,9 @@ class Settings:
     #: A component Airflow reports unhealthy (or a web server that does not answer) this long
     #: without a break, while the environment is AVAILABLE, is restarted; 0 turns this off.
     hung_component_timeout: float = 180.0
+    #: Seconds before a crashed component is started again, doubled with each crash in a row
+    #: (at most 60 s); the fifth crash within two minutes makes a crash loop.
+    restart_base_delay: float = 1.0
     #: At most this many web server replicas per environment, whatever MinWebservers and
     #: MaxWebservers say (for a small machine, or tests); 0: no limit.
     web_servers_limit: int = 0
@@ -154,6 +157,8 @@ class Settings:
             raise ValidationError(f"port {self.port} is out of range")
         if not self.hung_component_timeout >= 0:  # also refuses NaN
             raise ValidationError("hung_component_timeout must be 0 (off) or a number of seconds")
+        if not 0 < self.restart_base_delay <= 60:  # also refuses NaN
+            raise ValidationError("restart_base_delay must be more than 0 and at most 60 seconds")
         if not (self.log_retention_days > 0 and self.log_max_bytes > 0 and self.log_component_max_bytes > 0):
             raise ValidationError(
                 "log_retention_days, log_max_bytes and log_component_max_bytes must be positive"

@@ -263,8 +263,14 @@ METRICS_TOKEN = "e2e-metrics-scrape-token-0123456789"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaServer]:
     srv = start_server(
         new_data_dir(tmp_path_factory, "openmwaa"),
-        # Container metrics every 10 s rather than every minute: the metrics tests read them.
-        extra_env={"OPENMWAA_METRICS_TOKEN": METRICS_TOKEN, "OPENMWAA_METRICS_SAMPLE_INTERVAL": "10"},
+        # Container metrics every 10 s rather than every minute: the metrics tests read them. A
+        # crashed component restarts after 0.25, 0.5, 1, 2 s rather than 1, 2, 4, 8 s (the crash
+        # loop test: the same five crashes in two minutes make it UNAVAILABLE).
+        extra_env={
+            "OPENMWAA_METRICS_TOKEN": METRICS_TOKEN,
+            "OPENMWAA_METRICS_SAMPLE_INTERVAL": "10",
+            "OPENMWAA_RESTART_BASE_DELAY": "0.25",
+        },
     )
     yield srv
     stop_server(srv)

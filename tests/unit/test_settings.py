@@ -89,3 +89,11 @@ def test_distributed_mode_settings() -> None:
         Settings(executor="kubernetes")
     with pytest.raises(ValidationError, match="redis://"):
         Settings(executor="celery", celery_broker_url="amqp://h")
+
+
+def test_the_restart_backoff_is_set_within_bounds() -> None:
+    assert Settings.from_environ({"OPENMWAA_RESTART_BASE_DELAY": "0.25"}).restart_base_delay == 0.25
+    assert Settings.from_environ({}).restart_base_delay == 1.0
+    for bad in ("0", "-1", "61", "nan"):
+        with pytest.raises(ValidationError, match="restart_base_delay"):
+            Settings.from_environ({"OPENMWAA_RESTART_BASE_DELAY": bad})
