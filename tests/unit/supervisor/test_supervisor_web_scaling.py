@@ -51,11 +51,17 @@ def test_never_beyond_max() -> None:
     assert current == 3
 
 
-def test_scales_down_after_sustained_low_load_only_straight_to_what_the_load_needs() -> None:
+def scaled_to_five() -> tuple[ScalingPolicy, int, float, float]:
+    """A policy that a load of 5 in flight for 20 s took from 2 replicas to 5: (policy, count, now, busy)."""
     policy = ScalingPolicy(RULES)
     policy.reset(0)
     current, now, busy, _ = run(policy, load=5, seconds=20, start=0, busy=0, current=2)
     assert current == 5
+    return policy, current, now, busy
+
+
+def test_scales_down_after_sustained_low_load_only_straight_to_what_the_load_needs() -> None:
+    policy, current, now, busy = scaled_to_five()
     current, now, busy, counts = run(policy, load=0, seconds=110, start=now, busy=busy, current=current)
     assert current == 5  # not yet: the load fell less than the down window ago
     current, now, busy, counts = run(policy, load=0, seconds=30, start=now, busy=busy, current=current)
@@ -66,10 +72,7 @@ def test_scales_down_after_sustained_low_load_only_straight_to_what_the_load_nee
 
 def test_a_light_load_keeps_the_replicas_it_needs() -> None:
     """1.2 in flight needs 3 replicas at 0.5 each: from 5 it goes to 3, not to Min."""
-    policy = ScalingPolicy(RULES)
-    policy.reset(0)
-    current, now, busy, _ = run(policy, load=5, seconds=20, start=0, busy=0, current=2)
-    assert current == 5
+    policy, current, now, busy = scaled_to_five()
     current, now, busy, counts = run(policy, load=1.2, seconds=300, start=now, busy=busy, current=current)
     assert current == 3 and set(counts) == {5, 3}
 
