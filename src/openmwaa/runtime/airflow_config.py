@@ -185,9 +185,18 @@ def env_name(option: str) -> str:
     return f"AIRFLOW__{section.upper()}__{key.upper()}"
 
 
+#: Seconds an environment's connection to its SQLite file waits for another process's write lock
+#: before it fails (Python's ``sqlite3`` default is 5 s). The scheduler, the DAG processor, the
+#: triggerer and every web server write to one file; on a loaded machine a writer can hold the lock
+#: longer than 5 s, and Airflow's API then answers 500 "Database error" (Airflow passes no timeout).
+SQLITE_BUSY_TIMEOUT: Final = 30
+
+
 def sqlite_url(home: Path) -> str:
-    # Four slashes: an absolute path, which Airflow 3 insists on.
-    return f"sqlite:///{(home / 'airflow.db').resolve()}"
+    # Four slashes: an absolute path, which Airflow 3 insists on. SQLAlchemy's pysqlite and
+    # aiosqlite dialects (Airflow 3 derives its async URL from this one) pass ``timeout`` on to
+    # ``sqlite3.connect``.
+    return f"sqlite:///{(home / 'airflow.db').resolve()}?timeout={SQLITE_BUSY_TIMEOUT}"
 
 
 def default_options(

@@ -38,7 +38,7 @@ def connect():
     scheme, rest = url.split("://", 1)
     if scheme.startswith("sqlite"):
         import sqlite3
-        return sqlite3.connect("file:" + rest[1:] + "?mode=ro", uri=True, timeout=3)
+        return sqlite3.connect("file:" + rest[1:].split("?", 1)[0] + "?mode=ro", uri=True, timeout=3)
     import psycopg2
     conn = psycopg2.connect("postgresql://" + rest, connect_timeout=3,
                             options="-c statement_timeout=3000", application_name="openmwaa-autoscaler")

@@ -53,7 +53,9 @@ def test_paths_database_and_secrets(major: int, tmp_path: Path) -> None:
     assert env["AIRFLOW_HOME"] == str(home)
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str((tmp_path / "dags").resolve())
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(home / "plugins" / "empty")
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:////{str(home / 'airflow.db').lstrip('/')}"
+    # An absolute path (four slashes), and a busy timeout longer than sqlite3's 5 s default.
+    conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert conn == f"sqlite:////{str(home / 'airflow.db').lstrip('/')}?timeout=30"
     assert env["AIRFLOW__CORE__FERNET_KEY"] == SECRETS.fernet_key
     assert env["AIRFLOW__WEBSERVER__SECRET_KEY"] == SECRETS.webserver_secret_key
     assert env["OPENMWAA_TOKEN_SECRET"] == SECRETS.token_secret

@@ -27,7 +27,7 @@ with open(os.path.join(here, "record.jsonl"), "a") as record:
     record.write(json.dumps({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW")}) + "\\n")
 if os.path.exists(os.path.join(here, "fail")):
     print("boom"); sys.exit(3)
-db = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+db = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///").split("?")[0]
 conn = sqlite3.connect(db)
 conn.execute("CREATE TABLE IF NOT EXISTS alembic_version (version_num TEXT)")
 conn.execute("CREATE TABLE IF NOT EXISTS slot_pool (pool TEXT, slots INTEGER)")

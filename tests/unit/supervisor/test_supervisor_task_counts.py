@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from openmwaa.runtime.airflow_config import sqlite_url
 from openmwaa.supervisor.task_counts import TaskCounter
 from openmwaa.supervisor.worker_scaling import TaskCounts
 
@@ -40,6 +41,14 @@ def test_counts_queued_and_running_only(tmp_path: Path, counter: TaskCounter) ->
     database(tmp_path / "airflow.db", ["up_for_retry", "deferred", "failed"])
     assert counter.count(PYTHON, url) == TaskCounts(queued=0, running=0)
     assert counter.error is None
+
+
+def test_reads_the_url_openmwaa_gives_airflow(tmp_path: Path, counter: TaskCounter) -> None:
+    """The environments' SQLite URL carries a busy timeout (``?timeout=``); the path is what counts."""
+    database(tmp_path / "airflow.db", ["queued", "running"])
+    url = sqlite_url(tmp_path)
+    assert "?" in url
+    assert counter.count(PYTHON, url) == TaskCounts(queued=1, running=1)
 
 
 def test_an_unreadable_database_is_unknown_with_the_reason(tmp_path: Path, counter: TaskCounter) -> None:

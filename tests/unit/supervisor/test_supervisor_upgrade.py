@@ -24,7 +24,7 @@ from openmwaa.supervisor.spec import EnvironmentSpec
 
 FAKE_MIGRATE = """
 import os, sqlite3, sys
-db = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+db = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///").split("?")[0]
 conn = sqlite3.connect(db)
 conn.execute("CREATE TABLE step_one (n INTEGER)")
 conn.commit()
