@@ -113,7 +113,9 @@ class ComponentGroup:
 
     def stop_retired(self, names: Sequence[str]) -> None:
         """Stop retired components now (they took too long to end by themselves)."""
-        self._stop([self._retiring.pop(n) for n in names if n in self._retiring])
+        handles = [self._retiring.pop(n) for n in names if n in self._retiring]
+        if handles:  # stopping nothing still scans /proc for leftovers: every tick, on every reconcile
+            self._stop(handles)
 
     def exited(self) -> list[tuple[str, int]]:
         """Components that have exited and not been handled yet (start-up checks use this)."""

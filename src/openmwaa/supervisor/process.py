@@ -90,6 +90,8 @@ def tied_to_this_thread(shim_python: str, argv: Sequence[str]) -> list[str]:
 
 def stop_all(children: Sequence[ChildProcess], grace: float = 20.0) -> None:
     """SIGTERM every child's process group, wait up to ``grace``, then SIGKILL what is left."""
+    if not children:
+        return  # nothing to stop: no scan of every process in /proc
     for child in children:
         _signal_group(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace

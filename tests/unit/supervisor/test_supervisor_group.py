@@ -26,6 +26,7 @@ class FakeProcess:
 class FakeLauncher:
     started: list[FakeProcess] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    stop_calls: int = 0
 
     def start(self, spec: ComponentSpec, now: float) -> ProcessHandle:
         proc = FakeProcess(spec.name, 1000 + len(self.started))
@@ -33,6 +34,7 @@ class FakeLauncher:
         return proc
 
     def stop(self, handles: Sequence[ProcessHandle]) -> None:
+        self.stop_calls += 1
         self.stopped.extend(h.name for h in handles)
 
     def latest(self, name: str) -> FakeProcess:
@@ -141,3 +143,19 @@ def test_stopping_everything_stops_retired_components_too() -> None:
     g.stop(None)
     assert sorted(launcher.stopped) == ["api-server", "scheduler", "worker-1"]
     assert g.retiring == {}
+
+
+def test_a_reconcile_with_nothing_to_reap_stops_nothing() -> None:
+    # Stopping even an empty list scans every process in /proc (the launcher looks for
+    # leftovers); the supervisor reconciles every second, so that was most of its idle CPU.
+    launcher = FakeLauncher()
+    g = group(launcher)
+    g.start([*SPECS, ComponentSpec("worker", ("w",), index=1)], now=0)
+    g.retire(["worker-1"])
+    for now in range(1, 6):
+        assert g.reconcile(now=now) == []
+    g.stop_retired(["no-such"])
+    assert launcher.stop_calls == 0
+    launcher.latest("worker-1").code = 0
+    g.reconcile(now=7)
+    assert (launcher.stop_calls, launcher.stopped) == (1, ["worker-1"])

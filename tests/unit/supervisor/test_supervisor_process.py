@@ -8,6 +8,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from openmwaa.supervisor import process
 from openmwaa.supervisor.proc import read_stat
 from openmwaa.supervisor.process import PDEATHSIG_SHIM, ChildProcess, log_tail, spawn, stop_all
 
@@ -106,3 +109,11 @@ def test_log_tail_keeps_the_end(tmp_path: Path) -> None:
     tail = log_tail(log, lines=3)
     assert tail == "line 97\nline 98\nline 99"
     assert log_tail(tmp_path / "missing.log") == ""
+
+
+def test_stopping_no_child_reads_no_process_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scan() -> list[object]:
+        raise AssertionError("/proc scanned to stop nothing")
+
+    monkeypatch.setattr(process, "all_stats", scan)
+    stop_all([], grace=5)
