@@ -73,6 +73,13 @@ USERS = {
     ),
     "in-other-vpc": _allow_invoke(ROLE_ARN + "*/Admin", {"StringEquals": {"aws:SourceVpc": "vpc-other"}}),
     "viewer": _allow_invoke(ROLE_ARN + "*/Viewer"),
+    "viewer-and-op": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "airflow:InvokeRestApi", "Resource": ROLE_ARN + "*/" + role}
+            for role in ("Viewer", "Op")
+        ],
+    },
 }
 
 
@@ -429,6 +436,25 @@ def test_most_privileged_allowed_role_is_used(proxy: Proxy) -> None:
         audience="apache-airflow",
     )
     assert (claims["role"], claims["sub"]) == ("VIEWER", "user/viewer")
+
+
+def test_a_caller_granted_several_roles_runs_as_the_most_privileged(proxy: Proxy) -> None:
+    client = proxy.client("viewer-and-op")
+    answer = client.invoke_rest_api(Name="af3", Path="/echo/op", Method="GET")
+    claims = jwt.decode(
+        answer["RestApiResponse"]["headers"]["authorization"].removeprefix("Bearer "),
+        proxy.records["af3"].secrets["jwt_secret"],
+        ["HS512"],
+        audience="apache-airflow",
+    )
+    assert (claims["role"], claims["sub"]) == ("OP", "user/viewer-and-op")
+    # The audit trail names the role ARN the call ran as, and the statement that allowed it.
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    proxy.services.audit.flush()
+    entries = proxy.services.audit.query(since=0, limit=100_000)
+    (entry,) = [e for _, e in entries if e.request_id == request_id]
+    assert (entry.decision, entry.resource) == ("Allow", f"{ROLE_ARN}af3/Op")
+    assert entry.deciding_statement == "user/viewer-and-op/inline/#1"
 
 
 def test_get_sends_no_body(proxy: Proxy) -> None:

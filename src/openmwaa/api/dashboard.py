@@ -33,14 +33,14 @@ from openmwaa.errors import (
     ResourceNotFoundError,
     ValidationError,
 )
-from openmwaa.pipeline.authorization import allowed_resources
+from openmwaa.pipeline.authorization import first_allowed
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.response import Response
 from openmwaa.pipeline.steps import is_s3_request
 from openmwaa.principal import Principal
 from openmwaa.services.dashboard import Conditions, DashboardService
-from openmwaa.services.invoke import NO_ROLE_MESSAGE, most_privileged_role, role_arns
+from openmwaa.services.invoke import NO_ROLE_MESSAGE, role_arns, role_of
 
 PREFIX: Final = "/dashboard"
 SERVICE: Final = "dashboard"
@@ -177,18 +177,18 @@ class ServeDashboard:
             tags: Mapping[str, str] = record.tags
         except ResourceNotFoundError:
             record, tags = None, {}
-        allowed = allowed_resources(
+        allowed = first_allowed(
             self._authorizer,
             ctx,
             "airflow:CreateWebLoginToken",
             role_arns(region, account, name),
             self._conditions(ctx)(tags),
         )
-        role = most_privileged_role(allowed)
-        if role is None or record is None:  # a viewer granted no role learns nothing more
+        if allowed is None or record is None:  # a viewer granted no role learns nothing more
             raise AccessDeniedError(NO_ROLE_MESSAGE)
-        ctx.resource = next(arn for arn in allowed if arn.endswith(f"/{role}"))
-        url = await run_sync(self._service.web_login_url, record, principal, role, dags[0] if dags else None)
+        url = await run_sync(
+            self._service.web_login_url, record, principal, role_of(allowed), dags[0] if dags else None
+        )
         return _respond(303, b"", b"text/plain", ((b"location", url.encode()),))
 
     @staticmethod

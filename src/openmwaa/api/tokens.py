@@ -1,7 +1,8 @@
 """CreateWebLoginToken and CreateCliToken.
 
 CreateWebLoginToken is authorized like InvokeRestApi, on the environment's five role ARNs: the
-session gets the most privileged role IAM allows (``services.invoke.most_privileged_role``), and
+session gets the most privileged role IAM allows (``pipeline.authorization.first_allowed``
+over ``services.invoke.role_arns``, most privileged first), and
 none allowed is ``AccessDeniedException: No Airflow role granted in IAM.``. CreateCliToken is
 authorized by the pipeline on the environment ARN. Both need the environment AVAILABLE and make
 sure its web endpoint is running before naming it in ``WebServerHostname``.
@@ -15,13 +16,13 @@ from typing import Any, Protocol
 from anyio.to_thread import run_sync
 
 from openmwaa.errors import AccessDeniedError, ValidationError
-from openmwaa.pipeline.authorization import allowed_resources
+from openmwaa.pipeline.authorization import first_allowed
 from openmwaa.pipeline.context import RequestContext
 from openmwaa.pipeline.interfaces import Authorizer
 from openmwaa.pipeline.steps import Operation
 from openmwaa.runtime.airflow_token import airflow_username
 from openmwaa.services.environments import SERVING_STATUSES, EnvironmentService
-from openmwaa.services.invoke import NO_ROLE_MESSAGE, most_privileged_role, role_arns
+from openmwaa.services.invoke import NO_ROLE_MESSAGE, role_arns, role_of
 from openmwaa.services.web_tokens import WebTokenService
 from openmwaa.store.environments import EnvironmentRecord
 
@@ -51,18 +52,17 @@ def operations(
     async def create_web_login_token(ctx: RequestContext) -> Mapping[str, Any]:
         assert ctx.principal is not None
         name = str(ctx.params["Name"])
-        allowed = allowed_resources(
+        allowed = first_allowed(
             authorizer,
             ctx,
             "airflow:CreateWebLoginToken",
             role_arns(region, account_id, name),
             condition_context(ctx),
         )
-        role = most_privileged_role(allowed)
-        if role is None:  # before the lookup: a caller granted no role learns nothing more
+        if allowed is None:  # before the lookup: a caller granted no role learns nothing more
             raise AccessDeniedError(NO_ROLE_MESSAGE)
+        role = role_of(allowed)
         record = await run_sync(service.get, name)
-        ctx.resource = next(arn for arn in allowed if arn.endswith(f"/{role}"))
         _require_available(record, "CreateWebLoginToken")
         hostname = await run_sync(endpoints.ensure, record)
         identity = ctx.principal.identity

@@ -56,6 +56,34 @@ def allowed_resources(
     return allowed
 
 
+def first_allowed(
+    authorizer: Authorizer,
+    ctx: RequestContext,
+    action: str,
+    resources: Sequence[str],
+    context: Mapping[str, Any],
+) -> str | None:
+    """The first of ``resources`` (in the caller's order of preference) on which ``ctx.principal``
+    may perform ``action``, or None; the ones after it are not evaluated.
+
+    For a choice among alternatives, such as the Airflow role ARNs InvokeRestApi runs as (most
+    privileged first): one evaluation instead of five for a caller granted the first. A decision
+    that carries errors never allows (the engine denies on doubt), so the search goes on past it.
+    The audit trail gets the allowing decision, or the first denial when none allows, and the
+    policy engine's errors of every decision evaluated.
+    """
+    principal = _require_principal(ctx)
+    for resource in resources:
+        decision = authorizer.decide(principal, action, resource, context)
+        _note_errors(ctx, action, resource, decision)
+        if decision.allowed:
+            ctx.record_decision(action, resource, decision)
+            return resource
+        if ctx.decision is None:
+            ctx.record_decision(action, resource, decision)
+    return None
+
+
 def record_decision(ctx: RequestContext, action: str, resource: str, decision: Decision) -> None:
     """Keep ``decision`` on the request for the audit trail; log the policy engine's errors."""
     ctx.record_decision(action, resource, decision)

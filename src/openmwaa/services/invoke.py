@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import orjson
 
 from openmwaa.errors import (
-    AccessDeniedError,
     RestApiClientError,
     RestApiServerError,
     ThrottlingError,
@@ -65,9 +64,12 @@ def role_arns(region: str, account_id: str, environment: str) -> list[str]:
     return [f"arn:aws:airflow:{region}:{account_id}:role/{environment}/{role}" for role in AIRFLOW_ROLES]
 
 
-def most_privileged_role(allowed_arns: Sequence[str]) -> str | None:
-    roles = {arn.rsplit("/", 1)[-1] for arn in allowed_arns}
-    return next((role for role in AIRFLOW_ROLES if role in roles), None)
+def role_of(role_arn: str) -> str:
+    """``Admin`` for ``arn:aws:airflow:...:role/<environment>/Admin``."""
+    role = role_arn.rsplit("/", 1)[-1]
+    if role not in AIRFLOW_ROLES:
+        raise ValueError(f"not an Airflow role ARN: {role_arn!r}")
+    return role
 
 
 def check_path(path: str) -> str:
@@ -148,12 +150,11 @@ class RestApiInvoker:
         *,
         record: EnvironmentRecord,
         principal: Principal,
-        allowed_role_arns: Sequence[str],
+        role: str,
         params: Mapping[str, Any],
     ) -> dict[str, Any]:
-        role = most_privileged_role(allowed_role_arns)
-        if role is None:
-            raise AccessDeniedError(NO_ROLE_MESSAGE)
+        """Call Airflow as ``principal`` with ``role``, the Airflow role IAM allowed (the most
+        privileged of them, see ``pipeline.authorization.first_allowed``)."""
         path = check_path(str(params["Path"]))
         query = encode_query(params.get("QueryParameters"))
         deadline = time.monotonic() + self._timeout

@@ -1,7 +1,7 @@
 import pytest
 
 from openmwaa.errors import ValidationError
-from openmwaa.services.invoke import check_path, encode_query, most_privileged_role, role_arns
+from openmwaa.services.invoke import check_path, encode_query, role_arns, role_of
 
 
 def test_role_arns_most_privileged_first() -> None:
@@ -11,19 +11,16 @@ def test_role_arns_most_privileged_first() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("allowed", "expected"),
-    [
-        (["Viewer", "Admin"], "Admin"),
-        (["Public", "User"], "User"),
-        (["Viewer"], "Viewer"),
-        (["Public"], "Public"),
-        ([], None),
-    ],
-)
-def test_most_privileged_role_wins(allowed: list[str], expected: str | None) -> None:
-    arns = [f"arn:aws:airflow:us-east-1:123456789012:role/env/{r}" for r in allowed]
-    assert most_privileged_role(arns) == expected
+def test_role_of_names_the_airflow_role_of_a_role_arn() -> None:
+    assert [role_of(arn) for arn in role_arns("us-east-1", "123456789012", "env")] == [
+        "Admin",
+        "Op",
+        "User",
+        "Viewer",
+        "Public",
+    ]
+    with pytest.raises(ValueError, match="not an Airflow role ARN"):
+        role_of("arn:aws:airflow:us-east-1:123456789012:role/env/Superuser")
 
 
 @pytest.mark.parametrize(
