@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import loadgen
+from cpu_breakdown import IDLE, LOADGEN, OTHER, SERVER, CpuMeter, table
 from tests.e2e.conftest import (
     ACCESS_KEY,
     AIRFLOW3,
@@ -184,40 +185,96 @@ class Row:
     rates: list[float]
     latencies: list[float]
     errors: int = 0
+    #: Per run: CPU seconds per second of each part (cpu_breakdown), and the 1-min load average after.
+    cpu: list[dict[str, float]] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    #: Per run: calls each web server replica logged (None if its log shows no access lines).
+    served: list[dict[str, int]] = field(default_factory=list)
 
     def figures(self) -> tuple[float, float, float]:
         ordered = sorted(self.latencies)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
         return statistics.mean(self.rates), statistics.median(ordered) * 1e3, p99 * 1e3
 
+    def mean_cpu(self) -> dict[str, float]:
+        names = {name for run in self.cpu for name in run}
+        return {name: statistics.mean(run.get(name, 0.0) for run in self.cpu) for name in names}
+
+
+def load_way(server: OpenMwaaServer, session: WebSession, way: str) -> tuple[Any, ...]:
+    """(url, headers, method, body, TLS context) of one way of loading the environment."""
+    if way == "InvokeRestApi":
+        url, headers = signed_headers(server)
+        return url, headers, "POST", BODY, None
+    return session.url, session.headers, "GET", b"", ssl.create_default_context(cafile=session.ca)
+
+
+def access_lines(server: OpenMwaaServer) -> dict[str, int]:
+    """Requests for ``SESSION_PATH`` each web server replica's log shows so far (uvicorn's access
+    log), by replica."""
+    counts = {}
+    for log in (home(server) / "logs").glob("api-server*.log"):
+        with contextlib.suppress(OSError):
+            counts[log.stem] = log.read_bytes().count(SESSION_PATH.encode())
+    return counts
+
+
+def measured_run(
+    server: OpenMwaaServer,
+    session: WebSession,
+    way: str,
+    row: Row,
+    *,
+    connections: int,
+    seconds: float,
+) -> float:
+    """One load run of ``seconds`` into ``row``, with its CPU breakdown; returns calls/s."""
+    url, headers, method, body, tls = load_way(server, session, way)
+    logged = access_lines(server)
+    with CpuMeter([home(server) / "run"], server.process.pid) as meter:
+        rate, errors = asyncio.run(
+            loadgen.throughput(
+                url,
+                headers,
+                seconds=seconds,
+                concurrency=connections,
+                ssl_context=tls,
+                method=method,
+                body=body,
+                latencies=row.latencies,
+            )
+        )
+    row.rates.append(rate)
+    row.errors += errors
+    row.cpu.append(meter.rates)
+    row.loads.append(os.getloadavg()[0])
+    row.served.append({k: v - logged.get(k, 0) for k, v in access_lines(server).items()})
+    if any(nice for nice in meter.nice.values()):
+        print(f"  niced during the load (autogroup nice): {meter.nice}", flush=True)
+    return rate
+
 
 def lean_rows(
     server: OpenMwaaServer, session: WebSession, connections: int, seconds: float, rounds: int
 ) -> dict[str, Row]:
-    context = ssl.create_default_context(cafile=session.ca)
     rows = {"InvokeRestApi": Row([], []), "web session": Row([], [])}
     for _ in range(rounds):
         for name, row in rows.items():
-            if name == "InvokeRestApi":
-                url, headers = signed_headers(server)
-                method, body, tls = "POST", BODY, None
-            else:
-                url, headers, method, body, tls = session.url, session.headers, "GET", b"", context
-            rate, errors = asyncio.run(
-                loadgen.throughput(
-                    url,
-                    headers,
-                    seconds=seconds,
-                    concurrency=connections,
-                    ssl_context=tls,
-                    method=method,
-                    body=body,
-                    latencies=row.latencies,
-                )
-            )
-            row.rates.append(rate)
-            row.errors += errors
+            measured_run(server, session, name, row, connections=connections, seconds=seconds)
     return rows
+
+
+SWEEP = (1, 2, 4, 6, 12)
+
+
+def sweep(server: OpenMwaaServer, session: WebSession, seconds: float) -> dict[str, dict[int, Row]]:
+    """Calls/s by connection count, each way: where a closed loop stops adding throughput."""
+    found: dict[str, dict[int, Row]] = {"InvokeRestApi": {}, "web session": {}}
+    for connections in SWEEP:
+        for way, rows in found.items():
+            rows[connections] = Row([], [])
+            measured_run(server, session, way, rows[connections], connections=connections, seconds=seconds)
+    return found
 
 
 # The environment ---------------------------------------------------------------------------
@@ -374,17 +431,116 @@ def only_scale_up(connections: int) -> int:
     return 0
 
 
+WAYS = ("InvokeRestApi", "web session")
+COUNTS = ("1 web server", "2 web servers")
+PART_ORDER = ("api-server", "api-server-1", "api-server-2", "scheduler", "scheduler-1", "dag-processor")
+
+
+def print_throughput(results: dict[str, dict[str, Row]], args: argparse.Namespace) -> None:
+    print(
+        f"\nGET /dags?limit={DAGS} ({DAGS} DAGs), {args.connections} connections, "
+        f"{args.rounds} alternating rounds of {args.seconds:g} s per row (lean load generator)"
+    )
+    figures = " | ".join((f"{'calls/s':>8}", f"{'p50 ms':>7}", f"{'p99 ms':>7}", "errors", "load 1 min"))
+    print(f"| {'load through':<14} | {'web servers':<11} | {figures} |")
+    print(f"|{'-' * 16}|{'-' * 13}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|------------|")
+    for way in WAYS:
+        for count in COUNTS:
+            row = results[count][way]
+            rate, p50, p99 = row.figures()
+            loads = "-".join(f"{x:.1f}" for x in (min(row.loads), max(row.loads)))
+            print(
+                f"| {way:<14} | {count[0]:<11} | {rate:8.1f} | {p50:7.1f} | {p99:7.1f} | {row.errors:6d} "
+                f"| {loads:>10} |"
+            )
+        (r1, _, p1), (r2, _, p2) = (results[c][way].figures() for c in COUNTS)
+        ratios = f"{r2 / r1:7.2f}x |         | {p2 / p1:6.2f}x |        |            |"
+        print(f"|   2 vs 1       | ratio       | {ratios}")
+    print("targets: throughput 2 vs 1 >= 1.5x, lower p99")
+
+
+def print_cpu(results: dict[str, dict[str, Row]]) -> None:
+    """The CPU breakdown of each phase, and what a call costs."""
+    columns = {
+        f"{count[0]} ws, {'invoke' if way == 'InvokeRestApi' else 'session'}": results[count][way]
+        for way in WAYS
+        for count in COUNTS
+    }
+    print("\nCPU seconds per second during each load (mean of its rounds; 2 cores = 2.00):")
+    order = (*PART_ORDER, "triggerer", SERVER, LOADGEN, OTHER, IDLE)
+    for line in table({name: row.mean_cpu() for name, row in columns.items()}, order):
+        print(line)
+    cells = []
+    for row in columns.values():
+        cpu, rate = row.mean_cpu(), row.figures()[0]
+        web = sum(v for k, v in cpu.items() if k.startswith("api-server"))
+        busy = sum(v for k, v in cpu.items() if k not in (IDLE, OTHER))
+        cells.append((rate, 1e3 * web / rate, 1e3 * busy / rate))
+    print("| calls/s                  | " + " | ".join(f"{c[0]:14.1f}" for c in cells) + " |")
+    print("| api-servers, CPU ms/call | " + " | ".join(f"{c[1]:14.1f}" for c in cells) + " |")
+    print("| this openmwaa, ms/call   | " + " | ".join(f"{c[2]:14.1f}" for c in cells) + " |")
+    for name, row in columns.items():
+        split = [run for run in row.served if sum(run.values())]
+        if split:
+            total: dict[str, int] = {}
+            for run in split:
+                for replica, calls in run.items():
+                    total[replica] = total.get(replica, 0) + calls
+            share = ", ".join(f"{k} {v} ({v / sum(total.values()):.0%})" for k, v in sorted(total.items()))
+            print(f"calls per replica ({name}, access log): {share}")
+
+
+def print_sweep(sweeps: dict[str, dict[str, dict[int, Row]]], seconds: float) -> None:
+    print(f"\ncalls/s by connections (one run of {seconds:g} s each; 1-min load average after it):")
+    head = " | ".join(f"{f'{c[0]} ws {w[:7]}':>16}" for w in WAYS for c in COUNTS)
+    print(f"| connections | {head} | 2 vs 1 invoke | 2 vs 1 session |")
+    print("|-------------|" + "|".join("-" * 18 for _ in range(4)) + "|---------------|----------------|")
+    for connections in SWEEP:
+        cells, ratios = [], []
+        for way in WAYS:
+            pair = [sweeps[count][way][connections] for count in COUNTS]
+            for row in pair:
+                cells.append(f"{row.rates[0]:7.1f} (l {row.loads[0]:4.1f})")
+            ratios.append(pair[1].rates[0] / pair[0].rates[0])
+        print(
+            f"| {connections:>11} | " + " | ".join(f"{c:>16}" for c in cells) + " | "
+            f"{ratios[0]:12.2f}x | {ratios[1]:13.2f}x |"
+        )
+    print("(a closed loop of N connections cannot exceed N / latency calls/s)")
+
+
+def print_scaling(up: float, scaled_in: tuple[float, int, int], rolled: tuple[float, int, int]) -> None:
+    print(f"\nscale-up 2 -> 3 under load: {up:.1f} s to the third web server in rotation (target <= 30 s)")
+    print(
+        f"scale-in 3 -> 2 (MinWebservers) once the load stopped: {scaled_in[0]:.1f} s (target <= 120 s); "
+        f"light load meanwhile: {scaled_in[1]} calls, {scaled_in[2]} failed"
+    )
+    print(
+        f"rolling restart (UpdateEnvironment api.instance_name, 2 web servers): {rolled[0]:.1f} s to "
+        f"AVAILABLE; light load meanwhile: {rolled[1]} calls, {rolled[2]} failed"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", choices=["scale-up"], help="run only this part (on its own environment)")
+    parser.add_argument(
+        "--sweep-seconds", type=float, default=8, help="each run of the connections sweep (0: no sweep)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["scale-up", "throughput"],
+        help="run only this part: scale-up (the mw1.small environment alone), throughput (1 vs 2 "
+        "web servers, the CPU breakdown and the connections sweep; no scaling, no rolling restart)",
+    )
     args = parser.parse_args()
     if args.only == "scale-up":
         return only_scale_up(args.connections)
     load_before = os.getloadavg()
     results: dict[str, dict[str, Row]] = {}
+    sweeps: dict[str, dict[str, dict[int, Row]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         # As root, each environment runs as a user of its own, which must pass through here.
         Path(tmp).chmod(0o711)
@@ -394,9 +550,10 @@ def main() -> int:
         )
         try:
             micro_idle, micro_web = memory(one)
-            results["1 web server"] = lean_rows(
-                one, web_session(one), args.connections, args.seconds, args.rounds
-            )
+            session = web_session(one)
+            results["1 web server"] = lean_rows(one, session, args.connections, args.seconds, args.rounds)
+            if args.sweep_seconds:
+                sweeps["1 web server"] = sweep(one, session, args.sweep_seconds)
         finally:
             stop_server(one)
         print("2 web servers: an mw1.small environment at its minimum...", flush=True)
@@ -405,38 +562,23 @@ def main() -> int:
             small_idle, small_web = memory(two)
             session = web_session(two)
             results["2 web servers"] = lean_rows(two, session, args.connections, args.seconds, args.rounds)
-            print("scaling and a rolling restart...", flush=True)
-            up, _, _ = scale_up(two, args.connections)
-            down, down_calls, down_failed = scale_in(two, session)
-            rolled, rolled_calls, rolled_failed = rolling_restart(two, session)
+            if args.sweep_seconds:
+                sweeps["2 web servers"] = sweep(two, session, args.sweep_seconds)
+            if args.only is None:
+                print("scaling and a rolling restart...", flush=True)
+                up, _, _ = scale_up(two, args.connections)
+                scaled_in = scale_in(two, session)
+                rolled = rolling_restart(two, session)
         finally:
             stop_server(two)
     load_after = os.getloadavg()
 
-    print(
-        f"\nGET /dags?limit={DAGS} ({DAGS} DAGs), {args.connections} connections, "
-        f"{args.rounds} alternating rounds of {args.seconds:g} s per row (lean load generator)"
-    )
-    figures = " | ".join((f"{'calls/s':>8}", f"{'p50 ms':>7}", f"{'p99 ms':>7}", "errors"))
-    print(f"| {'load through':<14} | {'web servers':<11} | {figures} |")
-    print(f"|{'-' * 16}|{'-' * 13}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|")
-    for way in ("InvokeRestApi", "web session"):
-        for count in ("1 web server", "2 web servers"):
-            rate, p50, p99 = results[count][way].figures()
-            errors = results[count][way].errors
-            print(f"| {way:<14} | {count[0]:<11} | {rate:8.1f} | {p50:7.1f} | {p99:7.1f} | {errors:6d} |")
-        (r1, _, p1), (r2, _, p2) = (results[c][way].figures() for c in ("1 web server", "2 web servers"))
-        print(f"|   2 vs 1       | ratio       | {r2 / r1:7.2f}x |         | {p2 / p1:6.2f}x |        |")
-    print("targets: throughput 2 vs 1 >= 1.5x, lower p99")
-    print(f"\nscale-up 2 -> 3 under load: {up:.1f} s to the third web server in rotation (target <= 30 s)")
-    print(
-        f"scale-in 3 -> 2 (MinWebservers) once the load stopped: {down:.1f} s (target <= 120 s); "
-        f"light load meanwhile: {down_calls} calls, {down_failed} failed"
-    )
-    print(
-        f"rolling restart (UpdateEnvironment api.instance_name, 2 web servers): {rolled:.1f} s to AVAILABLE; "
-        f"light load meanwhile: {rolled_calls} calls, {rolled_failed} failed"
-    )
+    print_throughput(results, args)
+    print_cpu(results)
+    if sweeps:
+        print_sweep(sweeps, args.sweep_seconds)
+    if args.only is None:
+        print_scaling(up, scaled_in, rolled)
     print(
         f"\nidle environment PSS: mw1.micro (1 web server, 1 scheduler) {micro_idle:.0f} MB; "
         f"mw1.small at its minimum (2 web servers) {small_idle:.0f} MB (target <= 700 MB)"
