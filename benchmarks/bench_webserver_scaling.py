@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import ssl
 import statistics
 import sys
@@ -188,8 +189,10 @@ class Row:
     #: Per run: CPU seconds per second of each part (cpu_breakdown), and the 1-min load average after.
     cpu: list[dict[str, float]] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
-    #: Per run: calls each web server replica logged (None if its log shows no access lines).
+    #: Per run: calls each web server replica's access log shows.
     served: list[dict[str, int]] = field(default_factory=list)
+    #: Processes in each component's session at the end of the last run.
+    processes: dict[str, int] = field(default_factory=dict)
 
     def figures(self) -> tuple[float, float, float]:
         ordered = sorted(self.latencies)
@@ -210,12 +213,14 @@ def load_way(server: OpenMwaaServer, session: WebSession, way: str) -> tuple[Any
 
 
 def access_lines(server: OpenMwaaServer) -> dict[str, int]:
-    """Requests for ``SESSION_PATH`` each web server replica's log shows so far (uvicorn's access
-    log), by replica."""
+    """Requests for ``SESSION_PATH`` each web server replica's log shows so far (Airflow 3's access
+    log: ``method=GET path=/api/v2/dags query='limit=100'``), by replica."""
+    path, _, query = SESSION_PATH.partition("?")
+    line = re.compile(rf"method=GET path={re.escape(path)} query='?{re.escape(query)}'? ".encode())
     counts = {}
     for log in (home(server) / "logs").glob("api-server*.log"):
         with contextlib.suppress(OSError):
-            counts[log.stem] = log.read_bytes().count(SESSION_PATH.encode())
+            counts[log.stem] = len(line.findall(log.read_bytes()))
     return counts
 
 
@@ -249,6 +254,7 @@ def measured_run(
     row.cpu.append(meter.rates)
     row.loads.append(os.getloadavg()[0])
     row.served.append({k: v - logged.get(k, 0) for k, v in access_lines(server).items()})
+    row.processes = meter.processes
     if any(nice for nice in meter.nice.values()):
         print(f"  niced during the load (autogroup nice): {meter.nice}", flush=True)
     return rate
@@ -459,6 +465,40 @@ def print_throughput(results: dict[str, dict[str, Row]], args: argparse.Namespac
     print("targets: throughput 2 vs 1 >= 1.5x, lower p99")
 
 
+def _ms_a_call(parts: Callable[[str], bool]) -> Callable[[dict[str, float], float], str]:
+    return lambda cpu, rate: f"{1e3 * sum(v for k, v in cpu.items() if parts(k)) / rate:.1f}"
+
+
+NOT_BACKGROUND = (SERVER, LOADGEN, OTHER, IDLE)
+
+
+def _per_call(cpu: dict[str, float]) -> float:
+    return sum(v for k, v in cpu.items() if k.startswith("api-server") or k in (SERVER, LOADGEN))
+
+
+def _background(cpu: dict[str, float]) -> float:
+    return sum(v for k, v in cpu.items() if not k.startswith("api-server") and k not in NOT_BACKGROUND)
+
+
+def _ceiling(cpu: dict[str, float], rate: float) -> str:
+    """Calls/s if every core not spent in the background went to calls at this cost a call."""
+    cores = os.cpu_count() or 1
+    return f"{(cores - _background(cpu)) / (_per_call(cpu) / rate):.1f}"
+
+
+#: The derived figures under the CPU table: label -> (CPU s/s by part, calls/s) -> cell.
+FIGURES: dict[str, Callable[[dict[str, float], float], str]] = {
+    "calls/s": lambda cpu, rate: f"{rate:.1f}",
+    "api-servers, ms a call": _ms_a_call(lambda k: k.startswith("api-server")),
+    "openmwaa server, ms a call": _ms_a_call(lambda k: k == SERVER),
+    "every per-call part (api-servers, openmwaa, load generator), ms a call": lambda cpu, rate: (
+        f"{1e3 * _per_call(cpu) / rate:.1f}"
+    ),
+    "background (schedulers, DAG processor, triggerer), s/s": lambda cpu, _: f"{_background(cpu):.2f}",
+    "ceiling: calls/s if all the cores left by the background went to calls": _ceiling,
+}
+
+
 def print_cpu(results: dict[str, dict[str, Row]]) -> None:
     """The CPU breakdown of each phase, and what a call costs."""
     columns = {
@@ -470,15 +510,17 @@ def print_cpu(results: dict[str, dict[str, Row]]) -> None:
     order = (*PART_ORDER, "triggerer", SERVER, LOADGEN, OTHER, IDLE)
     for line in table({name: row.mean_cpu() for name, row in columns.items()}, order):
         print(line)
-    cells = []
-    for row in columns.values():
-        cpu, rate = row.mean_cpu(), row.figures()[0]
-        web = sum(v for k, v in cpu.items() if k.startswith("api-server"))
-        busy = sum(v for k, v in cpu.items() if k not in (IDLE, OTHER))
-        cells.append((rate, 1e3 * web / rate, 1e3 * busy / rate))
-    print("| calls/s                  | " + " | ".join(f"{c[0]:14.1f}" for c in cells) + " |")
-    print("| api-servers, CPU ms/call | " + " | ".join(f"{c[1]:14.1f}" for c in cells) + " |")
-    print("| this openmwaa, ms/call   | " + " | ".join(f"{c[2]:14.1f}" for c in cells) + " |")
+    print("what a call costs (CPU ms a call) and what runs whatever the load (CPU s/s), per column:")
+    for label, figure in FIGURES.items():
+        cells = " | ".join(figure(row.mean_cpu(), row.figures()[0]) for row in columns.values())
+        print(f"  {label}: {cells}")
+    print(
+        "processes per component: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(next(iter(columns.values())).processes.items()))
+        + " (1 web server); "
+        + ", ".join(f"{k} {v}" for k, v in sorted(list(columns.values())[1].processes.items()))
+        + " (2 web servers)"
+    )
     for name, row in columns.items():
         split = [run for run in row.served if sum(run.values())]
         if split:

@@ -43,6 +43,8 @@ class CpuSample:
     parts: dict[str, float]
     #: The autogroup nice of each component's leader (``/proc/<pid>/autogroup``), when readable.
     nice: dict[str, int] = field(default_factory=dict)
+    #: Processes alive in each component's session.
+    processes: dict[str, int] = field(default_factory=dict)
 
 
 def machine_busy(proc: Path = PROC) -> float:
@@ -79,6 +81,7 @@ def sample(
     by_pid = {s.pid: s for s in stats}
     parts: dict[str, float] = {}
     nice: dict[str, int] = {}
+    processes: dict[str, int] = {}
     claimed: set[int] = set()
     for run_dir in run_dirs:
         for record in read_pidfiles(run_dir):
@@ -87,13 +90,14 @@ def sample(
                 continue
             members = session_members(leader.session, leader.start_ticks, stats)
             claimed.update(members)
+            processes[record.component] = len(members)
             parts[record.component] = sum(process_ticks(pid, proc) for pid in members) / TICKS
             group_nice = autogroup_nice(record.pid, proc)
             if group_nice is not None:
                 nice[record.component] = group_nice
     parts[SERVER] = _server_seconds(server_pid, stats, claimed, proc)
     parts[LOADGEN] = process_ticks(os.getpid() if loadgen_pid is None else loadgen_pid, proc) / TICKS
-    return CpuSample(time.monotonic(), machine_busy(proc), parts, nice)
+    return CpuSample(time.monotonic(), machine_busy(proc), parts, nice, processes)
 
 
 def _server_seconds(server_pid: int, stats: list[ProcStat], claimed: set[int], proc: Path) -> float:
@@ -122,7 +126,8 @@ def rates(before: CpuSample, after: CpuSample, cores: int | None = None) -> dict
 
 
 class CpuMeter:
-    """``with CpuMeter(run_dirs, server_pid) as meter: <load>``; then ``meter.rates`` and ``meter.nice``."""
+    """``with CpuMeter(run_dirs, server_pid) as meter: <load>``; then ``meter.rates``, ``meter.nice``
+    (the autogroup nice of each component, at either sample) and ``meter.processes`` (at the end)."""
 
     def __init__(self, run_dirs: Iterable[Path], server_pid: int) -> None:
         self._run_dirs = list(run_dirs)
@@ -130,6 +135,7 @@ class CpuMeter:
         self._before: CpuSample | None = None
         self.rates: dict[str, float] = {}
         self.nice: dict[str, int] = {}
+        self.processes: dict[str, int] = {}
 
     def __enter__(self) -> CpuMeter:
         self._before = sample(self._run_dirs, self._server_pid)
@@ -141,7 +147,11 @@ class CpuMeter:
         assert self._before is not None
         after = sample(self._run_dirs, self._server_pid)
         self.rates = rates(self._before, after)
-        self.nice = {**self._before.nice, **after.nice}
+        self.nice = {
+            name: max(self._before.nice.get(name, 0), after.nice.get(name, 0))
+            for name in {*self._before.nice, *after.nice}
+        }
+        self.processes = after.processes
 
 
 def table(columns: Mapping[str, Mapping[str, float]], order: Iterable[str] = ()) -> list[str]:
