@@ -14,6 +14,13 @@ InvokeRestApi (one SigV4-signed request replayed) and through a web session (the
 bearer from the web login, HTTPS to the environment's ``WebServerHostname``). Throughput is
 completed calls per second, p50/p99 per call; the ratios compare the two servers of the same run.
 
+During each load, where the CPU goes (``cpu_breakdown``): CPU seconds per second of each web
+server replica, the scheduler, the DAG processor, the triggerer, the openmwaa server, the load
+generator and the rest of the machine, from ``/proc``; from those, the CPU a call costs, what
+runs whatever the load (the background), and the ceiling that leaves on this machine. Each
+replica's share of the calls comes from its access log. Then calls/s at 1, 2, 4, 6 and 12
+connections each way (``--sweep-seconds`` each): whether the connections or the cores cap it.
+
 Then, on the second environment:
 
 - **scale-up**: MaxWebservers=3, and the same load through InvokeRestApi: seconds from the load
@@ -27,6 +34,8 @@ Then, on the second environment:
 Stops by itself (about ten minutes, mostly Airflow starting and parsing the DAGs).
 
     .venv/bin/python benchmarks/bench_webserver_scaling.py [--connections 6] [--seconds 20] [--rounds 2]
+    .venv/bin/python benchmarks/bench_webserver_scaling.py --only throughput  # 1 vs 2 web servers,
+                                                 # the CPU breakdown, the sweep (about 8 minutes)
     .venv/bin/python benchmarks/bench_webserver_scaling.py --only scale-up  # the mw1.small environment
                                                                           # and the scale-up alone
 """
