@@ -9,8 +9,9 @@ Airflow 3
     signature with ``[api_auth] jwt_secret``; algorithm ``[api_auth] jwt_algorithm``, which for a
     shared secret defaults to **HS512** (not HS256); audience ``[api_auth] jwt_audience``, default
     ``apache-airflow``; issuer only checked when ``[api_auth] jwt_issuer`` is set; ``exp``, ``iat``
-    and ``nbf`` required; ``jti`` checked against Airflow's revoked-token table. The auth manager
-    (``openmwaa_airflow.auth_manager``) then reads ``sub`` and ``role`` (ADMIN/OP/USER/VIEWER/PUBLIC).
+    and ``nbf`` required; a ``jti``, if the token has one, looked up in Airflow's revoked-token
+    table. The auth manager (``openmwaa_airflow.auth_manager``) then reads ``sub`` and ``role``
+    (ADMIN/OP/USER/VIEWER/PUBLIC).
 Airflow 2
     ``openmwaa_airflow.auth_backend`` verifies an HS256 JWT signed with ``OPENMWAA_TOKEN_SECRET``,
     audience ``openmwaa-airflow``, and logs in the FAB user named by ``sub`` with exactly the FAB
@@ -78,6 +79,7 @@ def mint_airflow_token(
     ttl: float = 60.0,
     now: float | None = None,
     audience: str | None = None,
+    revocable: bool = True,
 ) -> str:
     """Sign a bearer token that makes Airflow treat the request as ``username`` with ``role``.
 
@@ -86,6 +88,13 @@ def mint_airflow_token(
     (``OPENMWAA_TOKEN_SECRET``) and keeps FAB's spelling (``Viewer``). ``audience`` overrides the
     default audience, for an Airflow 3 runtime configured with its own ``[api_auth] jwt_audience``.
     ``now`` (Unix seconds) is for tests; the token carries a fresh random ``jti``.
+
+    ``revocable=False`` leaves the ``jti`` out of an Airflow 3 token: Airflow 3 looks every
+    ``jti`` up in its revoked-token table, a database query on every request (~0.3-0.5 ms of
+    ``/dags``' added latency through InvokeRestApi). Only for a token that never leaves openmwaa
+    and lives at most a minute, such as InvokeRestApi's: nothing could revoke it (Airflow revokes
+    the token of a browser's logout, which such a token never is). Airflow 2's backend requires a
+    ``jti`` (and keeps no revocation table), so its tokens always carry one.
     """
     if role not in AIRFLOW_ROLES:
         raise ValueError(f"role must be one of {', '.join(AIRFLOW_ROLES)}")
@@ -106,8 +115,8 @@ def mint_airflow_token(
         raise ValueError("the signing secret must not be empty")
 
     issued_at = int(time.time() if now is None else now)
-    claims = {
-        "jti": uuid.uuid4().hex,
+    claims: dict[str, str | int] = {} if major == 3 and not revocable else {"jti": uuid.uuid4().hex}
+    claims |= {
         "iss": TOKEN_ISSUER,
         "aud": aud,
         "sub": username,
@@ -129,8 +138,10 @@ class AirflowTokenCache:
     environment's token; it holds at most ``max_entries`` tokens (oldest dropped first).
     """
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, *, revocable: bool = True) -> None:
+        """``revocable``: see :func:`mint_airflow_token` (False only for tokens that never leave openmwaa)."""
         self._max_entries = max_entries
+        self._revocable = revocable
         self._tokens: OrderedDict[tuple[object, ...], tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -159,6 +170,7 @@ class AirflowTokenCache:
             role=role,
             ttl=ttl,
             now=now,
+            revocable=self._revocable,
         )
         with self._lock:
             self._tokens[key] = (token, now + ttl / 2)

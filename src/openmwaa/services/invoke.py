@@ -124,7 +124,8 @@ class RestApiInvoker:
         self._limiter = limiter
         self._token_ttl = token_ttl
         self._clock = clock
-        self._tokens = AirflowTokenCache()
+        # Held here and sent over loopback only, never to a caller: no jti to look up (see revocable).
+        self._tokens = AirflowTokenCache(revocable=False)
 
     def admit(self, record: EnvironmentRecord, principal: Principal) -> Lease:
         """Check the environment can take the call and the caller is within its rate; a hold on the

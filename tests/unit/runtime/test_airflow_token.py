@@ -139,6 +139,33 @@ def test_every_token_gets_its_own_jti() -> None:
     assert len(jtis) == 5
 
 
+def test_an_airflow3_token_that_never_leaves_openmwaa_goes_without_jti() -> None:
+    # Airflow 3 looks a jti up in its revoked-token table on every request; without one it does not.
+    claims = _decode_like_airflow3(_mint(3, revocable=False))
+    assert "jti" not in claims
+    assert (claims["sub"], claims["role"], claims["exp"]) == (
+        "assumed-role/Admin/ci-runner",
+        "VIEWER",
+        NOW + 60,
+    )
+
+
+def test_an_airflow2_token_keeps_its_jti_whatever_is_asked() -> None:
+    # openmwaa_airflow.auth_backend requires one.
+    assert _decode_like_backend(_mint(2, revocable=False))["jti"]
+
+
+def test_the_token_cache_mints_as_told() -> None:
+    args: dict[str, Any] = {
+        "jwt_secret": JWT_SECRET,
+        "token_secret": TOKEN_SECRET,
+        "username": "u",
+        "role": "Admin",
+    }
+    assert "jti" in _decode_like_airflow3(AirflowTokenCache().token(major=3, **args))
+    assert "jti" not in _decode_like_airflow3(AirflowTokenCache(revocable=False).token(major=3, **args))
+
+
 # -- Airflow 2 ------------------------------------------------------------------------------
 
 
