@@ -224,5 +224,10 @@ class AuditLog:
             )
 
     def _write(self, entries: list[AuditEntry]) -> None:
-        with Session(self._engine) as session, session.begin():
-            session.execute(insert(AuditRow), [e.__dict__ for e in entries])
+        # Core, not an ORM Session: a batch of one (a busy machine's sequential calls) costs ~80 us
+        # of CPU instead of ~290, taken from the same process that serves the calls.
+        with self._engine.begin() as connection:
+            connection.execute(_INSERT, [e.__dict__ for e in entries])
+
+
+_INSERT = insert(AuditRow)
