@@ -16,7 +16,13 @@ table (ratios against a baseline measured in the same run); ``--only`` picks sec
 - ``speedup``: a DAG of 40 tasks that each sleep 3 s, its makespan (trigger -> run done) on an
   environment with MaxWorkers 4 against one with MaxWorkers 1, both mw1.small (5 tasks a worker)
   and MinWorkers 1, in distributed mode with openmwaa's default autoscaling windows. Target: at
-  least 2.5x faster.
+  least 2.5x faster. ``--prestarted`` adds a row with MinWorkers = MaxWorkers = 4 (the workers
+  already run: no autoscaling), which tells the autoscaler's share from the parallel speed-up.
+  A second table then says where each run's time went (``fan_breakdown.py``): from Airflow's
+  task instances, the trigger -> first queued/started, queued -> started, each task's run beyond
+  its 3 s sleep, a task's end -> the next queued, when the Celery workers appeared; and CPU
+  seconds per part (task processes, Celery pool children, the api-server's execution API, the
+  schedulers, PostgreSQL...) against the machine's (shared) busy time and load average.
 - ``scaling``: on the MaxWorkers 4 run, seconds from the trigger until a second worker runs
   (target: within 60 s), and from the run's end until the count is back at MinWorkers (target:
   within 3 minutes).
@@ -26,6 +32,7 @@ only in distributed mode; MinWorkers 1), one web server (``OPENMWAA_WEB_SERVERS_
 comparison is about the executor).
 
     .venv/bin/python benchmarks/bench_workers.py [--version 3.3.1] [--idle 30] [--only speedup,scaling]
+        [--prestarted]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fan_breakdown import PARTS, CpuSampler, TaskTimes, task_times, timeline  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     AIRFLOW3,
     OpenMwaaServer,
@@ -78,6 +86,10 @@ class Run:
     #: The sections chosen, and the MaxWorkers 4 fan-out run (``speedup`` and ``scaling`` share it).
     sections: tuple[str, ...] = ()
     fan: FanRun | None = None
+    #: Also time the fan DAG with MinWorkers = MaxWorkers = 4 (``--prestarted``).
+    prestarted: bool = False
+    #: The fan-out runs whose breakdown is printed after the table.
+    breakdown: list[FanRun] = field(default_factory=list)
 
     def server(self, mode: str) -> OpenMwaaServer:
         """The server of ``mode``, the only one running (they would share the CPUs); a server
@@ -177,6 +189,9 @@ def memory(run: Run) -> list[Row]:
 
 
 FAN_DAG = "bench_fan"
+FAN_TASKS = 40
+FAN_SLEEP = 3.0
+CORES = os.cpu_count() or 1
 FAN_DAG_SOURCE = """
 import time
 from datetime import datetime
@@ -200,39 +215,55 @@ with DAG("bench_fan", start_date=datetime(2024, 1, 1), schedule=None, catchup=Fa
 
 @dataclass
 class FanRun:
+    label: str
     makespan: float
     #: Seconds from the trigger until a second worker ran (None: it never did).
     scaled_up: float | None = None
     #: Seconds from the run's end until only MinWorkers ran again (None: not measured).
     scaled_down: float | None = None
+    cpu: CpuSampler | None = None
+    tasks: list[TaskTimes] = field(default_factory=list)
+    #: Seconds after the trigger each Celery worker process appeared (negative: already running).
+    workers_up: list[float] = field(default_factory=list)
+    load: tuple[float, float] = (0.0, 0.0)
 
 
-def fan_out(run: Run, max_workers: int, *, watch_down: bool) -> FanRun:
-    """Create an environment with ``max_workers`` (MinWorkers 1) and time one run of the fan DAG."""
-    server = run.server("distributed")
-    name = f"fan-max{max_workers}"
-    bucket = server.make_bucket(f"bucket-{name}")
-    (bucket / "dags" / f"{FAN_DAG}.py").write_text(FAN_DAG_SOURCE)
+def unpause_when_parsed(server: OpenMwaaServer, name: str, min_workers: int) -> None:
+    """Unpause the fan DAG once it is parsed, then wait for the MinWorkers workers to run."""
     mwaa = server.client()
-    counts = {"MinWorkers": 1, "MaxWorkers": max_workers}
-    request_environment(server, name, run.version, bucket.name, EnvironmentClass="mw1.small", **counts)
-    got = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
-    assert got["Status"] == "AVAILABLE", got.get("LastUpdate")
-    major = int(run.version.split(".")[0])
-    body: dict[str, object] = {"dag_run_id": f"bench-{max_workers}"}
-    if major == 3:
-        body["logical_date"] = None
     deadline = time.monotonic() + 180
-    while True:  # until the DAG is parsed
+    while True:
         try:
             invoke(server, name, f"/dags/{FAN_DAG}", "PATCH", Body={"is_paused": False})
             break
         except (mwaa.exceptions.RestApiClientException, mwaa.exceptions.RestApiServerException):
             assert time.monotonic() < deadline, f"{FAN_DAG} was not parsed"
             time.sleep(1)
-    started = time.monotonic()
+    while running_workers(home(server, name)) < min_workers:
+        assert time.monotonic() < deadline, f"{min_workers} workers did not start"
+        time.sleep(0.5)
+
+
+def fan_out(run: Run, max_workers: int, *, watch_down: bool, min_workers: int = 1) -> FanRun:
+    """Create an environment with ``max_workers`` (and ``min_workers``) and time one run of the fan DAG."""
+    server = run.server("distributed")
+    name = f"fan-min{min_workers}-max{max_workers}"
+    bucket = server.make_bucket(f"bucket-{name}")
+    (bucket / "dags" / f"{FAN_DAG}.py").write_text(FAN_DAG_SOURCE)
+    mwaa = server.client()
+    counts = {"MinWorkers": min_workers, "MaxWorkers": max_workers}
+    request_environment(server, name, run.version, bucket.name, EnvironmentClass="mw1.small", **counts)
+    got = wait_for_status(mwaa, name, {"AVAILABLE", "CREATE_FAILED"})
+    assert got["Status"] == "AVAILABLE", got.get("LastUpdate")
+    unpause_when_parsed(server, name, min_workers)
+    body: dict[str, object] = {"dag_run_id": f"bench-{max_workers}"}
+    if int(run.version.split(".")[0]) == 3:
+        body["logical_date"] = None
+    result = FanRun(f"MinWorkers {min_workers}, MaxWorkers {max_workers}", makespan=0.0)
+    result.cpu = CpuSampler(server.process.pid)
+    result.cpu.start()
+    started, started_wall = time.monotonic(), time.time()
     invoke(server, name, f"/dags/{FAN_DAG}/dagRuns", "POST", Body=body)
-    result = FanRun(makespan=0.0)
     while True:
         if result.scaled_up is None and running_workers(home(server, name)) > 1:
             result.scaled_up = time.monotonic() - started
@@ -246,6 +277,12 @@ def fan_out(run: Run, max_workers: int, *, watch_down: bool) -> FanRun:
         assert time.monotonic() - started < 900, f"{FAN_DAG} did not finish"
         time.sleep(0.5)
     result.makespan = time.monotonic() - started
+    result.cpu.stop()
+    result.load = os.getloadavg()[:2]
+    result.workers_up = sorted(seen - started for seen in result.cpu.workers_seen.values())
+    path = f"/dags/{FAN_DAG}/dagRuns/{body['dag_run_id']}/taskInstances"
+    instances = invoke(server, name, path, QueryParameters={"limit": 100})["RestApiResponse"]
+    result.tasks = task_times(instances["task_instances"], started_wall)
     if watch_down:
         ended = time.monotonic()
         while running_workers(home(server, name)) > 1 and time.monotonic() - ended < 600:
@@ -259,7 +296,7 @@ def speedup(run: Run) -> list[Row]:
     one = fan_out(run, 1, watch_down=False)
     four = fan_out(run, 4, watch_down="scaling" in run.sections)
     run.fan = four
-    return [
+    rows: list[Row] = [
         (
             f"Airflow {run.version} 40 tasks x 3 s makespan, MaxWorkers 4 (vs 1)",
             four.makespan,
@@ -268,6 +305,21 @@ def speedup(run: Run) -> list[Row]:
             "ratio <= 0.40 (2.5x faster)",
         )
     ]
+    runs = [one, four]
+    if run.prestarted:
+        warm = fan_out(run, 4, watch_down=False, min_workers=4)
+        runs.append(warm)
+        rows.append(
+            (
+                "  same, MinWorkers = MaxWorkers = 4 (workers already running: no autoscaling)",
+                warm.makespan,
+                one.makespan,
+                "s",
+                "-",
+            )
+        )
+    run.breakdown = runs
+    return rows
 
 
 def scaling(run: Run) -> list[Row]:
@@ -319,6 +371,61 @@ def print_rows(rows: list[Row]) -> None:
         print(f"{what:<72} {f'{value:.1f} {unit}':>12} {base:>12} {ratio:>7}  {target}")
 
 
+def print_breakdown(runs: list[FanRun]) -> None:
+    """Where each fan-out run's makespan went: its timeline, then CPU seconds per part."""
+    if not runs:
+        return
+    lines: list[tuple[str, list[str]]] = []
+
+    def add(what: str, values: list[str]) -> None:
+        lines.append((what, values))
+
+    timelines = [timeline(r.tasks, r.makespan, FAN_SLEEP) for r in runs]
+    add("makespan (trigger -> run done seen), s", [f"{r.makespan:.1f}" for r in runs])
+    add("  task instances finished (of 40)", [str(len(r.tasks)) for r in runs])
+    add("  trigger -> first task queued, s", [f"{t.trigger_to_first_queued:.1f}" for t in timelines])
+    add("  trigger -> first task started, s", [f"{t.trigger_to_first_start:.1f}" for t in timelines])
+    add("  last task ended -> run done seen, s", [f"{t.last_end_to_done:.1f}" for t in timelines])
+    add("  per task, median: queued -> started, s", [f"{t.queued_to_start:.2f}" for t in timelines])
+    add(
+        f"  per task, median: started -> ended minus its {FAN_SLEEP:.0f} s sleep, s",
+        [f"{t.run_over_sleep:.2f}" for t in timelines],
+    )
+    add(
+        "  per task, median: a task ended -> the next queued, s",
+        [f"{t.end_to_next_queued:.2f}" for t in timelines],
+    )
+    add("  most tasks running at once", [str(t.max_running) for t in timelines])
+    for n in (6, 11, 16):
+        add(
+            f"  first time > {n - 1} tasks ran at once, s after trigger",
+            [f"{t.first_at[n]:.1f}" if n in t.first_at else "-" for t in timelines],
+        )
+    add(
+        "  Celery workers: seconds after trigger each appeared",
+        [", ".join(f"{w:.1f}" if w > 0 else "before" for w in r.workers_up) or "-" for r in runs],
+    )
+    cpus = [r.cpu.cpu_seconds() if r.cpu else {} for r in runs]
+    add("CPU seconds during the run, by part (per task: / 40)", ["" for _ in runs])
+    for part in PARTS:
+        if any(c.get(part, 0.0) >= 0.05 for c in cpus):
+            add(f"  {part}", [f"{c[part]:.1f} ({c[part] / FAN_TASKS:.2f})" for c in cpus])
+    totals = [sum(c.values()) for c in cpus]
+    add("  all of openmwaa's processes", [f"{t:.1f}" for t in totals])
+    add(
+        "  machine (every process, every user) / 2 cores x makespan",
+        [f"{r.cpu.machine_seconds:.0f} / {CORES * r.makespan:.0f}" if r.cpu else "-" for r in runs],
+    )
+    add("  load average at the end (1, 5 min)", [f"{r.load[0]:.1f}, {r.load[1]:.1f}" for r in runs])
+    width = max(len(w) for w, _ in lines)
+    cols = [r.label for r in runs]
+    col = max(16, *(len(c) for c in cols), *(len(v) for _, vs in lines for v in vs))
+    print()
+    print(f"{'where the time goes':<{width}} " + " ".join(f"{c:>{col}}" for c in cols))
+    for what, values in lines:
+        print(f"{what:<{width}} " + " ".join(f"{v:>{col}}" for v in values))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -326,6 +433,11 @@ def main() -> int:
     parser.add_argument("--version", default=AIRFLOW3)
     parser.add_argument("--idle", type=float, default=30.0, help="seconds idle before memory is measured")
     parser.add_argument("--only", help=f"comma-separated sections ({', '.join(SECTIONS)})")
+    parser.add_argument(
+        "--prestarted",
+        action="store_true",
+        help="speedup: also time MinWorkers = MaxWorkers = 4 (no autoscaling), a row of its own",
+    )
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     unknown = [s for s in chosen if s not in SECTIONS]
@@ -334,11 +446,13 @@ def main() -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         os.chmod(tmp, 0o711)  # noqa: S103
-        with running(Run(args.version, args.idle, Path(tmp), sections=tuple(chosen))) as run:
+        bench = Run(args.version, args.idle, Path(tmp), sections=tuple(chosen), prestarted=args.prestarted)
+        with running(bench) as run:
             for section in (s for s in SECTIONS if s in chosen):
                 print(f"== {section}", file=sys.stderr, flush=True)
                 rows += SECTIONS[section](run)
     print_rows(rows)
+    print_breakdown(run.breakdown)
     return 0
 
 
