@@ -67,8 +67,8 @@ class Settings:
     #: sustained low load before one is drained.
     web_scale_up_window: float = 5.0
     web_scale_down_window: float = 90.0
-    #: Celery worker autoscaling (distributed mode): seconds of queued and running tasks that
-    #: decide to add workers, and seconds without any before the extra workers go.
+    #: Celery worker autoscaling (distributed mode): the least seconds between a change of the
+    #: worker count and the next addition, and seconds without any task before the extra workers go.
     worker_scale_up_window: float = 10.0
     worker_scale_down_window: float = 120.0
     #: The longest a worker being replaced (WorkerReplacementStrategy GRACEFUL) or scaled in may

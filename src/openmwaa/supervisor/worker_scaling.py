@@ -3,17 +3,19 @@
 MWAA sizes the worker fleet from two figures, the tasks queued and the tasks running:
 ``ceil((queued + running) / tasks per worker)`` workers are wanted, between MinWorkers and
 MaxWorkers. It adds workers while tasks queue, and removes the extra ones only once nothing
-is queued or running. This policy does the same, with the same windowed load as the web
-server policy (:class:`~openmwaa.supervisor.web_scaling.LoadWindow`):
+is queued or running. This policy does the same:
 
-- Up: the mean of ``queued + running`` over ``up_window`` needs more workers than run; the
-  count jumps to what that mean needs (at most MaxWorkers), at most once per ``up_window``.
+- Up: as soon as a count of ``queued + running`` needs more workers than run, the count jumps
+  to what it needs (at most MaxWorkers), at once rather than one worker at a time; after a
+  change, the next addition waits at least ``up_window`` (the workers just added take that
+  long to start and take tasks). A queued task is work waiting for a slot, not a passing
+  spike of requests, so it is not averaged away: a burst of 40 three-second tasks wants its
+  workers now, and a mean over a window would add the last of them only as the burst ends.
 - Down: nothing was queued or running at any sample for ``down_window``, and nothing changed
   for as long; the count drops to MinWorkers at once (each extra worker drains, see
   worker_replicas).
 
-A burst shorter than the up window therefore adds fewer workers than its peak would, and a
-count never drops while any task runs: the long idle window is the hysteresis.
+A count never drops while any task runs: the long idle window is the hysteresis.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from openmwaa.supervisor.web_scaling import LoadWindow
 
 @dataclass(frozen=True)
 class WorkerScalingRules:
-    #: Seconds of queued and running tasks averaged to decide to add workers (and the least
-    #: time between two additions).
+    #: The least seconds between a change of the count and the next addition of workers.
     up_window: float = 10.0
     #: Seconds without any task queued or running before the extra workers go.
     down_window: float = 120.0
@@ -77,9 +78,8 @@ class WorkerScalingPolicy:
         else:
             self._sample(now, tasks.total)
             since_change = now - self._last_change
-            up_mean = self._load.mean(now, rules.up_window)
             down_mean = self._load.mean(now, rules.down_window)
-            needed = math.ceil(up_mean / max(1, per_worker) - 1e-9) if up_mean is not None else 0
+            needed = math.ceil(tasks.total / max(1, per_worker))
             if needed > wanted and since_change >= rules.up_window:
                 wanted = min(high, needed)
             idle = down_mean == 0.0 and tasks.total == 0

@@ -45,13 +45,25 @@ def test_idle_stays_at_min_workers() -> None:
     assert set(run.feed(0, 0, 600)) == {2}
 
 
-def test_queued_tasks_add_the_workers_they_need_within_the_up_window() -> None:
+def test_queued_tasks_add_the_workers_they_need_at_the_first_count() -> None:
     run = Run()
-    counts = run.feed(35, 5, 15)  # 40 tasks at 5 a worker want 8: MaxWorkers is 4
-    assert counts[-1] == 4
-    assert counts.index(4) <= 11
+    run.feed(0, 0, 20)
+    # 40 tasks at 5 a worker want 8: MaxWorkers is 4, all at once rather than one at a time.
+    assert run.feed(35, 5, 1) == [4]
     run = Run(high=10)
-    assert run.feed(7, 5, 15)[-1] == 3  # 12 tasks at 5 a worker: 3 workers
+    run.feed(0, 0, 20)
+    assert run.feed(7, 5, 1) == [3]  # 12 tasks at 5 a worker: 3 workers
+
+
+def test_a_short_burst_adds_what_it_needs_the_next_addition_waits_the_up_window() -> None:
+    run = Run(high=10)
+    run.feed(0, 0, 20)
+    # 20 tasks queued for 3 s: a backlog waiting for slots, not a spike to average away.
+    assert run.feed(15, 5, 3) == [4, 4, 4]
+    # More arrive at once: the workers just added get the up window (10 s) to start first.
+    counts = run.feed(30, 10, 10)
+    assert counts[:6] == [4] * 6
+    assert counts[-1] == 8
 
 
 def test_tasks_that_fit_the_running_workers_add_none() -> None:
@@ -60,14 +72,6 @@ def test_tasks_that_fit_the_running_workers_add_none() -> None:
     assert set(run.feed(0, 5, 300)) == {1}
     run = Run(current=2)
     assert set(run.feed(2, 8, 300)) == {2}
-
-
-def test_a_burst_shorter_than_the_up_window_adds_what_its_mean_needs() -> None:
-    run = Run()
-    run.feed(0, 0, 20)
-    # 20 tasks for 3 s: its peak would want 4 workers; 60 task-seconds over the 10 s window want 2.
-    assert set(run.feed(20, 0, 3)) == {1}
-    assert max(run.feed(0, 0, 10)) == 2
 
 
 def test_extra_workers_go_only_after_nothing_ran_for_the_down_window() -> None:
