@@ -395,6 +395,10 @@ def print_breakdown(runs: list[FanRun]) -> None:
         "  per task, median: a task ended -> the next queued, s",
         [f"{t.end_to_next_queued:.2f}" for t in timelines],
     )
+    add(
+        "  per task, median: a task ended -> the next started, while tasks queued, s",
+        [f"{t.end_to_next_start:.2f}" for t in timelines],
+    )
     add("  most tasks running at once", [str(t.max_running) for t in timelines])
     for n in (6, 11, 16):
         add(

@@ -277,6 +277,9 @@ class Timeline:
     run_over_sleep: float
     #: Median, over tasks queued after a slot freed, of end-of-the-task-before -> queued.
     end_to_next_queued: float
+    #: Median, over the ends while other tasks still waited queued, of a task's end -> the next
+    #: start (a slot's turnaround while the queue is full).
+    end_to_next_start: float
     max_running: int
     #: Seconds after the trigger when 2, 3... tasks ran at once for the first time.
     first_at: dict[int, float]
@@ -299,6 +302,13 @@ def timeline(tasks: Sequence[TaskTimes], makespan: float, sleep: float) -> Timel
         before = [e for e in ends if e <= task.queued]
         if before:
             waits.append(task.queued - before[-1])
+    starts = sorted(t.start for t in tasks)
+    turnarounds = []
+    for end in ends:
+        waiting = any(t.queued <= end < t.start for t in tasks)
+        later = [s for s in starts if s >= end]
+        if waiting and later:
+            turnarounds.append(later[0] - end)
     return Timeline(
         trigger_to_first_queued=min(t.queued for t in tasks),
         trigger_to_first_start=min(t.start for t in tasks),
@@ -306,6 +316,7 @@ def timeline(tasks: Sequence[TaskTimes], makespan: float, sleep: float) -> Timel
         queued_to_start=statistics.median(t.start - t.queued for t in tasks),
         run_over_sleep=statistics.median(t.end - t.start - sleep for t in tasks),
         end_to_next_queued=statistics.median(waits) if waits else float("nan"),
+        end_to_next_start=statistics.median(turnarounds) if turnarounds else float("nan"),
         max_running=peak,
         first_at=first_at,
     )
