@@ -200,6 +200,8 @@ class Row:
     loads: list[float] = field(default_factory=list)
     #: Per run: calls each web server replica's access log shows.
     served: list[dict[str, int]] = field(default_factory=list)
+    #: Per run: DAG files the DAG processor parsed a second.
+    parsed: list[float] = field(default_factory=list)
     #: Processes in each component's session at the end of the last run.
     processes: dict[str, int] = field(default_factory=dict)
 
@@ -233,6 +235,13 @@ def access_lines(server: OpenMwaaServer) -> dict[str, int]:
     return counts
 
 
+def parse_results(server: OpenMwaaServer) -> int:
+    """DAG parse results the DAG processor has written so far (one log line each)."""
+    with contextlib.suppress(OSError):
+        return (home(server) / "logs" / "dag-processor.log").read_bytes().count(b"Bulk-writing dags to db")
+    return 0
+
+
 def measured_run(
     server: OpenMwaaServer,
     session: WebSession,
@@ -244,7 +253,7 @@ def measured_run(
 ) -> float:
     """One load run of ``seconds`` into ``row``, with its CPU breakdown; returns calls/s."""
     url, headers, method, body, tls = load_way(server, session, way)
-    logged = access_lines(server)
+    logged, parsed = access_lines(server), parse_results(server)
     with CpuMeter([home(server) / "run"], server.process.pid) as meter:
         rate, errors = asyncio.run(
             loadgen.throughput(
@@ -264,6 +273,7 @@ def measured_run(
     row.loads.append(os.getloadavg()[0])
     row.served.append({k: v - logged.get(k, 0) for k, v in access_lines(server).items()})
     row.processes = meter.processes
+    row.parsed.append((parse_results(server) - parsed) / seconds)
     if any(nice for nice in meter.nice.values()):
         print(f"  niced during the load (autogroup nice): {meter.nice}", flush=True)
     return rate
@@ -506,6 +516,15 @@ FIGURES: dict[str, Callable[[dict[str, float], float], str]] = {
     "background (schedulers, DAG processor, triggerer), s/s": lambda cpu, _: f"{_background(cpu):.2f}",
     "ceiling: calls/s if all the cores left by the background went to calls": _ceiling,
 }
+#: The same, for what needs more than the CPU figures.
+ROW_FIGURES: dict[str, Callable[[Row], str]] = {
+    "DAG files parsed a second during the load": lambda row: f"{statistics.mean(row.parsed):.2f}",
+    "the DAG processor's CPU ms a file parsed": lambda row: (
+        f"{1e3 * row.mean_cpu().get('dag-processor', 0.0) / statistics.mean(row.parsed):.0f}"
+        if statistics.mean(row.parsed)
+        else "-"
+    ),
+}
 
 
 def print_cpu(results: dict[str, dict[str, Row]]) -> None:
@@ -523,6 +542,8 @@ def print_cpu(results: dict[str, dict[str, Row]]) -> None:
     for label, figure in FIGURES.items():
         cells = " | ".join(figure(row.mean_cpu(), row.figures()[0]) for row in columns.values())
         print(f"  {label}: {cells}")
+    for label, row_figure in ROW_FIGURES.items():
+        print(f"  {label}: " + " | ".join(row_figure(row) for row in columns.values()))
     print(
         "processes per component: "
         + ", ".join(f"{k} {v}" for k, v in sorted(next(iter(columns.values())).processes.items()))
