@@ -67,7 +67,7 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import loadgen
-from cpu_breakdown import IDLE, LOADGEN, OTHER, SERVER, CpuMeter, table
+from cpu_breakdown import IDLE, LOADGEN, OTHER, SERVER, STEAL, CpuMeter, table
 from tests.e2e.conftest import (
     ACCESS_KEY,
     AIRFLOW3,
@@ -488,7 +488,7 @@ def _ms_a_call(parts: Callable[[str], bool]) -> Callable[[dict[str, float], floa
     return lambda cpu, rate: f"{1e3 * sum(v for k, v in cpu.items() if parts(k)) / rate:.1f}"
 
 
-NOT_BACKGROUND = (SERVER, LOADGEN, OTHER, IDLE)
+NOT_BACKGROUND = (SERVER, LOADGEN, OTHER, STEAL, IDLE)
 
 
 def _per_call(cpu: dict[str, float]) -> float:
@@ -535,7 +535,7 @@ def print_cpu(results: dict[str, dict[str, Row]]) -> None:
         for count in COUNTS
     }
     print("\nCPU seconds per second during each load (mean of its rounds; 2 cores = 2.00):")
-    order = (*PART_ORDER, "triggerer", SERVER, LOADGEN, OTHER, IDLE)
+    order = (*PART_ORDER, "triggerer", SERVER, LOADGEN, OTHER, STEAL, IDLE)
     for line in table({name: row.mean_cpu() for name, row in columns.items()}, order):
         print(line)
     print("what a call costs (CPU ms a call) and what runs whatever the load (CPU s/s), per column:")

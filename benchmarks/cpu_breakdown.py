@@ -31,13 +31,14 @@ SERVER = "openmwaa server"
 LOADGEN = "load generator"
 OTHER = "other (whole machine less the above)"
 IDLE = "idle"
+STEAL = "steal (time the hypervisor kept)"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
 class CpuSample:
     at: float
-    #: Busy CPU seconds of the whole machine (all cores) since boot.
+    #: Busy CPU seconds of the whole machine (all cores) since boot, steal left out.
     machine: float
     #: CPU seconds so far, by part.
     parts: dict[str, float]
@@ -45,13 +46,16 @@ class CpuSample:
     nice: dict[str, int] = field(default_factory=dict)
     #: Processes alive in each component's session.
     processes: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds the hypervisor gave to others while this machine's cores wanted to run.
+    steal: float = 0.0
 
 
-def machine_busy(proc: Path = PROC) -> float:
-    """Busy CPU seconds of every core since boot: all of ``/proc/stat``'s first line but idle and iowait."""
+def machine_busy(proc: Path = PROC) -> tuple[float, float]:
+    """(busy, steal) CPU seconds of every core since boot, from ``/proc/stat``'s first line: busy is
+    all of it but idle, iowait and steal."""
     values = [int(x) for x in (proc / "stat").read_text().splitlines()[0].split()[1:9]]
     user, nice, system, _idle, _iowait, irq, softirq, steal = values
-    return (user + nice + system + irq + softirq + steal) / TICKS
+    return (user + nice + system + irq + softirq) / TICKS, steal / TICKS
 
 
 def process_ticks(pid: int, proc: Path = PROC, *, children: bool = True) -> int:
@@ -97,7 +101,8 @@ def sample(
                 nice[record.component] = group_nice
     parts[SERVER] = _server_seconds(server_pid, stats, claimed, proc)
     parts[LOADGEN] = process_ticks(os.getpid() if loadgen_pid is None else loadgen_pid, proc) / TICKS
-    return CpuSample(time.monotonic(), machine_busy(proc), parts, nice, processes)
+    busy, steal = machine_busy(proc)
+    return CpuSample(time.monotonic(), busy, parts, nice, processes, steal)
 
 
 def _server_seconds(server_pid: int, stats: list[ProcStat], claimed: set[int], proc: Path) -> float:
@@ -108,7 +113,7 @@ def _server_seconds(server_pid: int, stats: list[ProcStat], claimed: set[int], p
 
 
 def rates(before: CpuSample, after: CpuSample, cores: int | None = None) -> dict[str, float]:
-    """CPU seconds per second of each part between two samples, with ``OTHER`` and ``IDLE``.
+    """CPU seconds per second of each part between two samples, with ``OTHER``, ``STEAL`` and ``IDLE``.
 
     A part missing from either sample (a component that started or stopped in between) counts
     from zero; a counter that went down (a restarted process) counts as zero.
@@ -120,8 +125,10 @@ def rates(before: CpuSample, after: CpuSample, cores: int | None = None) -> dict
         name: max(0.0, used - before.parts.get(name, 0.0)) / seconds for name, used in after.parts.items()
     }
     busy = max(0.0, after.machine - before.machine) / seconds
+    steal = max(0.0, after.steal - before.steal) / seconds
     result[OTHER] = max(0.0, busy - sum(result.values()))
-    result[IDLE] = max(0.0, (cores or os.cpu_count() or 1) - busy)
+    result[STEAL] = steal
+    result[IDLE] = max(0.0, (cores or os.cpu_count() or 1) - busy - steal)
     return result
 
 
@@ -168,6 +175,6 @@ def table(columns: Mapping[str, Mapping[str, float]], order: Iterable[str] = ())
     for name in present:
         cells = (f"{c[name]:14.2f}" if name in c else f"{'-':>14}" for c in columns.values())
         lines.append(f"| {name:<{width}} | " + " | ".join(cells) + " |")
-    totals = (sum(v for k, v in c.items() if k != IDLE) for c in columns.values())
+    totals = (sum(v for k, v in c.items() if k not in (IDLE, STEAL)) for c in columns.values())
     lines.append(f"| {'busy, all parts':<{width}} | " + " | ".join(f"{t:14.2f}" for t in totals) + " |")
     return lines

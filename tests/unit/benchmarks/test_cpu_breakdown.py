@@ -32,9 +32,10 @@ class FakeProc:
         root.mkdir()
         self.machine(0)
 
-    def machine(self, busy: int, idle: int = 0) -> None:
+    def machine(self, busy: int, idle: int = 0, steal: int = 0) -> None:
         # user nice system idle iowait irq softirq steal guest guest_nice
-        (self.root / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n")
+        line = f"cpu  {busy} 0 0 {idle} 7 0 0 {steal} 0 0"
+        (self.root / "stat").write_text(f"{line}\ncpu0 0 0 0 0 0 0 0 0 0 0\n")
 
     def process(
         self, pid: int, *, ppid: int, session: int, start: int, cpu: tuple[int, int, int, int], nice: int = 0
@@ -122,9 +123,12 @@ def test_a_pid_file_whose_process_was_replaced_is_not_counted(
 
 
 def test_rates_split_the_machine_into_parts_other_and_idle(cpu: ModuleType) -> None:
-    before = cpu.CpuSample(10.0, 100.0, {"api-server": 5.0, "scheduler": 2.0, cpu.SERVER: 1.0})
+    before = cpu.CpuSample(10.0, 100.0, {"api-server": 5.0, "scheduler": 2.0, cpu.SERVER: 1.0}, steal=4.0)
     after = cpu.CpuSample(
-        12.0, 103.0, {"api-server": 6.6, "scheduler": 1.0, cpu.SERVER: 1.2, "api-server-1": 0.4}
+        12.0,
+        103.0,
+        {"api-server": 6.6, "scheduler": 1.0, cpu.SERVER: 1.2, "api-server-1": 0.4},
+        steal=4.2,
     )
 
     rates = cpu.rates(before, after, cores=2)
@@ -136,7 +140,8 @@ def test_rates_split_the_machine_into_parts_other_and_idle(cpu: ModuleType) -> N
             cpu.SERVER: 0.1,
             "api-server-1": 0.2,  # started in between: counted from zero
             cpu.OTHER: 1.5 - 1.1,
-            cpu.IDLE: 0.5,
+            cpu.STEAL: 0.1,
+            cpu.IDLE: 0.4,
         }
     )
 
@@ -152,18 +157,20 @@ def test_a_process_that_ended_between_samples_moves_into_its_parent(
 ) -> None:
     proc.process(300, ppid=100, session=300, start=1000, cpu=(20, 10, 0, 0))
     proc.process(301, ppid=300, session=300, start=1200, cpu=(5, 5, 0, 0))
-    proc.machine(1000)
+    proc.machine(1000, steal=50)
     before = cpu.sample([run_dir], 100, loadgen_pid=500, proc=proc.root)
     proc.gone(301)
     proc.process(300, ppid=100, session=300, start=1000, cpu=(20, 10, 30, 10))  # waited for 301 (+30)
-    proc.machine(1100)
+    proc.machine(1100, steal=60)
     after = cpu.sample([run_dir], 100, loadgen_pid=500, proc=proc.root)
-    after = cpu.CpuSample(before.at + 1.0, after.machine, after.parts)
+    after = cpu.CpuSample(before.at + 1.0, after.machine, after.parts, steal=after.steal)
 
     rates = cpu.rates(before, after, cores=2)
 
     assert rates["dag-processor"] == pytest.approx(0.3)
     assert rates[cpu.OTHER] == pytest.approx(0.7)
+    assert rates[cpu.STEAL] == pytest.approx(0.1)
+    assert rates[cpu.IDLE] == pytest.approx(0.9)
 
 
 def test_table_has_a_row_per_part_and_a_busy_total(cpu: ModuleType) -> None:
