@@ -6,11 +6,12 @@ MaxWorkers. It adds workers while tasks queue, and removes the extra ones only o
 is queued or running. This policy does the same:
 
 - Up: as soon as a count of ``queued + running`` needs more workers than run, the count jumps
-  to what it needs (at most MaxWorkers), at once rather than one worker at a time; after a
-  change, the next addition waits at least ``up_window`` (the workers just added take that
-  long to start and take tasks). A queued task is work waiting for a slot, not a passing
-  spike of requests, so it is not averaged away: a burst of 40 three-second tasks wants its
-  workers now, and a mean over a window would add the last of them only as the burst ends.
+  to what it needs (at most MaxWorkers), at once rather than one worker at a time, also right
+  after the environment (re)started; after a change, the next addition waits at least
+  ``up_window`` (the workers just added take that long to start and take tasks). A queued
+  task is work waiting for a slot, not a passing spike of requests, so it is not averaged
+  away: a burst of 40 three-second tasks wants its workers now, and a mean over a window
+  would add the last of them only as the burst ends.
 - Down: nothing was queued or running at any sample for ``down_window``, and nothing changed
   for as long; the count drops to MinWorkers at once (each extra worker drains, see
   worker_replicas).
@@ -53,12 +54,16 @@ class WorkerScalingPolicy:
         self._task_seconds = 0.0
         self._last: tuple[float, int] | None = None
         self._last_change: float | None = None
+        #: No workers are added before this (the ones added last are still starting).
+        self._up_after = -math.inf
 
     def reset(self, now: float) -> None:
-        """Forget the load seen so far (the environment was (re)started)."""
+        """Forget the load seen so far (the environment was (re)started). Tasks queued right
+        away get their workers at once; the idle window starts now."""
         self._load.clear()
         self._last = None
         self._last_change = now
+        self._up_after = now
 
     def forget_load(self) -> None:
         """The load could not be read: decide nothing from what came before the gap."""
@@ -80,13 +85,14 @@ class WorkerScalingPolicy:
             since_change = now - self._last_change
             down_mean = self._load.mean(now, rules.down_window)
             needed = math.ceil(tasks.total / max(1, per_worker))
-            if needed > wanted and since_change >= rules.up_window:
+            if needed > wanted and now >= self._up_after:
                 wanted = min(high, needed)
             idle = down_mean == 0.0 and tasks.total == 0
             if not needed > wanted and idle and wanted == current and since_change >= rules.down_window:
                 wanted = low
         if wanted != current:
             self._last_change = now
+            self._up_after = now + rules.up_window
         return wanted
 
     def _sample(self, now: float, total: int) -> None:

@@ -55,6 +55,12 @@ def test_queued_tasks_add_the_workers_they_need_at_the_first_count() -> None:
     assert run.feed(7, 5, 1) == [3]  # 12 tasks at 5 a worker: 3 workers
 
 
+def test_tasks_queued_right_after_the_environment_started_get_their_workers_at_once() -> None:
+    """A DAG triggered as the environment turns AVAILABLE does not wait out the up window."""
+    run = Run()
+    assert run.feed(16, 0, 1) == [4]
+
+
 def test_a_short_burst_adds_what_it_needs_the_next_addition_waits_the_up_window() -> None:
     run = Run(high=10)
     run.feed(0, 0, 20)
