@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ from tests.e2e.conftest import (
     wait_for_status,
 )
 from tests.e2e.test_web_login import ca_file, post_login
+from thread_states import ThreadSampler
 
 from openmwaa.supervisor.memory import process_tree_pss
 
@@ -202,6 +204,10 @@ class Row:
     served: list[dict[str, int]] = field(default_factory=list)
     #: Per run: DAG files the DAG processor parsed a second.
     parsed: list[float] = field(default_factory=list)
+    #: Per run: the share of samples in which each web server (and openmwaa) had a thread on a
+    #: CPU or runnable; and where their sleeping threads waited (thread_states), all runs.
+    on_cpu: list[dict[str, float]] = field(default_factory=list)
+    waits: dict[str, Counter[str]] = field(default_factory=dict)
     #: Processes in each component's session at the end of the last run.
     processes: dict[str, int] = field(default_factory=dict)
 
@@ -254,7 +260,8 @@ def measured_run(
     """One load run of ``seconds`` into ``row``, with its CPU breakdown; returns calls/s."""
     url, headers, method, body, tls = load_way(server, session, way)
     logged, parsed = access_lines(server), parse_results(server)
-    with CpuMeter([home(server) / "run"], server.process.pid) as meter:
+    watched = {**live_pids(server, "api-server*.pid"), SERVER: server.process.pid}
+    with CpuMeter([home(server) / "run"], server.process.pid) as meter, ThreadSampler(watched) as threads:
         rate, errors = asyncio.run(
             loadgen.throughput(
                 url,
@@ -273,6 +280,9 @@ def measured_run(
     row.loads.append(os.getloadavg()[0])
     row.served.append({k: v - logged.get(k, 0) for k, v in access_lines(server).items()})
     row.processes = meter.processes
+    row.on_cpu.append(threads.on_cpu)
+    for name, waits in threads.waits.items():
+        row.waits.setdefault(name, Counter()).update(waits)
     row.parsed.append((parse_results(server) - parsed) / seconds)
     if any(nice for nice in meter.nice.values()):
         print(f"  niced during the load (autogroup nice): {meter.nice}", flush=True)
@@ -551,6 +561,16 @@ def print_cpu(results: dict[str, dict[str, Row]]) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(list(columns.values())[1].processes.items()))
         + " (2 web servers)"
     )
+    print("share of samples with a thread on a CPU or runnable (each process), and where else they waited:")
+    for name, row in columns.items():
+        names = sorted({k for run in row.on_cpu for k in run})
+        shares = ", ".join(f"{k} {statistics.mean(run.get(k, 0.0) for run in row.on_cpu):.0%}" for k in names)
+        waits = "; ".join(
+            f"{k}: " + ", ".join(f"{w} {n}" for w, n in row.waits[k].most_common(3))
+            for k in names
+            if row.waits.get(k)
+        )
+        print(f"  {name}: {shares}" + (f" (waits: {waits})" if waits else ""))
     for name, row in columns.items():
         split = [run for run in row.served if sum(run.values())]
         if split:
