@@ -18,8 +18,11 @@ During each load, where the CPU goes (``cpu_breakdown``): CPU seconds per second
 server replica, the scheduler, the DAG processor, the triggerer, the openmwaa server, the load
 generator and the rest of the machine, from ``/proc``; from those, the CPU a call costs, what
 runs whatever the load (the background), and the ceiling that leaves on this machine. Each
-replica's share of the calls comes from its access log. Then calls/s at 1, 2, 4, 6 and 12
-connections each way (``--sweep-seconds`` each): whether the connections or the cores cap it.
+replica's share of the calls comes from its access log. Each web server's threads are sampled
+too (``thread_states``): a web server with requests in flight but no thread on a CPU or waiting
+for one is held back by something else, and where its threads sleep says what. Then calls/s
+at 1, 2, 4, 6 and 12 connections each way (``--sweep-seconds`` each): whether the connections
+or the cores cap it.
 
 Then, on the second environment:
 
