@@ -20,8 +20,11 @@ from types import TracebackType
 
 from openmwaa.supervisor.proc import PROC
 
-#: Where idle threads wait whatever the load: left out of the wait counts.
-IDLE_WAITS = frozenset({"do_epoll_wait", "futex_do_wait", "futex_wait_queue", "io_sq_thread", "0"})
+#: Where idle threads wait whatever the load (an event loop, a thread pool, a ``select`` with a
+#: timeout): left out of the wait counts. Compiler suffixes (``.constprop.0``) are ignored.
+IDLE_WAITS = frozenset(
+    {"do_epoll_wait", "futex_do_wait", "futex_wait_queue", "io_sq_thread", "poll_schedule_timeout", "0"}
+)
 
 
 def thread_states(pid: int, proc: Path = PROC) -> list[tuple[str, str]]:
@@ -67,7 +70,9 @@ class ThreadSampler:
             states = thread_states(pid, self._proc)
             if any(state == "R" for state, _ in states):
                 self._running[name] += 1
-            self.waits[name].update(w for state, w in states if state != "R" and w not in IDLE_WAITS)
+            self.waits[name].update(
+                w for state, w in states if state != "R" and w.split(".")[0] not in IDLE_WAITS
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

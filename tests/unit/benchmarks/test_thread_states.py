@@ -43,6 +43,7 @@ def test_sampler_counts_samples_with_a_runnable_thread_and_non_idle_waits(
 ) -> None:
     thread(tmp_path, 7, 7, "S", "do_epoll_wait")
     thread(tmp_path, 7, 8, "S", "do_nanosleep")
+    thread(tmp_path, 7, 10, "S", "poll_schedule_timeout.constprop.0")
     thread(tmp_path, 9, 9, "R", "0")
     sampler = states.ThreadSampler({"api-server": 7, "api-server-1": 9}, proc=tmp_path)
 
