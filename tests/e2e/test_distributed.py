@@ -4,8 +4,8 @@ schedulers, PostgreSQL and Redis that openmwaa starts itself.
 One server and two environments (Airflow 3 and Airflow 2, created at once) serve every test
 here: other tests of distributed mode belong in this module and use the ``distributed``
 fixture (read-mostly: an update or a scale test leaves the environment AVAILABLE again). The
-slow tests (tasks on workers, autoscaling with kill -9 and both WorkerReplacementStrategy
-values, remote workers) run on both versions at once, a thread each (``on_both_versions``).
+slow tests (tasks on workers, autoscaling with kill -9 and WorkerReplacementStrategy, remote
+workers) run on both versions at once, a thread each (``on_both_versions``).
 """
 
 from __future__ import annotations
@@ -514,14 +514,19 @@ def replace_workers(server: OpenMwaaServer, env: DistributedEnv, strategy: str) 
         assert instance["try_number"] == 2, "the running task was stopped, then retried"
 
 
-#: The updates each version's worker test makes, in order: each strategy on each version.
-REPLACEMENTS = {3: ("GRACEFUL", "FORCED"), 2: ("FORCED", "GRACEFUL")}
+#: The update each version's worker test makes: each strategy on one version, each version with
+#: one strategy. The other two pass as well (FORCED then GRACEFUL on Airflow 2, GRACEFUL then
+#: FORCED on Airflow 3) but cost the CI budget: measured on a busy 2-core machine, Airflow 2's
+#: GRACEFUL after its FORCED added 25 s to the longer thread, Airflow 3's FORCED 69 s (its
+#: stopped task seems to be retried only after the heartbeat timeout; 15-30 s on Airflow 2).
+#: The runner's unit tests cover both strategies.
+REPLACEMENTS = {3: ("GRACEFUL",), 2: ("FORCED",)}
 
 
 def test_workers_autoscale_survive_a_kill_and_are_replaced(distributed: Distributed) -> None:
     """On Airflow 3 and Airflow 2 at once: autoscaling up and down with a worker killed mid-task,
-    then two updates that replace the workers, GRACEFUL then FORCED on Airflow 3 and FORCED then
-    GRACEFUL on Airflow 2."""
+    then an update that replaces the workers: GRACEFUL on Airflow 3, FORCED on Airflow 2 (see
+    ``REPLACEMENTS``)."""
     timings: dict[str, dict[str, float]] = {}
 
     def steps(env: DistributedEnv) -> None:
