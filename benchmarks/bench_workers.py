@@ -400,6 +400,7 @@ def print_breakdown(runs: list[FanRun]) -> None:
         [f"{t.end_to_next_start:.2f}" for t in timelines],
     )
     add("  most tasks running at once", [str(t.max_running) for t in timelines])
+    add("  tasks running on average, first start -> last end", [f"{t.mean_running:.1f}" for t in timelines])
     for n in (6, 11, 16):
         add(
             f"  first time > {n - 1} tasks ran at once, s after trigger",

@@ -281,6 +281,9 @@ class Timeline:
     #: start (a slot's turnaround while the queue is full).
     end_to_next_start: float
     max_running: int
+    #: Task-seconds (start -> end) over the seconds from the first start to the last end: how
+    #: many slots were busy on average.
+    mean_running: float
     #: Seconds after the trigger when 2, 3... tasks ran at once for the first time.
     first_at: dict[int, float]
 
@@ -318,5 +321,6 @@ def timeline(tasks: Sequence[TaskTimes], makespan: float, sleep: float) -> Timel
         end_to_next_queued=statistics.median(waits) if waits else float("nan"),
         end_to_next_start=statistics.median(turnarounds) if turnarounds else float("nan"),
         max_running=peak,
+        mean_running=sum(t.end - t.start for t in tasks) / max(1e-9, max(ends) - min(starts)),
         first_at=first_at,
     )

@@ -108,6 +108,7 @@ def test_the_timeline_of_one_slot_working_through_a_queue(fan: ModuleType) -> No
     assert line.end_to_next_start == 1, "only ends while a task waited count: the last does not"
     assert math.isnan(line.end_to_next_queued), "every task was queued before any ended"
     assert line.max_running == 1
+    assert line.mean_running == pytest.approx(9.5 / 11.5)
 
 
 def test_the_timeline_says_when_more_tasks_ran_at_once(fan: ModuleType) -> None:
