@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -50,7 +51,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fan_breakdown import PARTS, CpuSampler, TaskTimes, task_times, timeline  # noqa: E402
+from fan_breakdown import (  # noqa: E402
+    PARTS,
+    CpuSampler,
+    TaskTimes,
+    task_times,
+    timeline,
+    workload_durations,
+)
 from tests.e2e.conftest import (  # noqa: E402
     AIRFLOW3,
     OpenMwaaServer,
@@ -225,6 +233,8 @@ class FanRun:
     tasks: list[TaskTimes] = field(default_factory=list)
     #: Seconds after the trigger each Celery worker process appeared (negative: already running).
     workers_up: list[float] = field(default_factory=list)
+    #: Seconds each Celery task held a pool process (the workers' logs).
+    workloads: list[float] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
 
 
@@ -283,6 +293,8 @@ def fan_out(run: Run, max_workers: int, *, watch_down: bool, min_workers: int = 
     path = f"/dags/{FAN_DAG}/dagRuns/{body['dag_run_id']}/taskInstances"
     instances = invoke(server, name, path, QueryParameters={"limit": 100})["RestApiResponse"]
     result.tasks = task_times(instances["task_instances"], started_wall)
+    for log in sorted((home(server, name) / "logs").glob("worker*.log")):
+        result.workloads += workload_durations(log.read_text(errors="replace").splitlines())
     if watch_down:
         ended = time.monotonic()
         while running_workers(home(server, name)) > 1 and time.monotonic() - ended < 600:
@@ -398,6 +410,15 @@ def print_breakdown(runs: list[FanRun]) -> None:
     add(
         "  per task, median: a task ended -> the next started, while tasks queued, s",
         [f"{t.end_to_next_start:.2f}" for t in timelines],
+    )
+    add(
+        "  per task, median: pool process held (Celery task) minus started -> ended, s",
+        [
+            f"{statistics.median(r.workloads) - statistics.median(t.end - t.start for t in r.tasks):.2f}"
+            if r.workloads and r.tasks
+            else "-"
+            for r in runs
+        ],
     )
     add("  most tasks running at once", [str(t.max_running) for t in timelines])
     add("  tasks running on average, first start -> last end", [f"{t.mean_running:.1f}" for t in timelines])

@@ -17,6 +17,7 @@ Used by ``bench_workers.py`` (``speedup``); measures only, asserts nothing.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import threading
 import time
@@ -324,3 +325,12 @@ def timeline(tasks: Sequence[TaskTimes], makespan: float, sleep: float) -> Timel
         mean_running=sum(t.end - t.start for t in tasks) / max(1e-9, max(ends) - min(starts)),
         first_at=first_at,
     )
+
+
+_WORKLOAD_DURATION = re.compile(r"Workload finished .*?duration=([0-9.]+)")
+
+
+def workload_durations(lines: Iterable[str]) -> list[float]:
+    """Seconds each Celery task held its pool process, from the workers' ``Workload finished
+    ... duration=`` lines (the Task SDK supervisor's, from its fork to its end)."""
+    return [float(m.group(1)) for line in lines if (m := _WORKLOAD_DURATION.search(line))]

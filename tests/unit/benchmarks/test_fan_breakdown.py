@@ -119,3 +119,12 @@ def test_the_timeline_says_when_more_tasks_ran_at_once(fan: ModuleType) -> None:
     assert line.first_at[6] == pytest.approx(2.4)
     with pytest.raises(ValueError):
         fan.timeline([], makespan=1.0, sleep=3.0)
+
+
+def test_workload_durations_come_from_the_supervisors_log_lines(fan: ModuleType) -> None:
+    lines = [
+        "2026-12-06T13:21:13Z [info ] Workload finished [supervisor] duration=24.75 exit_code=0",
+        "2026-12-06T13:21:14Z [info ] Secrets backends loaded for worker [supervisor]",
+        "2026-12-06T13:21:19Z [info ] Workload finished [supervisor] duration=4.96 exit_code=0",
+    ]
+    assert fan.workload_durations(lines) == [24.75, 4.96]
