@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from openmwaa.supervisor.pidfiles import PidRecord, write_pidfile
+from tests.unit.benchmarks.loader import load_benchmark_module
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 TICKS = 100
 
 
 @pytest.fixture(scope="module")
 def cpu() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cpu_breakdown", BENCHMARKS / "cpu_breakdown.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = load_benchmark_module("cpu_breakdown")
     module.TICKS = TICKS  # type: ignore[attr-defined]  # the fake /proc counts hundredths of a second
     return module
 

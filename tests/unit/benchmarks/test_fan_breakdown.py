@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+from tests.unit.benchmarks.loader import load_benchmark_module
 
 
 @pytest.fixture(scope="module")
 def fan() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fan_breakdown", BENCHMARKS / "fan_breakdown.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = load_benchmark_module("fan_breakdown")
     return module
 
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+from tests.unit.benchmarks.loader import load_benchmark_module
 
 
 @pytest.fixture(scope="module")
 def states() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("thread_states", BENCHMARKS / "thread_states.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_benchmark_module("thread_states")
     return module
 
 
