@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import loadgen
 from bench_webserver_scaling import DAG_TEMPLATE, DAGS
+from cpu_breakdown import TICKS, process_ticks
 from tests.e2e.conftest import (
     ACCESS_KEY,
     AIRFLOW3,
@@ -281,20 +282,11 @@ def side_by_side(server: OpenMwaaServer, bare: BareApiServer, calls: int) -> Non
     server_cpu(server, bare)
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
 def tree_cpu(pid: int, *, alone: bool = False) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and every process below it (``alone``:
     by ``pid`` only: the openmwaa server's children are the environment's Airflow processes)."""
-    total = 0
-    for member in [pid] if alone else descendants([pid], all_stats()):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    members = [pid] if alone else descendants([pid], all_stats())
+    return sum(process_ticks(member, children=False) for member in members) / TICKS
 
 
 def side_rows(

@@ -71,7 +71,7 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import loadgen
-from cpu_breakdown import IDLE, LOADGEN, OTHER, SERVER, STEAL, CpuMeter, table
+from cpu_breakdown import IDLE, LOADGEN, OTHER, SERVER, STEAL, TICKS, CpuMeter, cpu_ticks, table
 from tests.e2e.conftest import (
     ACCESS_KEY,
     AIRFLOW3,
@@ -87,6 +87,7 @@ from tests.e2e.test_web_login import ca_file, post_login
 from thread_states import ThreadSampler
 
 from openmwaa.supervisor.memory import process_tree_pss
+from openmwaa.supervisor.proc import PROC, parse_stat
 
 ENV = "bench-scaling"
 DAGS = 100
@@ -372,18 +373,17 @@ def memory(server: OpenMwaaServer, settle: float = 20.0) -> tuple[float, list[fl
 def session_cpu(leader: int) -> tuple[float, float]:
     """(CPU seconds of a process session so far, seconds since its leader started): how much of
     the machine a starting web server got."""
-    ticks = os.sysconf("SC_CLK_TCK")
     cpu, started = 0, 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for path in PROC.glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            text = stat.read_text()
-            fields = text[text.rindex(")") + 2 :].split()
-            if int(fields[3]) == leader:  # its session: utime, stime, cutime, cstime
-                cpu += sum(int(x) for x in fields[11:15])
-            if stat.parent.name == str(leader):
-                started = int(fields[19])
-    uptime = float(Path("/proc/uptime").read_text().split()[0])
-    return cpu / ticks, uptime - started / ticks
+            text = path.read_text()
+            stat = parse_stat(int(path.parent.name), text)
+            if stat.session == leader:  # its session: utime, stime, cutime, cstime
+                cpu += sum(cpu_ticks(text))
+            if stat.pid == leader:
+                started = stat.start_ticks
+    uptime = float((PROC / "uptime").read_text().split()[0])
+    return cpu / TICKS, uptime - started / TICKS
 
 
 def scale_up(server: OpenMwaaServer, connections: int) -> tuple[float, float, float]:

@@ -58,14 +58,20 @@ def machine_busy(proc: Path = PROC) -> tuple[float, float]:
     return (user + nice + system + irq + softirq) / TICKS, steal / TICKS
 
 
+def cpu_ticks(stat_text: str) -> tuple[int, int]:
+    """(utime + stime, cutime + cstime) from a ``/proc/<pid>/stat`` line, in clock ticks: the
+    process's own CPU, and that of its children already waited for."""
+    rest = stat_text[stat_text.rindex(")") + 2 :].split()  # the name may hold spaces or ')'
+    return int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
+
+
 def process_ticks(pid: int, proc: Path = PROC, *, children: bool = True) -> int:
     """utime + stime (+ cutime + cstime with ``children``) of ``pid``; 0 if it is gone."""
     try:
-        text = (proc / str(pid) / "stat").read_text()
-        rest = text[text.rindex(")") + 2 :].split()
-        return sum(int(x) for x in rest[11 : 15 if children else 13])
+        own, waited = cpu_ticks((proc / str(pid) / "stat").read_text())
     except (OSError, ValueError, IndexError):
         return 0
+    return own + waited if children else own
 
 
 def autogroup_nice(pid: int, proc: Path = PROC) -> int | None:

@@ -16,7 +16,6 @@ Used by ``bench_workers.py`` (``speedup``); measures only, asserts nothing.
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import threading
@@ -24,10 +23,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-PROC = Path("/proc")
-TICK = os.sysconf("SC_CLK_TCK")
+from cpu_breakdown import TICKS as TICK
+from cpu_breakdown import cpu_ticks, machine_busy
+
+from openmwaa.supervisor.proc import PROC, parse_stat
 
 SERVER = "openmwaa server"
 POSTGRES = "PostgreSQL"
@@ -73,16 +73,10 @@ def read_proc(pid: int) -> Proc | None:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
+    stat = parse_stat(pid, text)
+    own, children = cpu_ticks(text)
     comm = text[text.index("(") + 1 : text.rindex(")")]
-    rest = text[text.rindex(")") + 2 :].split()
-    return Proc(
-        pid=pid,
-        ppid=int(rest[1]),
-        comm=comm,
-        own=int(rest[11]) + int(rest[12]),
-        children=int(rest[13]) + int(rest[14]),
-        start_ticks=int(rest[19]),
-    )
+    return Proc(pid, stat.ppid, comm, own, children, stat.start_ticks)
 
 
 def cmdline(pid: int) -> str:
@@ -92,11 +86,10 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def machine_busy_ticks() -> int:
-    """Every CPU's non-idle time since boot (user, nice, system, irq, softirq, steal)."""
-    fields = [int(f) for f in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields[:8]) - idle
+def machine_busy_seconds() -> float:
+    """Every CPU's non-idle time since boot, steal included (a shared machine's other guests)."""
+    busy, steal = machine_busy()
+    return busy + steal
 
 
 def _airflow_kind(line: str) -> str | None:
@@ -159,7 +152,8 @@ class CpuSampler:
     task_worker: dict[int, int] = field(default_factory=dict)
     started: float = 0.0
     stopped: float = 0.0
-    machine_ticks: int = 0
+    #: The whole machine's busy CPU seconds between start and stop.
+    machine_seconds: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lines: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -167,7 +161,7 @@ class CpuSampler:
     def start(self) -> None:
         self._sample()
         self.started = time.monotonic()
-        self.machine_ticks = -machine_busy_ticks()
+        self.machine_seconds = -machine_busy_seconds()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -177,7 +171,7 @@ class CpuSampler:
             self._thread.join()
         self._sample()
         self.stopped = time.monotonic()
-        self.machine_ticks += machine_busy_ticks()
+        self.machine_seconds += machine_busy_seconds()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -225,10 +219,6 @@ class CpuSampler:
             if tracked.part == POOL_CHILD:
                 ticks[TASK] += tracked.last.children - tracked.first.children
         return {part: t / TICK for part, t in ticks.items()}
-
-    @property
-    def machine_seconds(self) -> float:
-        return self.machine_ticks / TICK
 
 
 # The timeline ------------------------------------------------------------------------------------
