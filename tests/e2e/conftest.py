@@ -30,6 +30,8 @@ from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
 ACCESS_KEY = "AKIAOPENMWAATEST0001"
 SECRET_KEY = "openmwaa-test-secret-key-0000000000000000"
 REGION = "us-east-1"
+#: The account every e2e identity belongs to (what the servers' identities file names).
+ACCOUNT = "123456789012"
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "src" / "openmwaa" / "examples" / "dags"
 
 
@@ -128,6 +130,12 @@ class OpenMwaaServer:
 
 
 _SCRATCH: list[Path] = []
+
+
+def env_home(server: OpenMwaaServer, name: str) -> Path:
+    """Environment ``name``'s home in the server's data directory (Airflow's home, its logs, pid
+    files and, on SQLite, its metadata database ``airflow.db``)."""
+    return server.data_dir / "environments" / ACCOUNT / REGION / name
 
 
 def new_data_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

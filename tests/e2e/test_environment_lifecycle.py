@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     airflow_base_url,
     airflow_healthy,
     create_environment,
+    env_home,
     invoke,
     new_data_dir,
     processes_using,
@@ -43,10 +44,6 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwaaSer
     srv = start_server(new_data_dir(tmp_path_factory, "lifecycle"))
     yield srv
     stop_server(srv)
-
-
-def env_home(server: OpenMwaaServer, name: str) -> Path:
-    return server.data_dir / "environments" / "123456789012" / "us-east-1" / name
 
 
 #: Prints ``value: <value>`` for each section and key given as arguments, as Airflow reads them.

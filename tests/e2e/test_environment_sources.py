@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     AIRFLOW2,
     AIRFLOW3,
     OpenMwaaServer,
+    env_home,
     invoke,
     request_environment,
     trigger_and_wait,
@@ -67,10 +68,6 @@ class SourcesEnv:
     major: int
     bucket: Path
     home: Path
-
-
-def env_home(server: OpenMwaaServer, name: str) -> Path:
-    return server.data_dir / "environments" / "123456789012" / "us-east-1" / name
 
 
 def build_plugins_zip(target: Path) -> None:

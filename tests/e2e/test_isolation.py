@@ -24,6 +24,7 @@ from openmwaa.services.execution_role import task_environment
 from tests.e2e.conftest import (
     AIRFLOW3,
     OpenMwaaServer,
+    env_home,
     new_data_dir,
     request_environment,
     start_server,
@@ -31,7 +32,7 @@ from tests.e2e.conftest import (
     trigger_and_wait,
     wait_for_status,
 )
-from tests.e2e.test_environment_sources import call, delete_and_wait, env_home
+from tests.e2e.test_environment_sources import call, delete_and_wait
 
 pytestmark = pytest.mark.e2e
 

@@ -19,18 +19,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import REGION, OpenMwaaServer
+from tests.e2e.conftest import OpenMwaaServer, env_home
 from tests.e2e.test_web_login import api, web_session
 
 pytestmark = pytest.mark.e2e
 
-ACCOUNT = "123456789012"
 #: Longer than sqlite3's default busy timeout (5 s), well within openmwaa's.
 HOLD_SECONDS = 7.0
 
 
 def metadata_database(server: OpenMwaaServer, name: str) -> Path:
-    return server.data_dir / "environments" / ACCOUNT / REGION / name / "airflow.db"
+    return env_home(server, name) / "airflow.db"
 
 
 def write_while_locked(server: OpenMwaaServer, name: str, major: int) -> tuple[requests.Response, float]:

@@ -28,6 +28,7 @@ from openmwaa.supervisor import postgres
 from tests.e2e.conftest import (
     OpenMwaaServer,
     describe_processes,
+    env_home,
     invoke,
     new_data_dir,
     processes_using,
@@ -62,7 +63,7 @@ class Site:
     retired: bool = False
 
     def home(self, name: str) -> Path:
-        return self.server.data_dir / "environments" / "123456789012" / "us-east-1" / name
+        return env_home(self.server, name)
 
     def kill_and_restart(self) -> None:
         """SIGKILL openmwaa: its Airflow processes and migrations must end with it. Then start it."""

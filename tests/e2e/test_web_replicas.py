@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     AIRFLOW3,
     REGION,
     OpenMwaaServer,
+    env_home,
     invoke,
     new_data_dir,
     request_environment,
@@ -71,7 +72,7 @@ def replica_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenMwa
 
 
 def home(server: OpenMwaaServer, name: str = NAME) -> Path:
-    return server.data_dir / "environments" / "123456789012" / REGION / name
+    return env_home(server, name)
 
 
 def web_pids(server: OpenMwaaServer, name: str = NAME, kind: str = "api-server") -> dict[str, int]:
