@@ -19,6 +19,7 @@ from openmwaa.supervisor.prepare import PreparedEnvironment
 from openmwaa.supervisor.process import ChildProcess, spawn, stop_all
 from openmwaa.supervisor.reaper import Reaper
 from openmwaa.supervisor.startup_priority import BACKGROUND_NICE, set_autogroup_nice
+from openmwaa.supervisor.task_interrupt import interrupt_tasks
 
 
 class ProcessLauncher(Protocol):
@@ -27,6 +28,10 @@ class ProcessLauncher(Protocol):
 
     def stop(self, handles: Sequence[ProcessHandle], grace: float) -> None:
         """End the processes (and whatever they started): SIGTERM, then SIGKILL after ``grace``."""
+
+    def interrupt_tasks(self, handles: Sequence[ProcessHandle], grace: float) -> None:
+        """Celery workers replaced FORCEDly: end the tasks they run so that Airflow records it
+        (SIGTERM, then SIGKILL to the tasks after ``grace``; see task_interrupt)."""
 
     def end_leftovers(self, home: Path) -> None:
         """End every process an earlier openmwaa started for the environment in ``home``."""
@@ -79,6 +84,9 @@ class LocalLauncher:
                 pidfiles.remove_pidfile(run_dir, child.name)
             if self._reaper is not None:
                 self._reaper.forget(child)
+
+    def interrupt_tasks(self, handles: Sequence[ProcessHandle], grace: float) -> None:
+        interrupt_tasks([h for h in handles if isinstance(h, ChildProcess)], grace)
 
     def end_leftovers(self, home: Path) -> None:
         pidfiles.kill_orphans(home / "run")

@@ -248,11 +248,17 @@ class Lifecycle:
         self, specs: Sequence[ComponentSpec], restart: Sequence[str], strategy: str, *, everything: bool
     ) -> bool:
         """Before the restart: every worker goes, the autoscaled ones too (the autoscaler starts
-        them again); GRACEFUL lets them finish their tasks first. True if that was waited for."""
+        them again); GRACEFUL lets them finish their tasks first, FORCED ends their tasks at once
+        (Airflow retries them). True if that was waited for."""
         if not (everything or any(c.kind == WORKER_KIND and c.name in restart for c in specs)):
             return False
         workers = [c.name for c in self._group.specs() if c.kind == WORKER_KIND]
         waited = strategy == "GRACEFUL" and self._let_workers_finish(workers)
+        if strategy != "GRACEFUL":
+            running = self._group.running
+            handles = [running[n] for n in workers if n in running]
+            if handles:
+                self._launcher.interrupt_tasks(handles, self._timings.forced_task_grace)
         if not everything:
             self._group.remove([n for n in workers if n not in restart])
         return waited

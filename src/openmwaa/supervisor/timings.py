@@ -24,6 +24,10 @@ class Timings:
     #: UpdateEnvironment with WorkerReplacementStrategy GRACEFUL: the longest the workers' running
     #: tasks may take to finish before the workers are stopped anyway (MWAA: 12 hours).
     graceful_worker_stop: float = 43200.0
+    #: UpdateEnvironment with WorkerReplacementStrategy FORCED: how long the workers' tasks get
+    #: to end on SIGTERM before they are killed, their supervisors left to tell Airflow (as
+    #: Airflow's own task supervisor escalates, after 5 s).
+    forced_task_grace: float = 5.0
     #: A worker scaled in gets this long to finish its tasks before it is stopped anyway.
     worker_drain_timeout: float = 43200.0
     #: How often the tasks queued and running are counted for the worker autoscaler.

@@ -57,6 +57,8 @@ class FakeLauncher:
     #: (names, grace) per stop call.
     stops: list[tuple[list[str], float]] = field(default_factory=list)
     leftovers_ended: list[Path] = field(default_factory=list)
+    #: Per interrupt_tasks call: (name, exit code then) of each process, and the grace.
+    interrupts: list[tuple[list[tuple[str, int | None]], float]] = field(default_factory=list)
     background: list[tuple[str, bool]] = field(default_factory=list)
     #: Kinds whose processes exit with this code right after they start.
     exit_on_start: dict[str, int] = field(default_factory=dict)
@@ -73,6 +75,9 @@ class FakeLauncher:
             if handle.code is None:
                 handle.code = -15
         self.stops.append(([h.name for h in handles], grace))
+
+    def interrupt_tasks(self, handles: Sequence[ProcessHandle], grace: float) -> None:
+        self.interrupts.append(([(h.name, h.poll()) for h in handles], grace))
 
     def end_leftovers(self, home: Path) -> None:
         self.leftovers_ended.append(home)

@@ -206,6 +206,7 @@ def test_graceful_replacement_lets_every_worker_finish_before_it_restarts(tmp_pa
     updated(w, "GRACEFUL")
     assert sorted(w.drained) == ["worker", "worker-1", "worker-2"]
     assert all(p.code == 0 for p in old.values()), "they ended by themselves, tasks done"
+    assert w.launcher.interrupts == [], "no task was ended"
     assert [e.kind for e in w.events if e.kind != "progress"][-1] == "available"
     assert w.live() == ["worker"], "MinWorkers again; the autoscaler adds the others"
 
@@ -232,6 +233,11 @@ def test_forced_replacement_stops_the_workers_at_once(tmp_path: Path) -> None:
     old = [p for p in w.launcher.spawned if p.code is None and p.name.startswith("worker")]
     updated(w, "FORCED")
     assert w.drained == []
+    # Their tasks were ended first, while the workers still ran (so that Airflow's supervisors
+    # in them tell Airflow how the tasks ended, and Airflow retries them at once).
+    assert w.launcher.interrupts == [
+        ([("worker", None), ("worker-1", None), ("worker-2", None)], TIMINGS.forced_task_grace)
+    ]
     assert all(p.code == -15 for p in old)
     # New workers only (the old ones were stopped), as many as the 12 tasks still queued need:
     # the autoscaler adds them as soon as the environment is back, not an up window later.
