@@ -130,6 +130,17 @@ def test_min_webservers_replicas_run_on_distinct_ports_and_share_requests(
     assert sum(shares) >= 20 and min(shares) >= 5, shares
 
 
+def test_the_first_replicas_execution_api_is_warmed_the_others_not(replica_server: OpenMwaaServer) -> None:
+    """Tasks call the execution API on the environment's own web server (the first replica): it
+    was asked once it answered, before any task; the other replicas serve no task."""
+    logs = home(replica_server) / "logs"
+    warmed = "method=GET path=/execution/health query= status_code=200"
+    wait_until(lambda: warmed in (logs / "api-server.log").read_text(errors="replace"), 60, "the warm-up")
+    assert "/execution/" not in (logs / "api-server-1.log").read_text(errors="replace")
+    af2_logs = (home(replica_server, AF2_NAME) / "logs").glob("*.log")
+    assert not any("/execution/health" in p.read_text(errors="replace") for p in af2_logs)
+
+
 def _both_serve(server: OpenMwaaServer) -> bool:
     before = {n: served(server, n) for n in ("api-server", "api-server-1")}
     for _ in range(4):

@@ -120,6 +120,8 @@ _EXECUTION_API_TIMEOUT_OPTION: Final = "workers.execution_api_timeout"
 _CELERY_CONFIG_OPTION: Final = "celery.celery_config_options"
 #: Airflow 2's Celery configuration with the fix the Celery provider needs (see the module).
 AIRFLOW2_CELERY_CONFIG: Final = "openmwaa_airflow.celery_config.CELERY_CONFIG"
+#: Airflow 3's, with the fix the Task SDK's supervisor needs (see the module).
+AIRFLOW3_CELERY_CONFIG: Final = "openmwaa_airflow.celery_config.AIRFLOW3_CELERY_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -219,8 +221,7 @@ def default_options(
         TASK_CONCURRENCY_OPTION: str(concurrency * max(1, celery.max_workers)),
         _VISIBILITY_TIMEOUT_OPTION: "21600",
     }
-    if major == 2:
-        options[_CELERY_CONFIG_OPTION] = AIRFLOW2_CELERY_CONFIG
+    options[_CELERY_CONFIG_OPTION] = AIRFLOW2_CELERY_CONFIG if major == 2 else AIRFLOW3_CELERY_CONFIG
     if major >= 3:
         # A scheduler keeps the task instance's row locked until its loop commits (it writes the
         # Celery task id there), and the worker's first call to the execution API waits for that

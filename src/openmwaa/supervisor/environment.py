@@ -31,7 +31,7 @@ from openmwaa.supervisor.spec import EnvironmentEvent
 from openmwaa.supervisor.task_counts import TaskCounter
 from openmwaa.supervisor.timings import Timings
 from openmwaa.supervisor.watch import BackendCheck, Probe, Watcher
-from openmwaa.supervisor.web_replicas import WebReplicas
+from openmwaa.supervisor.web_replicas import Warmup, WebReplicas
 from openmwaa.supervisor.web_scaling import ScalingPolicy, ScalingRules
 from openmwaa.supervisor.worker_replicas import CountTasks, WorkerReplicas
 from openmwaa.supervisor.worker_scaling import WorkerScalingPolicy, WorkerScalingRules
@@ -59,8 +59,10 @@ class EnvironmentRunner:
         backends: BackendCheck | None = None,
         worker_scaling: WorkerScalingRules | None = None,
         count_tasks: CountTasks | None = None,
+        warmup: Warmup | None = None,
     ) -> None:
-        """``backends``: what is wrong with the database and broker servers right now (watch.py)."""
+        """``backends``: what is wrong with the database and broker servers right now (watch.py);
+        ``warmup``: asked to warm the environment's own web server (web_replicas)."""
         self.key = key
         self._timings = timings or Timings()
         self._own_probes: list[HealthProbe] = []
@@ -100,6 +102,7 @@ class EnvironmentRunner:
             hang_timeout=hang_timeout,
             hung_stop_grace=self._timings.hung_stop_grace,
             policy=ScalingPolicy(scaling),
+            warmup=warmup,
         )
         self._task_counter: TaskCounter | None = None
         if count_tasks is None:

@@ -22,6 +22,7 @@ from openmwaa.supervisor.components import (
     components_for,
     components_to_restart,
     web_env_changed,
+    web_kind,
     worker_env_changed,
 )
 from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
@@ -379,6 +380,8 @@ class Lifecycle:
                     f"End of {handle.log_path}:\n{log_tail(handle.log_path)}",
                 )
             report = self._probe(prepared.base_url, prepared.runtime.major)
+            if web_kind(prepared.runtime.major) not in report.failing:
+                self._replicas.warm(prepared)  # it answers: warm it while the rest start
             if report.healthy:
                 return
             if self._clock() >= deadline:

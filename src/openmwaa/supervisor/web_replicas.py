@@ -16,6 +16,8 @@ Run from the environment's runner thread on every turn of its loop (:meth:`WebRe
 - While a replica starts (scaled up, replacing a crashed one, a rolling restart's), the
   environment's other processes run in the background (see replica_priority); the replicas in
   rotation only while one the scaling added starts.
+- Each process of the first replica (the environment's own port, whose execution API the tasks
+  call) is warmed once it answers (see health.warm_execution_api): its first task does not wait.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Protocol
 
 from openmwaa.supervisor.components import ComponentSpec, web_kind, web_replica
 from openmwaa.supervisor.group import ComponentGroup, ProcessHandle
+from openmwaa.supervisor.health import ExecutionApiWarmup
 from openmwaa.supervisor.launcher import ProcessLauncher
 from openmwaa.supervisor.loopback_ports import allocate_ports, release_ports
 from openmwaa.supervisor.prepare import PreparedEnvironment
@@ -54,6 +57,10 @@ def replica_url(spec: ComponentSpec) -> str:
     return f"http://127.0.0.1:{spec.port}"
 
 
+#: Asked to warm a web server (its URL, the Airflow major version); returns at once.
+Warmup = Callable[[str, int], None]
+
+
 class WebReplicas:
     def __init__(
         self,
@@ -69,6 +76,7 @@ class WebReplicas:
         policy: ScalingPolicy | None = None,
         allocate: Callable[[int], list[int]] = allocate_ports,
         drain_timeout: float = 30.0,
+        warmup: Warmup | None = None,
     ) -> None:
         self.key = key
         self.pool = ReplicaSet(clock)
@@ -91,6 +99,9 @@ class WebReplicas:
         #: Replicas the scaling started that have not answered yet (not replacements of crashed ones).
         self._added: set[str] = set()
         self.wanted = 1
+        self._warmup = warmup or ExecutionApiWarmup()
+        #: The pid of the first replica's process last warmed.
+        self._warmed: int | None = None
 
     # For other threads -----------------------------------------------------------------------
 
@@ -128,6 +139,15 @@ class WebReplicas:
         """Set back every process lowered for a starting replica (a lifecycle step, shutdown or
         error comes; the next :meth:`reconcile` lowers them again if a replica still starts)."""
         self._priority.restore()
+
+    def warm(self, prepared: PreparedEnvironment) -> None:
+        """Warm the first replica's process unless it was already: call once it answers."""
+        first = next((s for s in self._web_specs() if s.index == 0), None)
+        handle = self._group.running.get(first.name) if first is not None else None
+        if first is None or handle is None or handle.pid == self._warmed:
+            return
+        self._warmed = handle.pid
+        self._warmup(replica_url(first), prepared.runtime.major)
 
     def release(self) -> None:
         release_ports(list(self._ports.values()))
@@ -180,6 +200,7 @@ class WebReplicas:
                 self._next_probe[spec.name] = now + self._probe_interval
                 if self._answered.get(spec.name) != handle.pid:
                     log.info("environment %s: web server %s answers on %s", self.key, spec.name, url)
+                    self.warm(prepared)
                 self._answered[spec.name] = handle.pid
                 self.pool.add(url)
             else:
@@ -280,6 +301,7 @@ class WebReplicas:
         self._next_probe[spec.name] = self._clock() + self._probe_interval
         self.pool.add(url)
         log.info("environment %s: web server %s answers on %s", self.key, spec.name, url)
+        self.warm(prepared)
 
     def _drain(self, spec: ComponentSpec, wait: Waiter) -> None:
         url = replica_url(spec)

@@ -379,4 +379,13 @@ def test_airflow2_workers_get_celerys_configuration_with_the_task_name_fix(tmp_p
     env = build(2, tmp_path, database_url=PG, celery=CELERY)
     assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "openmwaa_airflow.celery_config.CELERY_CONFIG"
     assert (airflow_plugin_dir() / "openmwaa_airflow" / "celery_tasks.py").is_file()
-    assert "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS" not in build(3, tmp_path, database_url=PG, celery=CELERY)
+
+
+def test_airflow3_workers_get_celerys_configuration_with_the_task_exit_fix(tmp_path: Path) -> None:
+    env = build(3, tmp_path, database_url=PG, celery=CELERY)
+    assert (
+        env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+        == "openmwaa_airflow.celery_config.AIRFLOW3_CELERY_CONFIG"
+    )
+    assert (airflow_plugin_dir() / "openmwaa_airflow" / "celery_task_exit.py").is_file()
+    assert "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS" not in build(3, tmp_path)  # local mode: no Celery

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from openmwaa.supervisor.health import HealthProbe, evaluate_health, probe_health
+from openmwaa.supervisor.health import (
+    ExecutionApiWarmup,
+    HealthProbe,
+    evaluate_health,
+    probe_health,
+    warm_execution_api,
+)
 
 HEALTHY3 = {
     "metadatabase": {"status": "healthy"},
@@ -60,9 +66,13 @@ def test_unreachable_server_is_reported_not_raised() -> None:
 
 
 class _Healthy(BaseHTTPRequestHandler):
+    #: Every path asked for, by every server of this handler.
+    asked: list[str] = []
+
     def do_GET(self) -> None:
+        self.asked.append(self.path)
         body = json.dumps(HEALTHY3).encode()
-        self.send_response(200 if self.path == "/api/v2/monitor/health" else 404)
+        self.send_response(200 if self.path in ("/api/v2/monitor/health", "/execution/health") else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -95,3 +105,25 @@ def test_probe_reuses_one_client_and_ignores_proxy_settings(
         probe.close()
     assert probe_health(airflow_url, 3).healthy
     assert "HTTP 404" in probe_health(airflow_url, 2).detail
+
+
+def test_the_execution_api_is_warmed_through_its_health_route(airflow_url: str) -> None:
+    _Healthy.asked.clear()
+    assert warm_execution_api(airflow_url + "/", timeout=5)
+    assert _Healthy.asked == ["/execution/health"]
+
+
+def test_a_warm_up_that_gets_no_answer_is_reported_not_raised() -> None:
+    assert not warm_execution_api("http://127.0.0.1:9", timeout=0.5)
+
+
+def test_airflow3_web_servers_are_warmed_in_the_background_and_airflow2_ones_not_at_all(
+    airflow_url: str,
+) -> None:
+    _Healthy.asked.clear()
+    warmup = ExecutionApiWarmup(timeout=5)
+    warmup(airflow_url, 2)
+    warmup(airflow_url, 3)
+    for thread in [t for t in threading.enumerate() if t.name == "openmwaa-warm-execution-api"]:
+        thread.join(10)
+    assert _Healthy.asked == ["/execution/health"]

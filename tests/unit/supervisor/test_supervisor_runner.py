@@ -243,6 +243,7 @@ def make_harness(
         launcher=launcher,
         provisioner=provisioner,
         backends=None if backends is None else lambda: dict(backends),
+        warmup=lambda _url, _major: None,
     )
     return Harness(runner, clock, probe, launcher, provisioner, events, live_at_event)
 

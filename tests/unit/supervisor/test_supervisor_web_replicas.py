@@ -56,6 +56,8 @@ class Replicas:
     launcher: FakeLauncher
     probe: ReplicaProbe
     events: list[EnvironmentEvent]
+    #: (URL, Airflow major version) of each warm-up asked for.
+    warmed: list[tuple[str, int]]
 
     def tick(self, seconds: float = 1.0) -> None:
         self.clock.now += seconds
@@ -72,6 +74,7 @@ def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> R
     clock = Clock()
     launcher, probe = FakeLauncher(), ReplicaProbe()
     events: list[EnvironmentEvent] = []
+    warmed: list[tuple[str, int]] = []
     ports = iter(range(9001, 9100))
     runner = EnvironmentRunner(
         KEY,
@@ -87,12 +90,17 @@ def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> R
         launcher=launcher,
         provisioner=FakeProvisioner(),
         scaling=ScalingRules(up_window=10, down_window=60),
+        warmup=lambda url, major: warmed.append((url, major)),
     )
     runner._replicas._allocate = lambda n: [next(ports) for _ in range(n)]
     s = spec(tmp_path)
     runner.run_once(Create(replace(s, web_servers=(low, high))))
     assert [e.kind for e in events if e.kind != "progress"] == ["available"]
-    return Replicas(runner, clock, launcher, probe, events)
+    return Replicas(runner, clock, launcher, probe, events, warmed)
+
+
+def first_url(r: Replicas) -> str:
+    return f"http://127.0.0.1:{r.runner._replicas._web_specs()[0].port}"
 
 
 def test_available_on_the_first_replica_and_the_others_start_right_after(tmp_path: Path) -> None:
@@ -274,3 +282,29 @@ def test_a_spare_that_exits_while_starting_fails_the_update_and_the_previous_con
     r.tick()
     r.tick()
     assert r.web() == ["api-server", "api-server-1"] and len(r.rotation()) == 2
+
+
+def test_the_first_replica_is_warmed_once_it_answers_and_again_after_each_restart(tmp_path: Path) -> None:
+    r = make(tmp_path, low=2, high=2)
+    # Warmed while the environment started (its health check answered), not the other replica.
+    assert r.warmed == [(first_url(r), 3)]
+    r.tick()
+    r.tick()
+    assert len(r.rotation()) == 2 and r.warmed == [(first_url(r), 3)]
+    r.launcher.live("api-server").code = -9
+    r.tick(0.01)
+    r.tick(2)  # restarted after its backoff
+    r.tick(0.01)  # and answers: its new process is warmed
+    assert r.warmed == [(first_url(r), 3)] * 2
+    r.launcher.live("api-server-1").code = -9
+    r.tick(0.01)
+    r.tick(2)
+    r.tick(0.01)
+    assert len(r.warmed) == 2  # the other replicas serve no task
+
+
+def test_a_rolling_restart_warms_the_first_replicas_new_process(tmp_path: Path) -> None:
+    r = make(tmp_path, low=1, high=1)
+    r.tick()
+    web_update(r, tmp_path, 1, 1)
+    assert r.warmed == [(first_url(r), 3)] * 2

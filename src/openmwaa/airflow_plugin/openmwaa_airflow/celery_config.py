@@ -1,4 +1,4 @@
-"""Celery's configuration for Airflow 2 environments in distributed mode: Airflow's own, plus fixes.
+"""Celery's configuration for environments in distributed mode: Airflow's own, plus fixes.
 
 With Airflow 2.11 the Celery provider 3.17 registers the task the scheduler sends,
 ``execute_command``, in the worker's Celery app under its module path instead
@@ -7,8 +7,9 @@ modules named in ``imports`` when a worker starts; :mod:`openmwaa_airflow.celery
 registers the same function under the name the scheduler uses, and
 :mod:`openmwaa_airflow.celery_pools` closes the broker connections the provider's start-up
 check leaves open, which would otherwise hang all but one of the worker's pool processes.
-openmwaa points ``[celery] celery_config_options`` here for Airflow 2 (an option the user may set
-otherwise).
+On Airflow 3, :mod:`openmwaa_airflow.celery_task_exit` makes each task's supervisor notice the
+task's end at once. openmwaa points ``[celery] celery_config_options`` at the version's
+configuration (an option the user may set otherwise).
 """
 
 from __future__ import annotations
@@ -24,4 +25,9 @@ CELERY_CONFIG: dict[str, Any] = {
         "openmwaa_airflow.celery_tasks",
         "openmwaa_airflow.celery_pools",
     ),
+}
+
+AIRFLOW3_CELERY_CONFIG: dict[str, Any] = {
+    **DEFAULT_CELERY_CONFIG,
+    "imports": (*DEFAULT_CELERY_CONFIG.get("imports", ()), "openmwaa_airflow.celery_task_exit"),
 }
