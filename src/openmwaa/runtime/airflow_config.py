@@ -114,6 +114,10 @@ TASK_CONCURRENCY_OPTION: Final = "core.parallelism"
 #: ``celery.worker_autoscale``, if the user sets it, wins over it), and ``core.parallelism``
 #: is that times MaxWorkers: every worker MWAA could scale to can be kept busy.
 WORKER_CONCURRENCY_OPTION: Final = "celery.worker_concurrency"
+#: How every Celery worker openmwaa starts runs (here or on another machine): without Celery's
+#: "mingle" (a new worker waits 1 s for its neighbours' revoked-task lists at start, before it takes
+#: a task) and "gossip" (each worker follows every other's events); Airflow uses neither.
+CELERY_WORKER_FLAGS: Final = ("--without-mingle", "--without-gossip")
 #: Airflow's own default for the Redis visibility timeout (the Celery provider warns without one).
 _VISIBILITY_TIMEOUT_OPTION: Final = "celery_broker_transport_options.visibility_timeout"
 _EXECUTION_API_TIMEOUT_OPTION: Final = "workers.execution_api_timeout"

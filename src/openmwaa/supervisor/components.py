@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from openmwaa.runtime.airflow_config import LOOPBACK
+from openmwaa.runtime.airflow_config import CELERY_WORKER_FLAGS, LOOPBACK
 from openmwaa.runtime.installer import Runtime
 
 
@@ -79,6 +79,7 @@ def worker_replica(runtime: Runtime, index: int, group: str) -> ComponentSpec:
         f"{name}@{group}",
         "--pid",
         f"airflow-{name}.pid",
+        *CELERY_WORKER_FLAGS,
     )
     return ComponentSpec(WORKER_KIND, tuple(argv), index=index)
 

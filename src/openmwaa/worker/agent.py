@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from openmwaa.runtime import plugins, requirements
-from openmwaa.runtime.airflow_config import airflow_plugin_dir, component_environment
+from openmwaa.runtime.airflow_config import CELERY_WORKER_FLAGS, airflow_plugin_dir, component_environment
 from openmwaa.runtime.installer import Runtime, RuntimeManager
 from openmwaa.runtime.startup_script import run_startup_script
 from openmwaa.supervisor.process import spawn, stop_all
@@ -110,6 +110,7 @@ def prepare_worker(
         "--celery-hostname",
         f"{options.name}@%h",
         "--skip-serve-logs",
+        *CELERY_WORKER_FLAGS,
     )
     return PreparedWorker(runtime, home, tuple(argv), env, home / "logs" / "worker.log")
 

@@ -110,6 +110,8 @@ def test_distributed_mode_adds_schedulers_and_celery_workers() -> None:
         "worker-1@q-1",
         "--pid",
         "airflow-worker-1.pid",
+        "--without-mingle",
+        "--without-gossip",
     )
     assert not any(s.serves_api for s in workers)
 
