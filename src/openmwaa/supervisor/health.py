@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -98,10 +98,10 @@ class HealthProbe:
 
 
 #: Airflow 3's task execution API (mounted at ``/execution``; every task calls it, on the
-#: environment's own web server) does a first-request set-up that took 4.7 s of that server's
-#: time on 2 quiet cores (Airflow 3.3.1): the first task's ``/run`` call waited for it, and every
-#: task starting beside it queued behind. Its health route is enough to trigger it, and needs
-#: no token.
+#: environment's own web server) builds its versioned routes on its first request (Cadwyn), in the
+#: server's event loop: 4.7 s on 2 quiet cores (Airflow 3.3.1) during which that web server answers
+#: nothing else, and the first task's ``/run`` call, and every task starting beside it, waited.
+#: Its health route is enough to trigger it, and needs no token.
 EXECUTION_API_HEALTH_PATH: Final = "/execution/health"
 
 
@@ -120,18 +120,23 @@ def warm_execution_api(base_url: str, *, timeout: float = 60.0) -> bool:
 
 class ExecutionApiWarmup:
     """Warms an Airflow 3 web server's execution API (:func:`warm_execution_api`) on a thread of
-    its own, so neither the environment's start nor its runner waits; Airflow 2 has none."""
+    its own; the caller polls the function returned (True once done, answered or not). Airflow 2
+    has no execution API: done at once."""
 
     def __init__(self, timeout: float = 60.0) -> None:
         self._timeout = timeout
 
-    def __call__(self, base_url: str, major: int) -> None:
+    def __call__(self, base_url: str, major: int) -> Callable[[], bool]:
+        done = threading.Event()
         if major < 3:
-            return
-        threading.Thread(
-            target=warm_execution_api,
-            args=(base_url,),
-            kwargs={"timeout": self._timeout},
-            name="openmwaa-warm-execution-api",
-            daemon=True,
-        ).start()
+            done.set()
+            return done.is_set
+
+        def warm() -> None:
+            try:
+                warm_execution_api(base_url, timeout=self._timeout)
+            finally:
+                done.set()
+
+        threading.Thread(target=warm, name="openmwaa-warm-execution-api", daemon=True).start()
+        return done.is_set

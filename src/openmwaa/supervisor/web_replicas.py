@@ -17,7 +17,9 @@ Run from the environment's runner thread on every turn of its loop (:meth:`WebRe
   environment's other processes run in the background (see replica_priority); the replicas in
   rotation only while one the scaling added starts.
 - Each process of the first replica (the environment's own port, whose execution API the tasks
-  call) is warmed once it answers (see health.warm_execution_api): its first task does not wait.
+  call) is warmed once it answers (see health.warm_execution_api), and joins the rotation (or, at
+  a start, makes the environment AVAILABLE) only when that is done: while it warms it answers
+  nothing else, and then its first task does not wait.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ def replica_url(spec: ComponentSpec) -> str:
     return f"http://127.0.0.1:{spec.port}"
 
 
-#: Asked to warm a web server (its URL, the Airflow major version); returns at once.
-Warmup = Callable[[str, int], None]
+#: Asked to warm a web server (its URL, the Airflow major version); returns at once a function
+#: that says whether the warm-up is over.
+Warmup = Callable[[str, int], Callable[[], bool]]
 
 
 class WebReplicas:
@@ -100,8 +103,8 @@ class WebReplicas:
         self._added: set[str] = set()
         self.wanted = 1
         self._warmup = warmup or ExecutionApiWarmup()
-        #: The pid of the first replica's process last warmed.
-        self._warmed: int | None = None
+        #: The first replica's process being (or last) warmed: its pid, and whether that is over.
+        self._warming: tuple[int, Callable[[], bool]] | None = None
 
     # For other threads -----------------------------------------------------------------------
 
@@ -140,14 +143,19 @@ class WebReplicas:
         error comes; the next :meth:`reconcile` lowers them again if a replica still starts)."""
         self._priority.restore()
 
-    def warm(self, prepared: PreparedEnvironment) -> None:
-        """Warm the first replica's process unless it was already: call once it answers."""
-        first = next((s for s in self._web_specs() if s.index == 0), None)
-        handle = self._group.running.get(first.name) if first is not None else None
-        if first is None or handle is None or handle.pid == self._warmed:
-            return
-        self._warmed = handle.pid
-        self._warmup(replica_url(first), prepared.runtime.major)
+    def warmed(self, prepared: PreparedEnvironment, spec: ComponentSpec | None = None) -> bool:
+        """Whether replica ``spec`` (by default the first) is warm; call once it answers: the first
+        replica's process is then warmed once (see the module), the others need not be."""
+        if spec is None:
+            spec = next((s for s in self._web_specs() if s.index == 0), None)
+        if spec is None or spec.index != 0:
+            return True
+        handle = self._group.running.get(spec.name)
+        if handle is None:
+            return False
+        if self._warming is None or self._warming[0] != handle.pid:
+            self._warming = (handle.pid, self._warmup(replica_url(spec), prepared.runtime.major))
+        return self._warming[1]()
 
     def release(self) -> None:
         release_ports(list(self._ports.values()))
@@ -197,11 +205,12 @@ class WebReplicas:
                 continue
             answered = kind not in self._probe(url, prepared.runtime.major).failing
             if answered:
-                self._next_probe[spec.name] = now + self._probe_interval
                 if self._answered.get(spec.name) != handle.pid:
                     log.info("environment %s: web server %s answers on %s", self.key, spec.name, url)
-                    self.warm(prepared)
                 self._answered[spec.name] = handle.pid
+                if not self.warmed(prepared, spec):
+                    continue  # probed again next turn, in rotation once warm
+                self._next_probe[spec.name] = now + self._probe_interval
                 self.pool.add(url)
             else:
                 self._next_probe.pop(spec.name, None)  # probe again on the next turn
@@ -294,14 +303,17 @@ class WebReplicas:
         kind = web_kind(prepared.runtime.major)
         self._priority.update(self._group.running, [spec.name])
         try:
-            wait(lambda: kind not in self._probe(url, prepared.runtime.major).failing, starting=[spec.name])
+            wait(
+                lambda: kind not in self._probe(url, prepared.runtime.major).failing
+                and self.warmed(prepared, spec),
+                starting=[spec.name],
+            )
         finally:
             self._priority.restore()
         self._answered[spec.name] = self._group.running[spec.name].pid
         self._next_probe[spec.name] = self._clock() + self._probe_interval
         self.pool.add(url)
         log.info("environment %s: web server %s answers on %s", self.key, spec.name, url)
-        self.warm(prepared)
 
     def _drain(self, spec: ComponentSpec, wait: Waiter) -> None:
         url = replica_url(spec)

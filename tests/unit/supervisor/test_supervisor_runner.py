@@ -243,7 +243,7 @@ def make_harness(
         launcher=launcher,
         provisioner=provisioner,
         backends=None if backends is None else lambda: dict(backends),
-        warmup=lambda _url, _major: None,
+        warmup=lambda _url, _major: lambda: True,
     )
     return Harness(runner, clock, probe, launcher, provisioner, events, live_at_event)
 

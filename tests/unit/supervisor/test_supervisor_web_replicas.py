@@ -6,7 +6,7 @@ replica's health check answers per URL, so one replica can fail while the others
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class Replicas:
     events: list[EnvironmentEvent]
     #: (URL, Airflow major version) of each warm-up asked for.
     warmed: list[tuple[str, int]]
+    #: Whether a warm-up asked for is over (all of them at once).
+    warm: list[bool]
 
     def tick(self, seconds: float = 1.0) -> None:
         self.clock.now += seconds
@@ -75,6 +77,12 @@ def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> R
     launcher, probe = FakeLauncher(), ReplicaProbe()
     events: list[EnvironmentEvent] = []
     warmed: list[tuple[str, int]] = []
+    warm = [True]
+
+    def warmup(url: str, major: int) -> Callable[[], bool]:
+        warmed.append((url, major))
+        return lambda: warm[0]
+
     ports = iter(range(9001, 9100))
     runner = EnvironmentRunner(
         KEY,
@@ -90,13 +98,13 @@ def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> R
         launcher=launcher,
         provisioner=FakeProvisioner(),
         scaling=ScalingRules(up_window=10, down_window=60),
-        warmup=lambda url, major: warmed.append((url, major)),
+        warmup=warmup,
     )
     runner._replicas._allocate = lambda n: [next(ports) for _ in range(n)]
     s = spec(tmp_path)
     runner.run_once(Create(replace(s, web_servers=(low, high))))
     assert [e.kind for e in events if e.kind != "progress"] == ["available"]
-    return Replicas(runner, clock, launcher, probe, events, warmed)
+    return Replicas(runner, clock, launcher, probe, events, warmed, warm)
 
 
 def first_url(r: Replicas) -> str:
@@ -308,3 +316,52 @@ def test_a_rolling_restart_warms_the_first_replicas_new_process(tmp_path: Path) 
     r.tick()
     web_update(r, tmp_path, 1, 1)
     assert r.warmed == [(first_url(r), 3)] * 2
+
+
+def test_a_restarted_first_replica_joins_the_rotation_only_once_warm(tmp_path: Path) -> None:
+    r = make(tmp_path, low=2, high=2)
+    r.tick()
+    r.tick()
+    first = first_url(r)
+    assert first in r.rotation()
+    r.warm[0] = False
+    r.launcher.live("api-server").code = -9
+    r.tick(0.01)
+    r.tick(2)
+    r.tick(0.01)
+    r.tick(3)
+    assert len(r.warmed) == 2 and first not in r.rotation()  # answers, but still warming
+    assert all(lease and lease.url != first for lease in (r.runner.lease() for _ in range(4)))
+    r.warm[0] = True
+    r.tick(0.01)
+    assert first in r.rotation() and len(r.warmed) == 2
+
+
+def test_the_environment_is_available_only_once_its_web_server_is_warm(tmp_path: Path) -> None:
+    clock, launcher = Clock(), FakeLauncher()
+    events: list[EnvironmentEvent] = []
+    polls: list[bool] = []
+
+    def warmup(url: str, major: int) -> Callable[[], bool]:
+        def done() -> bool:
+            polls.append(not any(e.kind == "available" for e in events))
+            return len(polls) >= 3
+
+        return done
+
+    runner = EnvironmentRunner(
+        KEY,
+        runtimes=RuntimeManager(tmp_path / "unused"),
+        emit=events.append,
+        start_timeout=60,
+        clock=clock,
+        probe=Probe(clock, cost=0),
+        replica_probe=ReplicaProbe(),
+        timings=TIMINGS,
+        launcher=launcher,
+        provisioner=FakeProvisioner(),
+        warmup=warmup,
+    )
+    runner.run_once(Create(spec(tmp_path)))
+    assert [e.kind for e in events if e.kind != "progress"] == ["available"]
+    assert polls[:3] == [True, True, True]  # asked until it was warm, all before AVAILABLE

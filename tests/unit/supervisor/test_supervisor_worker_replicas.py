@@ -98,7 +98,7 @@ def make(tmp_path: Path, *, low: int = 1, high: int = 4) -> Workers:
         provisioner=FakeProvisioner(),
         worker_scaling=WorkerScalingRules(up_window=5, down_window=30),
         count_tasks=counts,
-        warmup=lambda _url, _major: None,
+        warmup=lambda _url, _major: lambda: True,
     )
     s = replace(
         spec(tmp_path),
