@@ -19,8 +19,9 @@ table (ratios against a baseline measured in the same run); ``--only`` picks sec
   least 2.5x faster. The DAG lets all its tasks run at once (``max_active_tasks=40``): with
   Airflow's default of 16 a DAG's run takes at most 16 of the 20 slots four workers have, and the
   best possible speed-up with no overhead at all is 2.67x (3 waves of 3 s against 8); the
-  benchmark measures the workers, not that cap. ``--prestarted`` adds a row with MinWorkers = MaxWorkers = 4 (the workers
-  already run: no autoscaling), which tells the autoscaler's share from the parallel speed-up.
+  benchmark measures the workers, not that cap. ``--prestarted`` adds a row with MinWorkers =
+  MaxWorkers = 4 (the workers already run: no autoscaling), which tells the autoscaler's share
+  from the parallel speed-up.
   A second table then says where each run's time went (``fan_breakdown.py``): from Airflow's
   task instances, the trigger -> first queued/started, queued -> started, each task's run beyond
   its 3 s sleep, a task's end -> the next queued, when the Celery workers appeared; and CPU
