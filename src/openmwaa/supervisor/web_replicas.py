@@ -304,8 +304,10 @@ class WebReplicas:
         self._priority.update(self._group.running, [spec.name])
         try:
             wait(
-                lambda: kind not in self._probe(url, prepared.runtime.major).failing
-                and self.warmed(prepared, spec),
+                lambda: (
+                    kind not in self._probe(url, prepared.runtime.major).failing
+                    and self.warmed(prepared, spec)
+                ),
                 starting=[spec.name],
             )
         finally:
