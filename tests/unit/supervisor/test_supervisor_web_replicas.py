@@ -60,6 +60,8 @@ class Replicas:
     warmed: list[tuple[str, int]]
     #: Whether a warm-up asked for is over (all of them at once).
     warm: list[bool]
+    #: Each time one was asked whether it is over: whether the environment was not AVAILABLE yet.
+    polls: list[bool]
 
     def tick(self, seconds: float = 1.0) -> None:
         self.clock.now += seconds
@@ -72,16 +74,26 @@ class Replicas:
         return self.runner._replicas.pool.members()
 
 
-def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> Replicas:
+def make(
+    tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0, polls_to_warm: int = 1
+) -> Replicas:
+    """``polls_to_warm``: a warm-up is over once asked that many times (and ``warm`` allows)."""
     clock = Clock()
     launcher, probe = FakeLauncher(), ReplicaProbe()
     events: list[EnvironmentEvent] = []
     warmed: list[tuple[str, int]] = []
-    warm = [True]
+    warm: list[bool] = [True]
+    polls: list[bool] = []
 
     def warmup(url: str, major: int) -> Callable[[], bool]:
         warmed.append((url, major))
-        return lambda: warm[0]
+        asked = len(polls)
+
+        def over() -> bool:
+            polls.append(not any(e.kind == "available" for e in events))
+            return warm[0] and len(polls) - asked >= polls_to_warm
+
+        return over
 
     ports = iter(range(9001, 9100))
     runner = EnvironmentRunner(
@@ -104,7 +116,7 @@ def make(tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0) -> R
     s = spec(tmp_path)
     runner.run_once(Create(replace(s, web_servers=(low, high))))
     assert [e.kind for e in events if e.kind != "progress"] == ["available"]
-    return Replicas(runner, clock, launcher, probe, events, warmed, warm)
+    return Replicas(runner, clock, launcher, probe, events, warmed, warm, polls)
 
 
 def first_url(r: Replicas) -> str:
@@ -338,30 +350,5 @@ def test_a_restarted_first_replica_joins_the_rotation_only_once_warm(tmp_path: P
 
 
 def test_the_environment_is_available_only_once_its_web_server_is_warm(tmp_path: Path) -> None:
-    clock, launcher = Clock(), FakeLauncher()
-    events: list[EnvironmentEvent] = []
-    polls: list[bool] = []
-
-    def warmup(url: str, major: int) -> Callable[[], bool]:
-        def done() -> bool:
-            polls.append(not any(e.kind == "available" for e in events))
-            return len(polls) >= 3
-
-        return done
-
-    runner = EnvironmentRunner(
-        KEY,
-        runtimes=RuntimeManager(tmp_path / "unused"),
-        emit=events.append,
-        start_timeout=60,
-        clock=clock,
-        probe=Probe(clock, cost=0),
-        replica_probe=ReplicaProbe(),
-        timings=TIMINGS,
-        launcher=launcher,
-        provisioner=FakeProvisioner(),
-        warmup=warmup,
-    )
-    runner.run_once(Create(spec(tmp_path)))
-    assert [e.kind for e in events if e.kind != "progress"] == ["available"]
-    assert polls[:3] == [True, True, True]  # asked until it was warm, all before AVAILABLE
+    r = make(tmp_path, low=1, high=1, polls_to_warm=3)
+    assert r.polls[:3] == [True, True, True]  # asked until it was warm, all before AVAILABLE
