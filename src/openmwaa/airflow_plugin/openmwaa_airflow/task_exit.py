@@ -3,8 +3,8 @@
 The Task SDK's supervisor (``airflow.sdk.execution_time.supervisor``) forks a process per task
 and watches its sockets with ``select``, waking on each message and on each socket's end. The task
 process closes its sockets itself just before ``os._exit``; the supervisor, woken by that, asks
-whether the process has ended (``wait`` with no timeout) and often is answered "not yet": the
-kernel is still tearing down the process's memory. With every socket now closed, nothing is left
+whether the process has ended (a ``wait`` that does not block) and often is answered "not yet":
+the kernel is still tearing down the process's memory. With every socket now closed, nothing is left
 to wake the next ``select``, which then sleeps its whole timeout: ``[workers]
 min_heartbeat_interval``, 5 s. Measured on a 40-task fan-out (Airflow 3.3.1, Celery, 2 cores):
 about half the tasks held their worker slot ~5 s after their task instance had ended, so the
