@@ -380,9 +380,9 @@ class Lifecycle:
                     f"End of {handle.log_path}:\n{log_tail(handle.log_path)}",
                 )
             report = self._probe(prepared.base_url, prepared.runtime.major)
-            # Once the web server answers it is warmed, while the rest start (web_replicas).
-            answers = web_kind(prepared.runtime.major) not in report.failing
-            if answers and self._replicas.warmed(prepared) and report.healthy:
+            if web_kind(prepared.runtime.major) not in report.failing:
+                self._replicas.warmed(prepared)  # it answers: warm it while the rest start
+            if report.healthy:
                 return
             if self._clock() >= deadline:
                 raise StartFailure(

@@ -17,9 +17,10 @@ Run from the environment's runner thread on every turn of its loop (:meth:`WebRe
   environment's other processes run in the background (see replica_priority); the replicas in
   rotation only while one the scaling added starts.
 - Each process of the first replica (the environment's own port, whose execution API the tasks
-  call) is warmed once it answers (see health.warm_execution_api), and joins the rotation (or, at
-  a start, makes the environment AVAILABLE) only when that is done: while it warms it answers
-  nothing else, and then its first task does not wait.
+  call) is warmed once it answers (see health.warm_execution_api), at a start while the other
+  components start, and joins the rotation only when that is done (while it warms it answers
+  nothing else); then its first task does not wait. The environment's AVAILABLE does not wait
+  for it: until then requests go to that replica anyway, and wait.
 """
 
 from __future__ import annotations

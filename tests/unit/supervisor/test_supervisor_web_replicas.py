@@ -75,23 +75,22 @@ class Replicas:
 
 
 def make(
-    tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0, polls_to_warm: int = 1
+    tmp_path: Path, *, low: int, high: int, hang_timeout: float = 0.0, warm_at_start: bool = True
 ) -> Replicas:
-    """``polls_to_warm``: a warm-up is over once asked that many times (and ``warm`` allows)."""
+    """``warm_at_start``: whether the warm-ups are over (``Replicas.warm`` changes it later)."""
     clock = Clock()
     launcher, probe = FakeLauncher(), ReplicaProbe()
     events: list[EnvironmentEvent] = []
     warmed: list[tuple[str, int]] = []
-    warm: list[bool] = [True]
+    warm: list[bool] = [warm_at_start]
     polls: list[bool] = []
 
     def warmup(url: str, major: int) -> Callable[[], bool]:
         warmed.append((url, major))
-        asked = len(polls)
 
         def over() -> bool:
             polls.append(not any(e.kind == "available" for e in events))
-            return warm[0] and len(polls) - asked >= polls_to_warm
+            return warm[0]
 
         return over
 
@@ -349,6 +348,16 @@ def test_a_restarted_first_replica_joins_the_rotation_only_once_warm(tmp_path: P
     assert first in r.rotation() and len(r.warmed) == 2
 
 
-def test_the_environment_is_available_only_once_its_web_server_is_warm(tmp_path: Path) -> None:
-    r = make(tmp_path, low=1, high=1, polls_to_warm=3)
-    assert r.polls[:3] == [True, True, True]  # asked until it was warm, all before AVAILABLE
+def test_the_warm_up_starts_while_the_environment_starts_and_the_rotation_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    r = make(tmp_path, low=1, high=1, warm_at_start=False)  # AVAILABLE: make() checks it
+    first = first_url(r)
+    assert r.warmed == [(first, 3)]
+    assert r.polls[0] is True  # asked for while it started, before AVAILABLE
+    r.tick()
+    r.tick()
+    assert first not in r.rotation() and r.runner.lease() is not None  # requests still reach it
+    r.warm[0] = True
+    r.tick()
+    assert first in r.rotation() and r.warmed == [(first, 3)]
