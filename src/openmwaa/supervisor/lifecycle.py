@@ -255,14 +255,16 @@ class Lifecycle:
             return False
         workers = [c.name for c in self._group.specs() if c.kind == WORKER_KIND]
         waited = strategy == "GRACEFUL" and self._let_workers_finish(workers)
-        if strategy != "GRACEFUL":
-            running = self._group.running
-            handles = [running[n] for n in workers if n in running]
-            if handles:
-                self._launcher.interrupt_tasks(handles, self._timings.forced_task_grace)
+        if strategy != "GRACEFUL" and (handles := self._running(workers)):
+            self._launcher.interrupt_tasks(handles, self._timings.forced_task_grace)
         if not everything:
             self._group.remove([n for n in workers if n not in restart])
         return waited
+
+    def _running(self, names: Sequence[str]) -> list[ProcessHandle]:
+        """The processes of those of ``names`` that run."""
+        running = self._group.running
+        return [running[n] for n in names if n in running]
 
     def _let_workers_finish(self, names: Sequence[str]) -> bool:
         """GRACEFUL: the workers stop taking tasks and finish the ones they run, within a bound.
@@ -270,8 +272,7 @@ class Lifecycle:
         Celery's warm shutdown (SIGTERM to each worker's main process); the scheduler runs on
         meanwhile, and what it queues waits in the broker for the new workers.
         """
-        running = self._group.running
-        handles = [running[n] for n in names if n in running]
+        handles = self._running(names)
         if not handles:
             return False
         bound = self._timings.graceful_worker_stop
