@@ -203,16 +203,17 @@ class WebReplicas:
                 self._answered.pop(spec.name, None)
                 continue
             if now < self._next_probe.get(spec.name, 0.0):
+                if self._answered.get(spec.name) == handle.pid and self.warmed(prepared, spec):
+                    self.pool.add(url)  # answered while it warmed: in rotation once warm
                 continue
             answered = kind not in self._probe(url, prepared.runtime.major).failing
             if answered:
+                self._next_probe[spec.name] = now + self._probe_interval
                 if self._answered.get(spec.name) != handle.pid:
                     log.info("environment %s: web server %s answers on %s", self.key, spec.name, url)
                 self._answered[spec.name] = handle.pid
-                if not self.warmed(prepared, spec):
-                    continue  # probed again next turn, in rotation once warm
-                self._next_probe[spec.name] = now + self._probe_interval
-                self.pool.add(url)
+                if self.warmed(prepared, spec):
+                    self.pool.add(url)
             else:
                 self._next_probe.pop(spec.name, None)  # probe again on the next turn
                 self.pool.remove(url)
@@ -304,13 +305,8 @@ class WebReplicas:
         kind = web_kind(prepared.runtime.major)
         self._priority.update(self._group.running, [spec.name])
         try:
-            wait(
-                lambda: (
-                    kind not in self._probe(url, prepared.runtime.major).failing
-                    and self.warmed(prepared, spec)
-                ),
-                starting=[spec.name],
-            )
+            wait(lambda: kind not in self._probe(url, prepared.runtime.major).failing, starting=[spec.name])
+            wait(lambda: self.warmed(prepared, spec), starting=[spec.name])
         finally:
             self._priority.restore()
         self._answered[spec.name] = self._group.running[spec.name].pid
