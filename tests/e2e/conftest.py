@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from openmwaa.runtime.versions import major
+from openmwaa.settings import default_cache_dir
 from openmwaa.supervisor.health import HEALTH_PATH, evaluate_health
 
 ACCESS_KEY = "AKIAOPENMWAATEST0001"
@@ -130,6 +131,12 @@ class OpenMwaaServer:
 
 
 _SCRATCH: list[Path] = []
+
+
+def runtime_cache() -> Path:
+    """Where the servers the tests start keep their Airflow runtimes: ``OPENMWAA_RUNTIME_DIR`` if
+    set (start_server passes it on), else the machine's cache, as openmwaa's settings read it."""
+    return Path(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir())
 
 
 def env_home(server: OpenMwaaServer, name: str) -> Path:

@@ -29,7 +29,7 @@ import pytest
 from openmwaa.runtime.airflow_token import airflow_username, mint_airflow_token
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.runtime.versions import DEFAULT_VERSION
-from openmwaa.settings import default_cache_dir
+from tests.e2e.conftest import runtime_cache
 
 pytestmark = pytest.mark.e2e
 
@@ -112,9 +112,8 @@ def _start(major: int, home: Path) -> Started:
     venv = os.environ.get(env_var)
     if not venv:
         # openmwaa's own installer and cache: the same runtime environments get.
-        cache = Path(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir())
         version = DEFAULT_VERSION if major == 3 else "2.11.2"
-        venv = str(RuntimeManager(cache).ensure(version, progress=lambda _message: None).root)
+        venv = str(RuntimeManager(runtime_cache()).ensure(version, progress=lambda _message: None).root)
     airflow = Path(venv) / "bin" / "airflow"
     if not airflow.exists():
         return Started(failure=f"{env_var}={venv} has no bin/airflow")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +23,7 @@ import pytest
 from openmwaa.runtime import versions
 from openmwaa.runtime.installer import RuntimeManager
 from openmwaa.services.cli_commands import ALLOWED_COMMANDS, command_options
-from openmwaa.settings import default_cache_dir
-from tests.e2e.conftest import AIRFLOW2, AIRFLOW3, OpenMwaaServer
+from tests.e2e.conftest import AIRFLOW2, AIRFLOW3, OpenMwaaServer, runtime_cache
 
 pytestmark = [
     pytest.mark.e2e,
@@ -196,7 +194,7 @@ def test_option_table_knows_every_option_of_the_installed_airflow(
     """The CLI endpoint's option table holds every option the real CLI parser defines for each allowed
     command, with the same arity (an option it did not know would be refused, not misread)."""
     request.getfixturevalue("af3_env" if version == AIRFLOW3 else "af2_env")  # its runtime is installed
-    cache = Path(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir())
+    cache = runtime_cache()
     runtime = RuntimeManager(cache).installed(version)
     assert runtime is not None, f"no runtime for {version} in {cache}"
     real = _read_cli_options(runtime.python)

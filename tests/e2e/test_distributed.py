@@ -33,7 +33,6 @@ from openmwaa.auth.credentials import SecretBox
 from openmwaa.auth.iam_admin import IdentitiesEditor
 from openmwaa.runtime import isolation
 from openmwaa.runtime.isolation import EnvironmentUser
-from openmwaa.settings import default_cache_dir
 from openmwaa.supervisor.pidfiles import read_pidfiles
 from tests.e2e.conftest import (
     AIRFLOW2,
@@ -43,6 +42,7 @@ from tests.e2e.conftest import (
     invoke,
     new_data_dir,
     request_environment,
+    runtime_cache,
     start_server,
     stop_server,
     trigger_and_wait,
@@ -691,7 +691,7 @@ def _worker_environ(directory: Path, key: tuple[str, str]) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": str(directory / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(directory / "no-aws-credentials"),
-        "OPENMWAA_RUNTIME_DIR": str(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir()),
+        "OPENMWAA_RUNTIME_DIR": str(runtime_cache()),
         # Where this test process found openmwaa, if not in its virtual environment.
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }

@@ -5,7 +5,6 @@ of tests/e2e/test_distributed.py runs under it.)"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import pytest
 
 from openmwaa.runtime.airflow_config import airflow_plugin_dir
 from openmwaa.runtime.installer import RuntimeManager
-from openmwaa.settings import default_cache_dir
-from tests.e2e.conftest import AIRFLOW3
+from tests.e2e.conftest import AIRFLOW3, runtime_cache
 
 pytestmark = pytest.mark.e2e
 
@@ -39,8 +37,7 @@ print("ok")
 
 
 def test_the_task_sdk_supervisor_is_wrapped_once(tmp_path: Path) -> None:
-    cache = Path(os.environ.get("OPENMWAA_RUNTIME_DIR") or default_cache_dir())
-    runtime = RuntimeManager(cache).ensure(AIRFLOW3, progress=lambda _message: None)
+    runtime = RuntimeManager(runtime_cache()).ensure(AIRFLOW3, progress=lambda _message: None)
     python = Path(runtime.root) / "bin" / "python"
     env = {"PYTHONPATH": str(airflow_plugin_dir()), "AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
