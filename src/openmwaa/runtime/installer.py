@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,14 +63,20 @@ class Runtime:
         return [str(self.python), "-m", "airflow", *args]
 
 
-def find_uv() -> str | None:
-    """uv from the ``uv`` package openmwaa depends on, else from PATH."""
-    try:
-        from uv import find_uv_bin
+#: uv's finder reads ``sysconfig``, whose first use in a process sets it up without a lock: two
+#: threads finding uv at once (two RuntimeManagers built side by side) could see ``EXE`` as None.
+_FIND_UV_LOCK: Final = threading.Lock()
 
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        return shutil.which("uv")
+
+def find_uv() -> str | None:
+    """uv from the ``uv`` package openmwaa depends on, else from PATH; safe from several threads."""
+    with _FIND_UV_LOCK:
+        try:
+            from uv import find_uv_bin
+
+            return str(find_uv_bin())
+        except (ImportError, FileNotFoundError):
+            return shutil.which("uv")
 
 
 class RuntimeManager:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -175,3 +176,32 @@ def test_requirements_constraints_keep_shipped_pins_and_add_the_rest() -> None:
         "flask-login==0.6.3",
         "extra-thing==1.2",
     ]
+
+
+FIND_UV_AT_ONCE = """
+import threading
+from openmwaa.runtime.installer import find_uv
+
+barrier = threading.Barrier(4)
+found = []
+
+def run():
+    barrier.wait()
+    found.append(find_uv())
+
+threads = [threading.Thread(target=run) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert len(found) == 4 and len(set(found)) == 1, found
+"""
+
+
+def test_threads_finding_uv_at_once_in_a_new_process_all_find_it() -> None:
+    # Unlocked, this failed in 7 of 10 fresh interpreters (sysconfig's first use is not thread-safe).
+    for _ in range(5):
+        done = subprocess.run(
+            [sys.executable, "-c", FIND_UV_AT_ONCE], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
